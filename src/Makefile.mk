@@ -1,0 +1,24 @@
+# The library. Everything is built once into a convenience library, which the shared
+# libmpidsm wraps (exporting only DSM_API symbols) and which the tests link directly so
+# they can reach internal functions.
+noinst_LTLIBRARIES += src/libdsmcore.la
+src_libdsmcore_la_SOURCES = \
+	src/runtime.c src/runtime.h src/env.c src/env_defs.h src/log.c \
+	src/win.c src/win.h src/gptr.c src/rma.c src/rma.h \
+	src/topo.c src/topo.h
+src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY
+src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(HWLOC_CFLAGS)
+src_libdsmcore_la_LIBADD = $(HWLOC_LIBS)
+
+lib_LTLIBRARIES += src/libmpidsm.la
+src_libmpidsm_la_SOURCES =
+src_libmpidsm_la_LIBADD = src/libdsmcore.la
+src_libmpidsm_la_LDFLAGS = -version-info 0:0:0
+
+# docs/ENV.md is generated from src/env_defs.h.
+noinst_PROGRAMS += src/envdoc
+src_envdoc_SOURCES = src/envdoc.c
+src_envdoc_LDADD = src/libdsmcore.la
+env-doc: src/envdoc$(EXEEXT)
+	src/envdoc$(EXEEXT) > $(top_srcdir)/docs/ENV.md
+

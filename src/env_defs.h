@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * Every DSM_* environment variable, in one table. Each row:
+ *   DSM_ENV(NAME, TYPE, DEFAULT, AGREE, CHOICES, DESCRIPTION)
+ * NAME     the variable without its DSM_ prefix; also the field in struct dsmi_settings
+ * TYPE     BOOL, LONG, SIZE (K/M/G/T suffixes, x1024), CHOICE (one of CHOICES), STRING
+ * DEFAULT  the default as a string, parsed like a user's value
+ * AGREE    true when every rank must have the same value (checked at dsm_init)
+ * CHOICES  "a|b|c" for CHOICE, "" otherwise
+ * The table generates the settings struct, the parser, the DSM_VERBOSE dump and
+ * docs/ENV.md (tests/test_env compares that file with the table).
+ * No include guard: this file is included once per expansion.
+ */
+DSM_ENV(HEAP_SIZE, SIZE, "0", true, "",
+        "bytes of each rank's segment; 0 = auto (node memory / ranks per node / 8, "
+        "16 MiB to 1 GiB)")
+DSM_ENV(THREADS, CHOICE, "single", true, "single|funneled|serialized|multiple",
+        "MPI thread level mpidsm asks for; multiple lets threads call mpidsm at once")
+DSM_ENV(ERRORS, CHOICE, "return", false, "return|abort",
+        "return: calls return DSM_ERR_* codes; abort: print the error and MPI_Abort")
+DSM_ENV(LOG_LEVEL, CHOICE, "error", false, "none|error|warn|info|debug",
+        "which diagnostics are printed to stderr (rank-prefixed)")
+DSM_ENV(VERBOSE, BOOL, "0", false, "",
+        "rank 0 prints versions, topology and every setting at init")
+DSM_ENV(STATS, BOOL, "0", false, "", "every rank prints its operation counters at finalize")
+DSM_ENV(OMPI_OSC_FIX, BOOL, "1", true, "",
+        "avoid Open MPI < 4.1.5's osc rdma compare-and-swap crash by selecting osc sm,pt2pt "
+        "(or a shared-memory window) when mpidsm can")

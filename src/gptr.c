@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * Global pointer helpers. The encoding is fixed in mpidsm.h and implemented by
+ * dsmi_gptr / dsmi_translate in win.h; these functions only build, split, compare and
+ * print, plus the two local translations that need the window's base address.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "win.h"
+
+_Static_assert(sizeof(dsm_gptr_t) == 8, "a global pointer must fit one 64-bit atomic");
+_Static_assert(DSM_GPTR_RANK_BITS + DSM_GPTR_OFFSET_BITS == 64, "bit split must fill 64");
+
+int dsm_gptr_make(int rank, uint64_t offset, dsm_gptr_t *out)
+{
+    if (out == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_make", "out is NULL");
+    }
+    long nranks = dsmi_rt.up ? dsmi_rt.nranks : DSM_GPTR_MAX_RANKS;
+    uint64_t limit = dsmi_rt.up ? dsmi_w.size : DSM_GPTR_MAX_OFFSET + 1;
+    if (rank < 0 || rank >= nranks || offset >= limit) {
+        return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_make",
+                         "(rank %d, offset 0x%" PRIx64 ") is outside %ld ranks of 0x%" PRIx64
+                         " bytes",
+                         rank, offset, nranks, limit);
+    }
+    *out = dsmi_gptr(rank, offset);
+    return DSM_OK;
+}
+
+int dsm_gptr_rank(dsm_gptr_t g)
+{
+    return (int)(g.bits >> DSM_GPTR_OFFSET_BITS);
+}
+
+uint64_t dsm_gptr_offset(dsm_gptr_t g)
+{
+    return g.bits & DSMI_OFFSET_MASK;
+}
+
+bool dsm_gptr_is_null(dsm_gptr_t g)
+{
+    return g.bits == 0;
+}
+
+bool dsm_gptr_equal(dsm_gptr_t a, dsm_gptr_t b)
+{
+    return a.bits == b.bits;
+}
+
+int dsm_gptr_cmp(dsm_gptr_t a, dsm_gptr_t b)
+{
+    // The rank sits in the high bits, so unsigned order is (rank, offset) order.
+    return (a.bits > b.bits) - (a.bits < b.bits);
+}
+
+int dsm_gptr_add(dsm_gptr_t g, int64_t delta, dsm_gptr_t *out)
+{
+    if (out == NULL || g.bits == 0) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_add", "%s", out ? "g is null" : "out is NULL");
+    }
+    uint64_t off = dsm_gptr_offset(g);
+    uint64_t limit = dsmi_rt.up ? dsmi_w.size : DSM_GPTR_MAX_OFFSET + 1;
+    bool under = delta < 0 && (uint64_t)(-(delta + 1)) + 1 > off;
+    bool over = delta > 0 && (uint64_t)delta >= limit - off;
+    if (under || over) {
+        return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_add",
+                         "%d:0x%" PRIx64 " %+" PRId64 " leaves the segment (0x%" PRIx64
+                         " bytes)",
+                         dsm_gptr_rank(g), off, delta, limit);
+    }
+    *out = dsmi_gptr(dsm_gptr_rank(g), (uint64_t)((int64_t)off + delta));
+    return DSM_OK;
+}
+
+char *dsm_gptr_str(dsm_gptr_t g, char *buf, size_t len)
+{
+    if (buf == NULL) {
+        return "";
+    }
+    if (g.bits == 0) {
+        snprintf(buf, len, "null");
+    } else {
+        snprintf(buf, len, "%d:0x%" PRIx64, dsm_gptr_rank(g), dsm_gptr_offset(g));
+    }
+    return buf;
+}
+
+int dsm_gptr_local(dsm_gptr_t g, void **out)
+{
+    int rank = 0;
+    MPI_Aint disp = 0;
+    DSMI_CHECK_UP("dsm_gptr_local");
+    if (out == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_local", "out is NULL");
+    }
+    int rc = dsmi_translate(g, 0, true, "dsm_gptr_local", &rank, &disp);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    if (rank != dsmi_rt.rank) {
+        return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_local",
+                         "%d:0x%" PRIx64 " lives on rank %d, not on this rank", rank,
+                         (uint64_t)disp, rank);
+    }
+    *out = dsmi_w.base + disp;
+    return DSM_OK;
+}
+
+int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out)
+{
+    DSMI_CHECK_UP("dsm_gptr_from_local");
+    if (out == NULL || addr == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_from_local", "%s is NULL",
+                         out ? "addr" : "out");
+    }
+    uintptr_t a = (uintptr_t)addr, base = (uintptr_t)dsmi_w.base;
+    if (a < base + DSMI_HDR_SIZE || a >= base + dsmi_w.size) {
+        return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_from_local",
+                         "address %p is not in this rank's user segment", addr);
+    }
+    *out = dsmi_gptr(dsmi_rt.rank, (uint64_t)(a - base));
+    return DSM_OK;
+}

@@ -1,0 +1,44 @@
+TEST_EXTENSIONS = .sh
+# CUnit suites, one per subsystem, each run under mpiexec by mpi-launch/dsmrun.
+# Override the rank count or launcher: make check NPROCS=2 MPIEXEC=mpiexec.mpich
+if DSM_TESTS
+NPROCS ?= 4
+TEST_TIMEOUT ?= 300
+check_LTLIBRARIES = tests/libharness.la
+tests_libharness_la_SOURCES = tests/harness.c tests/harness.h
+tests_libharness_la_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+
+DSM_TEST_LDADD = tests/libharness.la src/libdsmcore.la $(CUNIT_LIBS) -lpthread
+DSM_TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+
+check_PROGRAMS += tests/test_runtime tests/test_env tests/test_gptr tests/test_rma
+tests_test_runtime_SOURCES = tests/test_runtime.c
+tests_test_runtime_LDADD = $(DSM_TEST_LDADD)
+tests_test_runtime_CFLAGS = $(DSM_TEST_CFLAGS)
+tests_test_env_SOURCES = tests/test_env.c
+tests_test_env_LDADD = $(DSM_TEST_LDADD)
+tests_test_env_CFLAGS = $(DSM_TEST_CFLAGS)
+tests_test_gptr_SOURCES = tests/test_gptr.c
+tests_test_gptr_LDADD = $(DSM_TEST_LDADD)
+tests_test_gptr_CFLAGS = $(DSM_TEST_CFLAGS)
+tests_test_rma_SOURCES = tests/test_rma.c
+tests_test_rma_LDADD = $(DSM_TEST_LDADD)
+tests_test_rma_CFLAGS = $(DSM_TEST_CFLAGS)
+
+# Shell tests: dsmrun itself, the demo app, the installed library (pkg-config).
+check_SCRIPTS = tests/test_dsmrun.sh tests/test_apps.sh
+EXTRA_DIST += $(check_SCRIPTS)
+
+TESTS += $(check_PROGRAMS) $(check_SCRIPTS)
+LOG_COMPILER = $(top_builddir)/mpi-launch/dsmrun
+AM_LOG_FLAGS = -n $(NPROCS) --timeout $(TEST_TIMEOUT)
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = NPROCS=$(NPROCS); export NPROCS; \
+	DSM_HEAP_SIZE=64M; export DSM_HEAP_SIZE; \
+	top_builddir=$(top_builddir); export top_builddir; \
+	TEST_TIMEOUT=$(TEST_TIMEOUT); export TEST_TIMEOUT;
+
+checkprogs: $(check_PROGRAMS) $(check_LTLIBRARIES)
+
+endif
+EXTRA_DIST += tests/outside.c mpi-launch/quickstart

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * The CUnit-under-MPI harness every suite uses. It initialises MPI itself (thread level
+ * multiple when available), so suites may start and stop mpidsm several times; runs
+ * one CUnit suite on every rank in the same order; prints rank 0's report and every
+ * other rank's failures; sums failures across ranks; exits 0 pass, 1 fail, 77 skip
+ * (too few ranks), 99 harness error.
+ *
+ * Rule for cases: never leave a case early on some ranks before a collective. Use the
+ * non-fatal CU_ASSERT* macros, and H_ALL for checks whose outcome must be shared.
+ */
+#ifndef DSM_TEST_HARNESS_H
+#define DSM_TEST_HARNESS_H
+
+#include <CUnit/CUnit.h>
+#include <stdbool.h>
+
+#include "mpidsm.h"
+
+struct harness_suite {
+    const char *name;      // the subsystem
+    int min_ranks;         // fewer ranks: skip (77)
+    bool start_dsm;        // call dsm_init before the cases, dsm_finalize after
+    CU_TestInfo *cases;    // CU_TEST_INFO_NULL-terminated
+};
+
+int harness_main(int argc, char **argv, const struct harness_suite *suite);
+int harness_rank(void);
+int harness_nranks(void);
+/* The run's seed: DSM_TEST_SEED or the time, agreed across ranks and printed. */
+unsigned harness_seed(void);
+/* Whether cond holds on every rank (collective over MPI_COMM_WORLD). */
+bool harness_all(bool cond);
+/* Sum of v over all ranks (collective). */
+long long harness_sum(long long v);
+
+/* Assert that a call returns the expected code, with the code's name on failure. */
+#define H_EXPECT(call, code)                                                             \
+    do {                                                                                 \
+        int h_rc_ = (call);                                                              \
+        CU_ASSERT_EQUAL(h_rc_, (code));                                                  \
+        if (h_rc_ != (code)) {                                                           \
+            harness_report(__FILE__, __LINE__, #call, h_rc_, (code));                    \
+        }                                                                                \
+    } while (0)
+#define H_OK(call) H_EXPECT(call, DSM_OK)
+void harness_report(const char *file, int line, const char *what, int got, int want);
+
+#endif

@@ -1,0 +1,25 @@
+#!/bin/bash
+# dsmrun: the flags it adds, exit status passing, timeouts and argument errors.
+set -u
+dsmrun=${top_builddir:-.}/mpi-launch/dsmrun
+fail=0
+check() { # check DESCRIPTION COMMAND...: the command must succeed
+    local what=$1; shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
+}
+dry=$("$dsmrun" --dry-run -n 64 /bin/true)
+if "$dsmrun" --info | grep -q openmpi; then
+    check "open mpi as root gets --allow-run-as-root" \
+        bash -c "[[ \$(id -u) != 0 ]] || grep -q -- --allow-run-as-root <<<'$dry'"
+    check "more ranks than cores gets --oversubscribe" grep -q -- --oversubscribe <<<"$dry"
+fi
+check "-n reaches the launcher" grep -q -E -- '-n 64' <<<"$dry"
+"$dsmrun" -n 1 bash -c 'exit 3'
+check "exit status is the program's" test $? == 3
+"$dsmrun" -n 1 --timeout 2 sleep 30 2>/dev/null
+check "a hang becomes exit 124 after --timeout" test $? == 124
+"$dsmrun" -n x /bin/true 2>/dev/null
+check "a bad -n is refused" test $? == 2
+out=$("$dsmrun" -n 2 "${top_builddir:-.}/apps/dsm-demo" --rounds 10 2>&1)
+check "runs a real program on 2 ranks" grep -q "all checks passed" <<<"$out"
+exit $fail
