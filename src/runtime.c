@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "topo.h"
 #include "win.h"
 
@@ -27,7 +28,7 @@ struct subsystem {
     int (*stop)(void);
 };
 static const struct subsystem subsystems[] = {
-    {NULL, NULL, NULL}, // keeps the array non-empty; later subsystems add rows here
+    {"heap", dsmi_heap_start, dsmi_heap_stop},
 };
 #define NSUB (sizeof subsystems / sizeof subsystems[0])
 static bool started[NSUB];
@@ -112,9 +113,6 @@ static void print_banner(void)
 static int start_subsystems(void)
 {
     for (size_t i = 0; i < NSUB; i++) {
-        if (subsystems[i].start == NULL) {
-            continue;
-        }
         int rc = agree(subsystems[i].start());
         if (rc != DSM_OK) {
             return rc;
