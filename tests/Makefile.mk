@@ -25,6 +25,12 @@ tests_test_rma_SOURCES = tests/test_rma.c
 tests_test_rma_LDADD = $(DSM_TEST_LDADD)
 tests_test_rma_CFLAGS = $(DSM_TEST_CFLAGS)
 
+# DSM_ERRORS=abort must end the job: expected to fail.
+check_PROGRAMS += tests/xfail_errors_abort
+tests_xfail_errors_abort_SOURCES = tests/xfail_errors_abort.c
+tests_xfail_errors_abort_LDADD = src/libdsmcore.la
+XFAIL_TESTS += tests/xfail_errors_abort
+
 # Shell tests: dsmrun itself, the demo app, the installed library (pkg-config).
 check_SCRIPTS = tests/test_dsmrun.sh tests/test_apps.sh
 EXTRA_DIST += $(check_SCRIPTS)

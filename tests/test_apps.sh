@@ -12,5 +12,6 @@ run() {
     if ! "$dsmrun" -n "$np" --timeout "$to" "$@"; then echo "FAIL: $*"; fail=1; fi
 }
 run "$apps/dsm-demo" --rounds 200
+np=$((np < 2 ? 2 : np)) # the benchmark measures rank 0 -> rank 1
 run "$apps/dsm-bench" rma --quick --rounds 1
 exit $fail
