@@ -264,10 +264,10 @@ int dsm_barrier(void)
 
 /* ---- atomics ---- */
 
-static int atomic_target(dsm_gptr_t g, MPI_Datatype dt, bool user, const char *func, int *rank,
-                         MPI_Aint *disp)
+/* Bounds and natural alignment of an atomic target of size bytes (4 or 8). */
+static inline int atomic_target(dsm_gptr_t g, int size, bool user, const char *func, int *rank,
+                                MPI_Aint *disp)
 {
-    int size = dt == MPI_INT32_T ? 4 : 8; // the only types used (MPI_Type_size costs a call)
     int rc = dsmi_translate(g, (size_t)size, user, func, rank, disp);
     if (rc == DSM_OK && (*disp & (size - 1)) != 0) { // a mask: a division costs ~10 ns
         return dsmi_fail(DSM_ERR_ARG, func, "target %d:0x%llx is not %d-byte aligned", *rank,
@@ -276,18 +276,34 @@ static int atomic_target(dsm_gptr_t g, MPI_Datatype dt, bool user, const char *f
     return rc;
 }
 
-int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_Op op,
-                 bool user, const char *func)
+static inline int dt_size(MPI_Datatype dt)
+{
+    return dt == MPI_INT32_T ? 4 : 8; // the only types used (MPI_Type_size costs a call)
+}
+
+/* Fetch-and-op then flush, inlined into every public atomic: on osc sm the whole
+ * operation costs ~25 ns, so each call layer shows. old must not be NULL. */
+static inline int fop_core(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, int size,
+                           MPI_Op op, bool user, const char *func)
 {
     int rank = 0, rc;
     MPI_Aint disp = 0;
-    uint64_t scratch[2];
-    if ((rc = atomic_target(g, dt, user, func, &rank, &disp)) != DSM_OK) {
+    if ((rc = atomic_target(g, size, user, func, &rank, &disp)) != DSM_OK) {
         return rc;
     }
-    DSMI_MPI(func, MPI_Fetch_and_op(val, old ? old : scratch, dt, rank, disp, op, dsmi_w.win));
-    dsmi_count(&dsmi_stat.atomics, 1);
-    return dsmi_rma_flush(rank, func);
+    DSMI_MPI(func, MPI_Fetch_and_op(val, old, dt, rank, disp, op, dsmi_w.win));
+    if (__builtin_expect(dsmi_rt.cfg.STATS, 0)) {
+        dsmi_count(&dsmi_stat.atomics, 1);
+        return dsmi_rma_flush(rank, func);
+    }
+    return flush_raw(rank, func);
+}
+
+int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_Op op,
+                 bool user, const char *func)
+{
+    uint64_t scratch;
+    return fop_core(g, val, old ? old : &scratch, dt, dt_size(dt), op, user, func);
 }
 
 int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *old,
@@ -301,7 +317,7 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
                          "under osc rdma; relaunch with mpi-launch/dsmrun or "
                          "'mpiexec --mca osc sm,pt2pt'");
     }
-    if ((rc = atomic_target(g, dt, user, func, &rank, &disp)) != DSM_OK) {
+    if ((rc = atomic_target(g, dt_size(dt), user, func, &rank, &disp)) != DSM_OK) {
         return rc;
     }
     DSMI_MPI(func, MPI_Compare_and_swap(desired, expected, old, dt, rank, disp, dsmi_w.win));
@@ -311,15 +327,15 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
 
 /* The public atomics: one family per type, generated. */
 #define DSM_ATOMIC_DEFINE(T, S, DT)                                                       \
-    static int fop_##S(const char *func, dsm_gptr_t g, T val, T *old, bool need_old,     \
-                       MPI_Op op)                                                        \
+    static inline int fop_##S(const char *func, dsm_gptr_t g, T val, T *old, bool need_old, \
+                              MPI_Op op)                                                 \
     {                                                                                    \
         DSMI_CHECK_UP(func);                                                             \
         if (need_old && old == NULL) {                                                   \
             return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                          \
         }                                                                                \
         T res;                                                                           \
-        int rc = dsmi_rma_fop(g, &val, &res, DT, op, true, func);                        \
+        int rc = fop_core(g, &val, &res, DT, (int)sizeof(T), op, true, func);            \
         if (rc == DSM_OK && old != NULL) {                                               \
             *old = res;                                                                  \
         }                                                                                \
