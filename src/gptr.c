@@ -63,6 +63,10 @@ int dsm_gptr_add(dsm_gptr_t g, int64_t delta, dsm_gptr_t *out)
     }
     uint64_t off = dsm_gptr_offset(g);
     uint64_t limit = dsmi_rt.up ? dsmi_w.size : DSM_GPTR_MAX_OFFSET + 1;
+    if (off >= limit) {
+        return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_add", "%d:0x%" PRIx64 " is not in a segment",
+                         dsm_gptr_rank(g), off);
+    }
     bool under = delta < 0 && (uint64_t)(-(delta + 1)) + 1 > off;
     bool over = delta > 0 && (uint64_t)delta >= limit - off;
     if (under || over) {

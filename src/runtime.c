@@ -68,6 +68,14 @@ static int segment_size(size_t *out)
                          "DSM_HEAP_SIZE=%zu is outside %zu..%zu bytes or not a multiple of 8",
                          size, min, max);
     }
+    // Segments are touched lazily, but a node cannot back more than its memory.
+    const dsm_topo_t *t = dsmi_topo();
+    if (t->node_memory && (uint64_t)size > t->node_memory / (uint64_t)t->local_ranks) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init",
+                         "DSM_HEAP_SIZE=%zu for each of the %d ranks on this node exceeds its "
+                         "%llu bytes of memory",
+                         size, t->local_ranks, (unsigned long long)t->node_memory);
+    }
     *out = size;
     return DSM_OK;
 }

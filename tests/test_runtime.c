@@ -69,6 +69,11 @@ static void test_runtime_bad_env(void)
     expect_env_error("DSM_VERBOSE", "maybe", "DSM_VERBOSE='maybe'");
     expect_env_error("DSM_THREADS", "many", "one of single|funneled|serialized|multiple");
     expect_env_error("DSM_ERRORS", "", "DSM_ERRORS");
+    // well-formed, but more than the node has: NOMEM on every rank, before any allocation
+    setenv("DSM_HEAP_SIZE", "4T", 1);
+    H_EXPECT(dsm_init(NULL, NULL), DSM_ERR_NOMEM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "exceeds"));
+    setenv("DSM_HEAP_SIZE", "64M", 1);
     // and afterwards a good start still works
     H_OK(dsm_init(NULL, NULL));
     H_OK(dsm_finalize());
