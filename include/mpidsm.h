@@ -325,6 +325,149 @@ typedef struct dsm_stats {
 DSM_API int dsm_stats(dsm_stats_t *out);
 /** @} */
 
+/** \defgroup heap Distributed heap
+ * Every rank's segment (after the 64 KiB runtime header) is one heap, managed by a TLSF
+ * allocator whose metadata live in the segment itself, so any rank can allocate in any
+ * rank's heap with RMA alone and a checkpoint of the segment is a checkpoint of the heap.
+ * Blocks are 16-byte aligned; each costs a 16-byte header and at least 48 bytes.
+ *
+ * Errors common to the allocating calls: ::DSM_ERR_STATE (not initialised),
+ * ::DSM_ERR_ARG (out NULL, size 0, size beyond a segment's heap, bad alignment),
+ * ::DSM_ERR_NOMEM (no free block large enough; the message names the rank, the size
+ * asked, the free bytes and the largest free block), ::DSM_ERR_TIMEOUT (the target's
+ * heap lock stayed taken for 30 s: a rank died holding it), ::DSM_ERR_CORRUPT (the
+ * target's heap metadata are damaged), ::DSM_ERR_MPI.
+ *
+ * Thread safety: all calls except the collective ones may be made by any number of
+ * threads at once (`DSM_THREADS=multiple`); dsm_alloc_all()/dsm_free_all() are
+ * collective and, like every collective, called by one thread per rank.
+ * @{ */
+
+/** Published usage of one rank's heap (dsm_usage()). Byte counts are whole blocks,
+ * headers included, so in_use + free == capacity at every moment. */
+typedef struct dsm_usage {
+    uint64_t in_use;       /**< bytes of live blocks */
+    uint64_t free;         /**< bytes of free blocks, including remote frees not yet merged */
+    uint64_t largest_free; /**< largest free block in bytes (its usable size is 16 less);
+                                a lower bound while remote frees wait to be merged */
+    uint64_t blocks;       /**< live blocks */
+    uint64_t capacity;     /**< bytes of the heap (segment minus runtime header) */
+} dsm_usage_t;
+
+/**
+ * \brief Allocate size bytes in the calling rank's heap.
+ * \param[in] size bytes wanted, 1 up to the heap's capacity
+ * \param[out] out the block's global pointer (16-byte aligned)
+ * \return ::DSM_OK or the errors listed for the group
+ * \par Collective: no. Completion: the block is usable by any rank on return (tell them
+ *      the pointer). Thread safety: yes. Cost: O(1), two MPI atomics on the own window.
+ */
+DSM_API int dsm_alloc(size_t size, dsm_gptr_t *out);
+
+/** \brief As dsm_alloc() with the user bytes aligned to align (a power of two up to the
+ * heap size; 16 or less is the default alignment). \return as dsm_alloc() */
+DSM_API int dsm_alloc_aligned(size_t size, size_t align, dsm_gptr_t *out);
+
+/** \brief As dsm_alloc() for count elements of size bytes, zero-filled.
+ * \return as dsm_alloc(); ::DSM_ERR_ARG also when count * size overflows or is 0 */
+DSM_API int dsm_calloc(size_t count, size_t size, dsm_gptr_t *out);
+
+/**
+ * \brief Allocate size bytes in rank's heap, one-sided: rank does not take part and may
+ *        be computing or allocating at the same time.
+ * \param[in] rank any rank (the calling one means dsm_alloc())
+ * \return as dsm_alloc(), plus ::DSM_ERR_RANGE (rank outside 0..nranks-1)
+ * \par Collective: no. Completion: on return the block is reserved at the target and its
+ *      header written; the data are uninitialised. Cost: 6 RMA operations in the common
+ *      case (lock CAS, get roots, get block header, 2 puts, release accumulate); more
+ *      when the block must move between lists or the heap is full of remote frees.
+ *      Thread safety: yes.
+ */
+DSM_API int dsm_alloc_on(int rank, size_t size, dsm_gptr_t *out);
+
+/**
+ * \brief Free a block, on any rank. A block of another rank is freed one-sided (6 RMA
+ *        operations) and merged by its owner's next heap call.
+ * \param[in] g a pointer returned by an allocating call and not yet freed
+ * \return ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_INVALID (null pointer, a pointer outside
+ *         the address space or into a runtime header, an interior or made-up pointer, a
+ *         block already freed: nothing is changed), ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT,
+ *         ::DSM_ERR_MPI
+ * \par Collective: no. Completion: the block is free on return. Thread safety: yes; two
+ *      frees of one block racing each other are a program error (one is refused when
+ *      they are ordered).
+ */
+DSM_API int dsm_free(dsm_gptr_t g);
+
+/**
+ * \brief Symmetric allocation: every rank gets a block of size bytes at the same offset,
+ *        so dsm_gptr_make(r, dsm_gptr_offset(*out)) is valid for every rank r.
+ * \param[in] size the same on every rank (else ::DSM_ERR_ARG on all)
+ * \param[out] out this rank's block
+ * \return as dsm_alloc(); ::DSM_ERR_NOMEM when no offset is free on every rank. All ranks
+ *         return the same code.
+ * \par Collective over dsm_comm(). Cost: a few allreduces and a walk of each heap's block
+ *      list (O(blocks)). Remote allocations may run concurrently.
+ */
+DSM_API int dsm_alloc_all(size_t size, dsm_gptr_t *out);
+
+/** \brief Free a symmetric block on every rank.
+ * \param[in] g the pointer from dsm_alloc_all() (any rank's; only the offset is used)
+ * \return ::DSM_OK, ::DSM_ERR_INVALID (offsets differ across ranks, null, or not a live
+ *         block on some rank: every rank returns an error), ::DSM_ERR_STATE, ::DSM_ERR_MPI
+ * \par Collective over dsm_comm(). */
+DSM_API int dsm_free_all(dsm_gptr_t g);
+
+/**
+ * \brief Read the usage rank publishes in its segment header.
+ * \return ::DSM_OK, ::DSM_ERR_ARG (out NULL), ::DSM_ERR_RANGE (bad rank), ::DSM_ERR_STATE,
+ *         ::DSM_ERR_MPI
+ * \par Collective: no. Completion: one atomic read (MPI_Get_accumulate), each counter is
+ *      exact at some moment; counters are updated together with the heap lock's release.
+ *      Thread safety: yes.
+ */
+DSM_API int dsm_usage(int rank, dsm_usage_t *out);
+/** @} */
+
+/** \defgroup placement Placement
+ * Where to allocate: the least-loaded rank, or a rank chosen by hashing a key.
+ * @{ */
+
+/**
+ * \brief Allocate size bytes on a lightly loaded rank, without a collective.
+ *
+ * Reads the published usage (dsm_usage()) of up to 4 candidate ranks (all of them when
+ * there are at most 4 ranks; else the calling rank, the last rank chosen and random
+ * others: "power of d choices", whose maximum load is within a few percent of the
+ * mean) and allocates on the one with the most free bytes whose largest free block
+ * fits; when that fails (full, or a race with other allocators), tries the next, then
+ * every rank in turn.
+ * \return as dsm_alloc_on(); ::DSM_ERR_NOMEM only when no rank could take the block
+ * \par Collective: no. Thread safety: yes.
+ */
+DSM_API int dsm_alloc_balanced(size_t size, dsm_gptr_t *out);
+
+/**
+ * \brief The rank a key belongs to, by jump consistent hashing (Lamping and Veach 2014)
+ *        of a 64-bit hash of the key: keys spread evenly, and growing the job from n to
+ *        n + 1 ranks moves only 1/(n+1) of them. Pure: the same key gives the same rank
+ *        on every rank and in every run with the same rank count.
+ * \param[in] key keylen bytes (may be NULL when keylen is 0)
+ * \param[out] rank the owner, 0..nranks-1
+ * \return ::DSM_OK, ::DSM_ERR_ARG (key NULL with keylen > 0, rank NULL), ::DSM_ERR_STATE
+ * \par Collective: no. Thread safety: yes.
+ */
+DSM_API int dsm_place(const void *key, size_t keylen, int *rank);
+
+/**
+ * \brief Allocate size bytes on the rank dsm_place() names for the key.
+ * \return as dsm_alloc_on() (::DSM_ERR_NOMEM when that rank is full: a keyed block never
+ *         moves elsewhere, or a later lookup by key would miss it), and as dsm_place()
+ * \par Collective: no. Thread safety: yes.
+ */
+DSM_API int dsm_alloc_keyed(const void *key, size_t keylen, size_t size, dsm_gptr_t *out);
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

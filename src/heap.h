@@ -20,4 +20,33 @@ DSMI_HIDDEN uint64_t dsmi_heap_extent(void);
  * metadata and rebuild anything derived from it. DSM_ERR_CORRUPT when invalid. */
 DSMI_HIDDEN int dsmi_heap_reload(void);
 
+/* dsm_alloc_on reporting errors as func (placement.c's calls). */
+DSMI_HIDDEN int dsmi_heap_alloc_on(int rank, size_t size, dsm_gptr_t *out, const char *func);
+
+/* What a walk of a heap found (dsmi_heap_check, dsmi_heap_core_check). Byte counts
+ * are whole blocks, headers included; pending = remote frees not yet merged back. */
+struct dsmi_heap_report {
+    uint64_t blocks, free_blocks, pending;
+    uint64_t in_use, free, largest;
+};
+
+/* Take this rank's heap lock and walk the whole heap checking every invariant (block
+ * chain, tags, footers, free lists, bitmaps, pending list, published usage). DSM_OK or
+ * DSM_ERR_CORRUPT (logged with the first violation). r may be NULL. */
+DSMI_HIDDEN int dsmi_heap_check(struct dsmi_heap_report *r);
+/* RMA operations and flushes (round trips) of the calling thread's last remote heap
+ * operation (dsm_alloc_on / dsm_free of another rank's block), for tests and tuning. */
+DSMI_HIDDEN void dsmi_heap_last_cost(unsigned *ops, unsigned *flushes);
+
+/* The allocator core on a plain buffer laid out like a segment (header, then heap):
+ * no MPI, no locks, no logging. For the single-process fuzz target. Offsets are user
+ * offsets (what a global pointer holds). Results: DSM_OK, DSM_ERR_NOMEM, DSM_ERR_ARG,
+ * DSM_ERR_INVALID, DSM_ERR_CORRUPT; *why (may be NULL) gets a static reason. */
+DSMI_HIDDEN int dsmi_heap_core_format(void *seg, uint64_t seg_size, uint64_t salt);
+DSMI_HIDDEN int dsmi_heap_core_alloc(void *seg, uint64_t size, uint64_t align, uint64_t *off);
+DSMI_HIDDEN int dsmi_heap_core_free(void *seg, uint64_t off, const char **why);
+/* A remote-style free: the block goes to the pending list (merged by the next alloc). */
+DSMI_HIDDEN int dsmi_heap_core_defer(void *seg, uint64_t off, const char **why);
+DSMI_HIDDEN int dsmi_heap_core_check(void *seg, struct dsmi_heap_report *r, const char **why);
+
 #endif /* DSMI_HEAP_H */

@@ -48,3 +48,19 @@ checkprogs: $(check_PROGRAMS) $(check_LTLIBRARIES)
 
 endif
 EXTRA_DIST += tests/outside.c mpi-launch/quickstart
+
+# The heap: its CUnit suite, and the allocator core's fuzz target, a plain program run
+# once by a shell test (one process, no mpiexec).
+if DSM_TESTS
+check_PROGRAMS += tests/test_heap tests/test_placement
+tests_test_heap_SOURCES = tests/test_heap.c
+tests_test_heap_LDADD = $(DSM_TEST_LDADD)
+tests_test_heap_CFLAGS = $(DSM_TEST_CFLAGS)
+tests_test_placement_SOURCES = tests/test_placement.c
+tests_test_placement_LDADD = $(DSM_TEST_LDADD)
+tests_test_placement_CFLAGS = $(DSM_TEST_CFLAGS)
+noinst_PROGRAMS += tests/fuzz_heap
+tests_fuzz_heap_SOURCES = tests/fuzz_heap.c
+tests_fuzz_heap_LDADD = src/libdsmcore.la
+check_SCRIPTS += tests/test_heap_fuzz.sh
+endif

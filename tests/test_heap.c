@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * heap: local, one-sided remote and collective allocation in the window; published
+ * usage; every bad input refused without damage; concurrent remote and local
+ * allocators on one heap (ranks and threads) with owner patterns checked for overlap;
+ * seeded churn with the invariant checker; fragmentation after an 80% fill; reload of
+ * a restored segment. Every case frees what it allocated and checks that usage is back
+ * to exactly zero on every rank.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "heap.h"
+#include "win.h"
+
+static int me, n;
+
+/* Usage of rank r in use, as published. */
+static uint64_t in_use(int r)
+{
+    dsm_usage_t u = {0};
+    H_OK(dsm_usage(r, &u));
+    return u.in_use;
+}
+
+/* The heap of this rank passes the invariant checker and every rank is back to zero. */
+static void expect_empty(void)
+{
+    H_OK(dsm_barrier());
+    struct dsmi_heap_report r;
+    H_OK(dsmi_heap_check(&r));
+    CU_ASSERT_EQUAL(r.blocks, 0);
+    for (int k = 0; k < n; k++) {
+        CU_ASSERT_EQUAL(in_use(k), 0);
+    }
+    H_OK(dsm_barrier());
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static unsigned char pat(int owner, int idx, size_t i)
+{
+    return (unsigned char)(owner * 37 + idx * 11 + i * 7 + 1);
+}
+
+/* Fill len bytes at g with the pattern of (owner, idx), by put (works on any rank). */
+static void fill(dsm_gptr_t g, size_t len, int owner, int idx)
+{
+    unsigned char *b = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        b[i] = pat(owner, idx, i);
+    }
+    H_OK(dsm_put(g, b, len));
+    free(b);
+}
+
+/* Whether the pattern is intact (returns the number of wrong bytes). */
+static size_t verify(dsm_gptr_t g, size_t len, int owner, int idx)
+{
+    unsigned char *b = malloc(len);
+    size_t bad = 0;
+    H_OK(dsm_get(b, g, len));
+    for (size_t i = 0; i < len; i++) {
+        bad += b[i] != pat(owner, idx, i);
+    }
+    free(b);
+    return bad;
+}
+
+static void test_heap_local_basic(void)
+{
+    me = dsm_rank();
+    n = dsm_nranks();
+    dsm_usage_t u0, u1;
+    H_OK(dsm_usage(me, &u0));
+    CU_ASSERT_EQUAL(u0.in_use, 0);
+    CU_ASSERT_EQUAL(u0.in_use + u0.free, u0.capacity);
+    CU_ASSERT_EQUAL(u0.largest_free, u0.capacity);
+    const size_t sizes[] = {1, 8, 16, 17, 100, 255, 256, 4096, 65537, 1 << 20};
+    dsm_gptr_t g[10];
+    for (int i = 0; i < 10; i++) {
+        H_OK(dsm_alloc(sizes[i], &g[i]));
+        CU_ASSERT_EQUAL(dsm_gptr_rank(g[i]), me);
+        CU_ASSERT_EQUAL(dsm_gptr_offset(g[i]) % 16, 0);
+        fill(g[i], sizes[i], me, i);
+    }
+    H_OK(dsm_usage(me, &u1));
+    CU_ASSERT_EQUAL(u1.blocks, 10);
+    CU_ASSERT(u1.in_use >= (1 << 20) + 65537 + 4096);
+    CU_ASSERT_EQUAL(u1.in_use + u1.free, u1.capacity);
+    for (int i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(verify(g[i], sizes[i], me, i), 0);
+        H_OK(dsm_free(g[i]));
+    }
+    dsm_gptr_t z, a;
+    H_OK(dsm_calloc(1000, 8, &z)); // zeroed even over a block just freed and dirty
+    unsigned char *p = NULL;
+    H_OK(dsm_gptr_local(z, (void **)&p));
+    size_t nonzero = 0;
+    for (int i = 0; p && i < 8000; i++) {
+        nonzero += p[i] != 0;
+    }
+    CU_ASSERT_EQUAL(nonzero, 0);
+    for (size_t al = 32; al <= 65536; al *= 4) {
+        H_OK(dsm_alloc_aligned(100, al, &a));
+        CU_ASSERT_EQUAL(dsm_gptr_offset(a) % al, 0);
+        H_OK(dsm_free(a));
+    }
+    H_OK(dsm_free(z));
+    expect_empty();
+}
+
+static void test_heap_bad_input(void)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL, b;
+    dsm_usage_t u;
+    H_OK(dsm_usage(me, &u));
+    H_EXPECT(dsm_alloc(0, &g), DSM_ERR_ARG);
+    H_EXPECT(dsm_alloc(u.capacity + 1, &g), DSM_ERR_ARG);
+    H_EXPECT(dsm_alloc(SIZE_MAX, &g), DSM_ERR_ARG);
+    H_EXPECT(dsm_alloc(8, NULL), DSM_ERR_ARG);
+    H_EXPECT(dsm_alloc_aligned(8, 24, &g), DSM_ERR_ARG);
+    H_EXPECT(dsm_calloc(SIZE_MAX / 2, 4, &g), DSM_ERR_ARG);
+    H_EXPECT(dsm_alloc_on(n, 8, &g), DSM_ERR_RANGE);
+    H_EXPECT(dsm_alloc_on(-1, 8, &g), DSM_ERR_RANGE);
+    H_EXPECT(dsm_usage(n, &u), DSM_ERR_RANGE);
+    H_EXPECT(dsm_usage(0, NULL), DSM_ERR_ARG);
+    // Almost the whole heap fits; twice that does not: NOMEM names the numbers.
+    H_OK(dsm_alloc(u.capacity - 4096, &b));
+    H_EXPECT(dsm_alloc(u.capacity / 2, &g), DSM_ERR_NOMEM);
+    const char *msg = dsm_last_error();
+    CU_ASSERT(strstr(msg, "bytes free") != NULL && strstr(msg, "largest free block") != NULL);
+    H_OK(dsm_free(b));
+    CU_ASSERT(dsm_gptr_is_null(g)); // untouched on failure
+    // Frees of things that are not live blocks, here and on the next rank.
+    int right = (me + 1) % n;
+    dsm_gptr_t mine, theirs, hdr, wild = {UINT64_C(0x123456789abcdef1)};
+    H_OK(dsm_alloc(256, &mine));
+    H_OK(dsm_alloc_on(right, 256, &theirs));
+    H_OK(dsm_gptr_make(right, 1024, &hdr));
+    H_EXPECT(dsm_free(DSM_GPTR_NULL), DSM_ERR_INVALID);
+    H_EXPECT(dsm_free(hdr), DSM_ERR_INVALID);
+    H_EXPECT(dsm_free(wild), DSM_ERR_INVALID);
+    for (int k = 0; k < 200; k++) { // random values inside the address space
+        uint64_t s = (uint64_t)(k + 1) * 0x9E3779B97F4A7C15u, off = s % (64u << 20);
+        dsm_gptr_t r = DSM_GPTR_NULL;
+        if (dsm_gptr_make((int)(s >> 40) % n, off, &r) == DSM_OK && off % 16 != 0) {
+            H_EXPECT(dsm_free(r), DSM_ERR_INVALID);
+        }
+    }
+    dsm_gptr_t in1, in2;
+    H_OK(dsm_gptr_add(mine, 16, &in1));
+    H_OK(dsm_gptr_add(theirs, 32, &in2));
+    H_EXPECT(dsm_free(in1), DSM_ERR_INVALID);
+    H_EXPECT(dsm_free(in2), DSM_ERR_INVALID);
+    H_OK(dsm_free(mine));
+    H_OK(dsm_free(theirs));
+    H_EXPECT(dsm_free(mine), DSM_ERR_INVALID);   // double free, local
+    H_EXPECT(dsm_free(theirs), DSM_ERR_INVALID); // double free, remote (still pending)
+    H_OK(dsm_barrier());
+    H_EXPECT(dsm_free(theirs), DSM_ERR_INVALID); // and after its owner merged it
+    expect_empty();
+}
+
+/* A remote allocation and free on an idle heap take the documented 6 operations. */
+static void test_heap_remote_op_count(void)
+{
+    unsigned ops = 0, fl = 0;
+    if (n > 1 && me == 1) {
+        dsm_gptr_t g;
+        H_OK(dsm_alloc_on(0, 64, &g));
+        dsmi_heap_last_cost(&ops, &fl);
+        printf("\n  remote alloc: %u RMA ops, %u flushes", ops, fl);
+        CU_ASSERT(ops <= 6);
+        H_OK(dsm_free(g));
+        dsmi_heap_last_cost(&ops, &fl);
+        printf("; remote free: %u RMA ops, %u flushes\n", ops, fl);
+        CU_ASSERT(ops <= 6);
+    }
+    expect_empty();
+}
+
+/* ---- concurrent remote + local allocation on one target ---- */
+
+#define PER_RANK 120
+
+struct churn_arg {
+    int target, owner, idx0, count;
+    uint64_t seed;
+    int errors;
+};
+
+/* Remote side: allocate count blocks on target, fill each, keep them (returned). */
+static void remote_batch(struct churn_arg *a, dsm_gptr_t *g, size_t *len)
+{
+    for (int i = 0; i < a->count; i++) {
+        len[i] = 1 + rnd(&a->seed) % 3000;
+        if (dsm_alloc_on(a->target, len[i], &g[i]) != DSM_OK) {
+            a->errors++;
+            g[i] = DSM_GPTR_NULL;
+            continue;
+        }
+        fill(g[i], len[i], a->owner, a->idx0 + i);
+    }
+}
+
+/* Owner side: local alloc/free churn with its own pattern, checked before each free. */
+static void local_churn(struct churn_arg *a)
+{
+    enum { SLOTS = 32 };
+    dsm_gptr_t g[SLOTS] = {{0}};
+    size_t len[SLOTS] = {0};
+    for (int it = 0; it < a->count; it++) {
+        int s = (int)(rnd(&a->seed) % SLOTS);
+        if (!dsm_gptr_is_null(g[s])) {
+            a->errors += verify(g[s], len[s], a->owner, a->idx0 + s) != 0;
+            a->errors += dsm_free(g[s]) != DSM_OK;
+            g[s] = DSM_GPTR_NULL;
+        } else {
+            len[s] = 1 + rnd(&a->seed) % 5000;
+            a->errors += dsm_alloc(len[s], &g[s]) != DSM_OK;
+            fill(g[s], len[s], a->owner, a->idx0 + s);
+        }
+    }
+    for (int s = 0; s < SLOTS; s++) {
+        if (!dsm_gptr_is_null(g[s])) {
+            a->errors += verify(g[s], len[s], a->owner, a->idx0 + s) != 0;
+            a->errors += dsm_free(g[s]) != DSM_OK;
+        }
+    }
+}
+
+/* Check and free a batch of blocks (remote frees when they live on another rank). */
+static int check_and_free(struct churn_arg *a, dsm_gptr_t *g, size_t *len)
+{
+    int bad = 0;
+    for (int i = 0; i < a->count; i++) {
+        if (!dsm_gptr_is_null(g[i])) {
+            bad += verify(g[i], len[i], a->owner, a->idx0 + i) != 0;
+            bad += dsm_free(g[i]) != DSM_OK;
+        }
+    }
+    return bad;
+}
+
+static void test_heap_remote_concurrent(void)
+{
+    const int target = n - 1;
+    struct churn_arg a = {target, me, 1000 * me, PER_RANK, harness_seed() + (uint64_t)me, 0};
+    dsm_gptr_t g[PER_RANK];
+    size_t len[PER_RANK];
+    H_OK(dsm_barrier());
+    if (me == target) {
+        a.count = 4 * PER_RANK;
+        local_churn(&a);
+    } else {
+        remote_batch(&a, g, len);
+    }
+    CU_ASSERT_EQUAL(a.errors, 0);
+    H_OK(dsm_barrier()); // all blocks written: check that none overlapped
+    if (me != target) {
+        CU_ASSERT_EQUAL(check_and_free(&a, g, len), 0);
+    }
+    expect_empty();
+}
+
+static void *thread_main(void *p)
+{
+    struct churn_arg *a = p;
+    if (a->target == dsm_rank()) {
+        local_churn(a);
+        return NULL;
+    }
+    dsm_gptr_t *g = calloc((size_t)a->count, sizeof *g);
+    size_t *len = calloc((size_t)a->count, sizeof *len);
+    remote_batch(a, g, len);
+    a->errors += check_and_free(a, g, len); // frees race the other threads' allocations
+    free(g);
+    free(len);
+    return NULL;
+}
+
+/* The same with 3 threads per rank: the target's threads allocate locally while every
+ * other rank's threads allocate on it and free remotely. */
+static void test_heap_remote_threads(void)
+{
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    if (provided != MPI_THREAD_MULTIPLE) {
+        return;
+    }
+    enum { T = 3 };
+    pthread_t th[T];
+    struct churn_arg a[T];
+    H_OK(dsm_barrier());
+    for (int t = 0; t < T; t++) {
+        a[t] = (struct churn_arg){0, me, 100000 * me + 1000 * t, 40,
+                                  harness_seed() * 31 + (uint64_t)(me * T + t), 0};
+        pthread_create(&th[t], NULL, thread_main, &a[t]);
+    }
+    int errors = 0;
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        errors += a[t].errors;
+    }
+    CU_ASSERT_EQUAL(errors, 0);
+    expect_empty();
+}
+
+/* ---- seeded churn with the invariant checker ---- */
+
+#define CHURN_SLOTS 256
+
+static void churn_step(uint64_t *s, dsm_gptr_t *g, size_t *len, int *errors)
+{
+    int k = (int)(rnd(s) % CHURN_SLOTS);
+    if (!dsm_gptr_is_null(g[k])) {
+        *errors += dsm_free(g[k]) != DSM_OK; // local or remote, whoever owns it
+        g[k] = DSM_GPTR_NULL;
+        return;
+    }
+    uint64_t r = rnd(s) % 100;
+    len[k] = r < 70 ? 1 + rnd(s) % 512 : r < 95 ? 1 + rnd(s) % 32768 : 1 + rnd(s) % 1048576;
+    int where = rnd(s) % 4 == 0 ? (int)(rnd(s) % (uint64_t)n) : me;
+    *errors += dsm_alloc_on(where, len[k], &g[k]) != DSM_OK;
+}
+
+static void test_heap_churn_invariants(void)
+{
+    uint64_t s = harness_seed() * 7919u + (uint64_t)me + 1;
+    dsm_gptr_t g[CHURN_SLOTS] = {{0}};
+    size_t len[CHURN_SLOTS] = {0};
+    int errors = 0, bad_checks = 0;
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < 400; i++) {
+            churn_step(&s, g, len, &errors);
+        }
+        bad_checks += dsmi_heap_check(NULL) != DSM_OK; // while others still churn on us
+    }
+    for (int k = 0; k < CHURN_SLOTS; k++) {
+        if (!dsm_gptr_is_null(g[k])) {
+            errors += dsm_free(g[k]) != DSM_OK;
+        }
+    }
+    CU_ASSERT_EQUAL(errors, 0);
+    CU_ASSERT_EQUAL(bad_checks, 0);
+    expect_empty();
+}
+
+/* ---- fragmentation after churn at 80% fill ---- */
+
+static void test_heap_fragmentation(void)
+{
+    enum { MAXB = 20000 };
+    dsm_gptr_t *g = calloc(MAXB, sizeof *g);
+    uint64_t s = harness_seed() * 104729u + (uint64_t)me, live = 0;
+    dsm_usage_t u;
+    H_OK(dsm_usage(me, &u));
+    const uint64_t goal = u.capacity / 10 * 8;
+    int nb = 0;
+    for (int it = 0; it < 60000 && g; it++) { // fill to 80%, then churn around it
+        if (u.in_use < goal && nb < MAXB) {
+            if (dsm_alloc(16 + rnd(&s) % 16384, &g[nb]) == DSM_OK) {
+                nb++;
+            }
+        } else if (nb > 0) {
+            int k = (int)(rnd(&s) % (uint64_t)nb);
+            H_OK(dsm_free(g[k]));
+            g[k] = g[--nb];
+        }
+        if (it % 64 == 0) {
+            H_OK(dsm_usage(me, &u));
+        }
+    }
+    H_OK(dsm_usage(me, &u));
+    live = u.in_use;
+    // The published largest block can really be allocated.
+    dsm_gptr_t big = DSM_GPTR_NULL;
+    H_OK(dsm_alloc(u.largest_free - 16, &big));
+    double frag = 1.0 - (double)u.largest_free / (double)u.free;
+    printf("%s  rank %d: %d blocks, %.1f%% in use, %llu bytes free, largest allocation "
+           "that succeeds %llu bytes (fragmentation 1 - largest/free = %.3f)\n",
+           me == 0 ? "\n" : "", me, nb, 100.0 * (double)live / (double)u.capacity,
+           (unsigned long long)u.free, (unsigned long long)(u.largest_free - 16), frag);
+    H_OK(dsmi_heap_check(NULL));
+    if (!dsm_gptr_is_null(big)) {
+        H_OK(dsm_free(big));
+    }
+    for (int k = 0; k < nb; k++) {
+        H_OK(dsm_free(g[k]));
+    }
+    free(g);
+    expect_empty();
+}
+
+/* ---- collective symmetric allocation ---- */
+
+static void test_heap_symmetric(void)
+{
+    // Different local layouts on each rank first, so offsets must be searched for.
+    dsm_gptr_t pre[8], sym[4];
+    for (int i = 0; i < 8; i++) {
+        H_OK(dsm_alloc((size_t)(me + 1) * 1000 * (size_t)(i + 1), &pre[i]));
+    }
+    for (int i = 0; i < 8; i += 2 + me % 2) {
+        H_OK(dsm_free(pre[i]));
+        pre[i] = DSM_GPTR_NULL;
+    }
+    const size_t sizes[4] = {24, 5000, 1 << 16, 3 << 20};
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_alloc_all(sizes[i], &sym[i]));
+        uint64_t off = dsm_gptr_offset(sym[i]);
+        CU_ASSERT(harness_all(harness_sum((long long)off) == (long long)off * n));
+        dsm_gptr_t right;
+        H_OK(dsm_gptr_make((me + 1) % n, off, &right));
+        fill(right, sizes[i], me, i);
+    }
+    H_OK(dsm_barrier());
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(verify(sym[i], sizes[i], (me + n - 1) % n, i), 0);
+    }
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    H_EXPECT(dsm_alloc_all(me == 0 ? 100 : 200, &g), n > 1 ? DSM_ERR_ARG : DSM_OK);
+    if (n == 1) {
+        H_OK(dsm_free_all(g));
+    }
+    H_EXPECT(dsm_alloc_all(0, &g), DSM_ERR_ARG);
+    dsm_usage_t u;
+    H_OK(dsm_usage(me, &u)); // more than 3 MiB are in use on every rank: this cannot fit
+    H_EXPECT(dsm_alloc_all(u.capacity - (1u << 20), &g), DSM_ERR_NOMEM);
+    H_EXPECT(dsm_free_all(DSM_GPTR_NULL), DSM_ERR_INVALID);
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_free_all(sym[i]));
+    }
+    H_EXPECT(dsm_free_all(sym[0]), DSM_ERR_INVALID);
+    for (int i = 0; i < 8; i++) {
+        if (!dsm_gptr_is_null(pre[i])) {
+            H_OK(dsm_free(pre[i]));
+        }
+    }
+    expect_empty();
+}
+
+/* ---- usage as another rank sees it ---- */
+
+static void test_heap_usage_remote(void)
+{
+    dsm_gptr_t g[5];
+    for (int i = 0; i <= me && i < 5; i++) {
+        H_OK(dsm_alloc(10000, &g[i]));
+    }
+    H_OK(dsm_barrier());
+    for (int r = 0; r < n; r++) {
+        dsm_usage_t u;
+        H_OK(dsm_usage(r, &u));
+        CU_ASSERT_EQUAL(u.blocks, (uint64_t)(r + 1 <= 5 ? r + 1 : 5));
+        CU_ASSERT_EQUAL(u.in_use, u.blocks * (10000 + 16));
+        CU_ASSERT_EQUAL(u.in_use + u.free, u.capacity);
+    }
+    H_OK(dsm_barrier());
+    for (int i = 0; i <= me && i < 5; i++) {
+        H_OK(dsm_free(g[i]));
+    }
+    expect_empty();
+}
+
+/* ---- reload after a restore ---- */
+
+/* Copy [0, extent) of the segment aside, scribble over the whole segment, put the copy
+ * back (what a restart does): the heap reloads and its blocks are intact. Then a damaged
+ * copy is refused. Done by every rank on its own segment between barriers. */
+static void test_heap_reload(void)
+{
+    dsm_gptr_t g[3];
+    for (int i = 0; i < 3; i++) {
+        H_OK(dsm_alloc(777 * (size_t)(i + 1), &g[i]));
+        fill(g[i], 777 * (size_t)(i + 1), me, i);
+    }
+    H_OK(dsm_free(g[1]));
+    H_OK(dsm_barrier());
+    uint64_t ext = dsmi_heap_extent();
+    CU_ASSERT(ext < dsmi_w.size / 2);
+    char *copy = malloc(ext);
+    if (copy) {
+        memcpy(copy, dsmi_w.base, ext);
+        memset(dsmi_w.base, 0xa5, dsmi_w.size);
+        memcpy(dsmi_w.base, copy, ext);
+        H_OK(dsmi_heap_reload());
+        CU_ASSERT_EQUAL(verify(g[0], 777, me, 0) + verify(g[2], 3 * 777, me, 2), 0);
+        uint64_t magic_off = DSMI_HDR_HEAP_OFF + 8, saved;
+        memcpy(&saved, dsmi_w.base + magic_off, 8);
+        memset(dsmi_w.base + magic_off, 0, 8);
+        H_EXPECT(dsmi_heap_reload(), DSM_ERR_CORRUPT);
+        memcpy(dsmi_w.base + magic_off, &saved, 8);
+        uint64_t *hdr = (uint64_t *)(dsmi_w.base + dsm_gptr_offset(g[2]) - 16);
+        hdr[0] += 16; // a block size that breaks the chain
+        H_EXPECT(dsmi_heap_reload(), DSM_ERR_CORRUPT);
+        hdr[0] -= 16;
+        H_OK(dsmi_heap_reload());
+        free(copy);
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_free(g[0]));
+    H_OK(dsm_free(g[2]));
+    expect_empty();
+}
+
+static CU_TestInfo cases[] = {
+    {"local_basic", test_heap_local_basic},
+    {"bad_input", test_heap_bad_input},
+    {"remote_op_count", test_heap_remote_op_count},
+    {"remote_concurrent", test_heap_remote_concurrent},
+    {"remote_threads", test_heap_remote_threads},
+    {"churn_invariants", test_heap_churn_invariants},
+    {"fragmentation", test_heap_fragmentation},
+    {"symmetric", test_heap_symmetric},
+    {"usage_remote", test_heap_usage_remote},
+    {"reload", test_heap_reload},
+    CU_TEST_INFO_NULL,
+};
+
+int main(int argc, char **argv)
+{
+    setenv("DSM_LOG_LEVEL", "none", 0); // the expected errors stay quiet
+    struct harness_suite s = {"heap", 1, true, cases};
+    return harness_main(argc, argv, &s);
+}
