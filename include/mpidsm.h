@@ -466,6 +466,148 @@ DSM_API int dsm_place(const void *key, size_t keylen, int *rank);
  * \par Collective: no. Thread safety: yes.
  */
 DSM_API int dsm_alloc_keyed(const void *key, size_t keylen, size_t size, dsm_gptr_t *out);
+/** \defgroup sync Synchronization: mutexes, reader-writer locks, semaphores, rank locks
+ * Lock objects are small structures in global memory at a ::dsm_gptr_t the program
+ * chooses (user memory of any rank, ::DSM_MUTEX_SIZE etc. bytes, 8-byte aligned), so
+ * they can be embedded in shared data, e.g. one mutex per hash bucket. They are used
+ * only through these calls (never with dsm_put()/dsm_get()).
+ *
+ * \par Ordering (what a release makes visible)
+ * Releasing (dsm_mutex_unlock(), dsm_rwlock_unlock(), dsm_sem_post(), dsm_rank_unlock())
+ * first completes at their targets ALL operations the calling process issued before,
+ * including non-blocking puts whose requests were not waited for (MPI_Win_flush_all),
+ * and publishes its local stores to its own segment (MPI_Win_sync). Acquiring (lock,
+ * successful trylock, sem wait) synchronises the other way. So everything written
+ * before a release, by RMA or by local stores through dsm_gptr_local(), is visible to
+ * the next acquirer of the same object, by its gets and by its local loads.
+ *
+ * \par Ownership and errors
+ * Mutexes and rwlocks are owned by the calling thread: the thread that locked unlocks.
+ * ::DSM_ERR_STATE, with a message naming the object (rank:offset) and its holder, for:
+ * unlocking what this thread does not hold, locking again what it holds (also a read
+ * lock twice), destroying a held object, using one that is not initialised (or was
+ * destroyed). ::DSM_ERR_BUSY from a try-call is a result, not a failure: it is not
+ * logged, does not abort under `DSM_ERRORS=abort` and leaves dsm_last_error() alone.
+ * With `DSM_LOCK_TIMEOUT`=s > 0 a wait longer than s seconds returns ::DSM_ERR_TIMEOUT
+ * saying who waits for whom; the object stays consistent and the caller does not hold
+ * it (see each call). Other codes for all: ::DSM_ERR_ARG (null or misaligned pointer),
+ * ::DSM_ERR_RANGE (outside user memory), ::DSM_ERR_MPI.
+ *
+ * \par Thread safety
+ * With `DSM_THREADS=multiple` any thread may call any of these; threads of one rank
+ * may hold different locks and queue on the same mutex. Each thread may hold at most 64
+ * mutexes and rwlocks at once, and one rank's threads may hold or await at most 255
+ * mutexes and rwlock write locks at once (::DSM_ERR_NOMEM beyond).
+ * @{ */
+/** Bytes of a mutex in global memory (a single 64-bit word). */
+#define DSM_MUTEX_SIZE 8
+/** Required alignment of a mutex, a rwlock and a semaphore. */
+#define DSM_SYNC_ALIGN 8
+/** Bytes of a reader-writer lock in global memory. */
+#define DSM_RWLOCK_SIZE 32
+/** Bytes of a semaphore in global memory. */
+#define DSM_SEM_SIZE 8
+/** Largest semaphore value (2^40 - 1). */
+#define DSM_SEM_VALUE_MAX ((UINT64_C(1) << 40) - 1)
+
+/**
+ * \brief Make the ::DSM_MUTEX_SIZE bytes at m a free mutex.
+ *
+ * An MCS queue lock: waiters queue in FIFO order, each polling a word in its own
+ * segment, and the holder hands the lock straight to the next one.
+ * \param[in] m where the mutex lives: user memory of any rank, 8-byte aligned
+ * \return ::DSM_OK, ::DSM_ERR_STATE (m holds a mutex that is held or awaited)
+ * \par Not collective: one rank initialises; others may use it once that is ordered
+ *      before their use (e.g. by dsm_barrier()). Completion: on return.
+ */
+DSM_API int dsm_mutex_init(dsm_gptr_t m);
+/**
+ * \brief Acquire mutex m, waiting in FIFO order behind earlier callers.
+ * Uncontended it costs one remote compare-and-swap.
+ * \return ::DSM_OK; ::DSM_ERR_STATE (this thread holds m already; m not initialised);
+ *         ::DSM_ERR_TIMEOUT (`DSM_LOCK_TIMEOUT` expired: the caller left the queue and does
+ *         not hold m; its place is handed on by whoever releases m to it);
+ *         ::DSM_ERR_NOMEM (queue nodes exhausted)
+ * \par Not collective. Completion: an acquire (see the group's ordering).
+ */
+DSM_API int dsm_mutex_lock(dsm_gptr_t m);
+/** \brief Acquire m only if it is free: one compare-and-swap, never waits.
+ * \return ::DSM_OK (acquired), ::DSM_ERR_BUSY (held or awaited by anyone), and as
+ *         dsm_mutex_lock() */
+DSM_API int dsm_mutex_trylock(dsm_gptr_t m);
+/** \brief Release m: complete this process's operations, then hand m to the next waiter
+ * (or free it).
+ * \return ::DSM_OK, ::DSM_ERR_STATE (this thread does not hold m; the message names the
+ *         holder) */
+DSM_API int dsm_mutex_unlock(dsm_gptr_t m);
+/** \brief Turn a free mutex back into plain memory; later use is ::DSM_ERR_STATE.
+ * \return ::DSM_OK, ::DSM_ERR_STATE (held or awaited, with the holder; not initialised) */
+DSM_API int dsm_mutex_destroy(dsm_gptr_t m);
+
+/**
+ * \brief Make the ::DSM_RWLOCK_SIZE bytes at l a free reader-writer lock.
+ *
+ * Policy: phase-fair. Readers arriving while a writer holds or awaits the lock wait for
+ * that one writer only, then enter together; a writer waits for the readers already in
+ * and for the writers queued before it (FIFO). Neither readers nor writers starve.
+ * \return ::DSM_OK, ::DSM_ERR_STATE (l holds a lock in use)
+ * \par Not collective (as dsm_mutex_init()).
+ */
+DSM_API int dsm_rwlock_init(dsm_gptr_t l);
+/** \brief Acquire l for reading (shared). \return as dsm_mutex_lock(); on
+ * ::DSM_ERR_TIMEOUT the caller is not counted as a reader. */
+DSM_API int dsm_rwlock_rdlock(dsm_gptr_t l);
+/** \brief Acquire l for writing (exclusive). \return as dsm_mutex_lock() */
+DSM_API int dsm_rwlock_wrlock(dsm_gptr_t l);
+/** \brief Read-lock l unless a writer holds or awaits it; never waits.
+ * \return ::DSM_OK, ::DSM_ERR_BUSY, and as dsm_rwlock_rdlock() */
+DSM_API int dsm_rwlock_tryrdlock(dsm_gptr_t l);
+/** \brief Write-lock l only if nobody holds or awaits it; never waits.
+ * \return ::DSM_OK, ::DSM_ERR_BUSY, and as dsm_rwlock_wrlock() */
+DSM_API int dsm_rwlock_trywrlock(dsm_gptr_t l);
+/** \brief Release the calling thread's read or write hold of l (a release).
+ * \return ::DSM_OK, ::DSM_ERR_STATE (not held by this thread) */
+DSM_API int dsm_rwlock_unlock(dsm_gptr_t l);
+/** \brief Turn a free rwlock back into plain memory.
+ * \return ::DSM_OK, ::DSM_ERR_STATE (held, or not initialised) */
+DSM_API int dsm_rwlock_destroy(dsm_gptr_t l);
+
+/** \brief Make the ::DSM_SEM_SIZE bytes at s a counting semaphore holding value.
+ * \return ::DSM_OK, ::DSM_ERR_ARG (value > ::DSM_SEM_VALUE_MAX)
+ * \par Not collective (as dsm_mutex_init()). */
+DSM_API int dsm_sem_init(dsm_gptr_t s, uint64_t value);
+/** \brief Take one unit of s, waiting while its value is 0 (no FIFO promise).
+ * \return ::DSM_OK (an acquire), ::DSM_ERR_STATE (not initialised), ::DSM_ERR_TIMEOUT
+ *         (nothing taken) */
+DSM_API int dsm_sem_wait(dsm_gptr_t s);
+/** \brief Take one unit of s if its value is above 0; never waits.
+ * \return ::DSM_OK, ::DSM_ERR_BUSY (value 0), ::DSM_ERR_STATE */
+DSM_API int dsm_sem_trywait(dsm_gptr_t s);
+/** \brief Add one unit to s (a release). Any thread or rank may post.
+ * \return ::DSM_OK, ::DSM_ERR_STATE (not initialised), ::DSM_ERR_RANGE (at the maximum) */
+DSM_API int dsm_sem_post(dsm_gptr_t s);
+/** \brief *value = the current value of s (a snapshot).
+ * \return ::DSM_OK, ::DSM_ERR_ARG (value NULL), ::DSM_ERR_STATE */
+DSM_API int dsm_sem_getvalue(dsm_gptr_t s, uint64_t *value);
+/** \brief Turn s back into plain memory. \return ::DSM_OK, ::DSM_ERR_STATE */
+DSM_API int dsm_sem_destroy(dsm_gptr_t s);
+
+/**
+ * \brief Lock rank's whole segment exclusively against other dsm_rank_lock() callers.
+ *
+ * `MPI_Win_lock(MPI_LOCK_EXCLUSIVE)` on a second, small window, so it never mixes with
+ * the data window's epoch. Advisory, like every lock here: dsm_put()/dsm_get() of
+ * programs that do not take it are not stopped. Threads of one rank take turns.
+ * `DSM_LOCK_TIMEOUT` applies to waiting for another thread of this rank, not to the
+ * wait inside MPI_Win_lock.
+ * \return ::DSM_OK, ::DSM_ERR_RANGE (bad rank), ::DSM_ERR_STATE (this thread holds it),
+ *         ::DSM_ERR_TIMEOUT, ::DSM_ERR_MPI
+ * \par Not collective. Completion: an acquire.
+ */
+DSM_API int dsm_rank_lock(int rank);
+/** \brief Release a dsm_rank_lock() (a release).
+ * \return ::DSM_OK, ::DSM_ERR_RANGE, ::DSM_ERR_STATE (this thread does not hold it) */
+DSM_API int dsm_rank_unlock(int rank);
 /** @} */
 
 #ifdef __cplusplus

@@ -6,7 +6,8 @@ src_libdsmcore_la_SOURCES = \
 	src/runtime.c src/runtime.h src/env.c src/env_defs.h src/log.c \
 	src/win.c src/win.h src/gptr.c src/rma.c src/rma.h \
 	src/topo.c src/topo.h src/heap.c src/heap.h \
-	src/placement.c src/placement.h
+	src/placement.c src/placement.h \
+	src/sync.c src/sync.h src/mutex.c src/rwlock.c src/sem.c
 src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY
 src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(HWLOC_CFLAGS)
 src_libdsmcore_la_LIBADD = $(HWLOC_LIBS)

@@ -27,3 +27,6 @@ DSM_ENV(STATS, BOOL, "0", false, "", "every rank prints its operation counters a
 DSM_ENV(OMPI_OSC_FIX, BOOL, "1", true, "",
         "avoid Open MPI < 4.1.5's osc rdma compare-and-swap crash by selecting osc sm,pt2pt "
         "(or a shared-memory window) when mpidsm can")
+DSM_ENV(LOCK_TIMEOUT, LONG, "0", false, "",
+        "seconds a lock, rwlock or semaphore wait may last before it fails with "
+        "DSM_ERR_TIMEOUT naming who waits for whom; 0 = wait for ever")

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "sync.h"
 #include "topo.h"
 #include "win.h"
 
@@ -29,6 +30,7 @@ struct subsystem {
 };
 static const struct subsystem subsystems[] = {
     {"heap", dsmi_heap_start, dsmi_heap_stop},
+    {"sync", dsmi_sync_start, dsmi_sync_stop},
 };
 #define NSUB (sizeof subsystems / sizeof subsystems[0])
 static bool started[NSUB];

@@ -61,10 +61,13 @@ void dsmi_win_prepare_mpi(void)
 static bool osc_rdma_possible(void)
 {
 #ifdef OPEN_MPI
-    int provided, idx, count;
+    int provided, idx, count, level = MPI_THREAD_SINGLE;
     char value[512] = "";
     bool possible = true; // when the variable cannot be read, assume the default
-    if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
+    /* Open MPI 4.1's MPI_T_init_thread overwrites the level MPI_Query_thread reports (and
+     * its thread-multiple flag) with the one asked for here: ask for the current one. */
+    MPI_Query_thread(&level);
+    if (MPI_T_init_thread(level, &provided) != MPI_SUCCESS) {
         return true;
     }
     MPI_T_cvar_handle h;
@@ -152,5 +155,33 @@ int dsmi_win_destroy(void)
     DSMI_MPI("dsm_finalize", MPI_Win_unlock_all(dsmi_w.win));
     DSMI_MPI("dsm_finalize", MPI_Win_free(&dsmi_w.win));
     dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
+    return DSM_OK;
+}
+
+int dsmi_win_create_lockwin(MPI_Win *win)
+{
+    uint64_t *base = NULL;
+    // The same flavour as the data window, so Open MPI picks the same osc component.
+    if (dsmi_w.shared) {
+        DSMI_MPI("dsm_init", MPI_Win_allocate_shared(8, 8, MPI_INFO_NULL, dsmi_rt.comm, &base,
+                                                     win));
+    } else {
+        DSMI_MPI("dsm_init", MPI_Win_allocate(8, 8, MPI_INFO_NULL, dsmi_rt.comm, &base, win));
+    }
+    MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
+    // A local store is made public by an exclusive epoch on oneself (MPI-3.1 11.5.5).
+    DSMI_MPI("dsm_init", MPI_Win_lock(MPI_LOCK_EXCLUSIVE, dsmi_rt.rank, 0, *win));
+    *base = 0;
+    DSMI_MPI("dsm_init", MPI_Win_unlock(dsmi_rt.rank, *win));
+    DSMI_MPI("dsm_init", MPI_Barrier(dsmi_rt.comm)); // zeroed everywhere before first use
+    return DSM_OK;
+}
+
+int dsmi_win_free_lockwin(MPI_Win *win)
+{
+    if (*win == MPI_WIN_NULL) {
+        return DSM_OK;
+    }
+    DSMI_MPI("dsm_finalize", MPI_Win_free(win));
     return DSM_OK;
 }

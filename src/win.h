@@ -60,6 +60,11 @@ DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 DSMI_HIDDEN int dsmi_win_create(size_t size, bool single_node);
 /* Collective: close the epoch and free the window. */
 DSMI_HIDDEN int dsmi_win_destroy(void);
+/* Collective: the small second window of the whole-rank lock (sync.c): 8 bytes per
+ * rank, zeroed, no epoch open (it is used with MPI_Win_lock on one target at a time). */
+DSMI_HIDDEN int dsmi_win_create_lockwin(MPI_Win *win);
+/* Collective: free it (no-op for MPI_WIN_NULL). */
+DSMI_HIDDEN int dsmi_win_free_lockwin(MPI_Win *win);
 /* Before MPI_Init: steer Open MPI away from known-broken one-sided components. */
 DSMI_HIDDEN void dsmi_win_prepare_mpi(void);
 

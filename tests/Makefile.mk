@@ -24,6 +24,10 @@ tests_test_gptr_CFLAGS = $(DSM_TEST_CFLAGS)
 tests_test_rma_SOURCES = tests/test_rma.c
 tests_test_rma_LDADD = $(DSM_TEST_LDADD)
 tests_test_rma_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_sync
+tests_test_sync_SOURCES = tests/test_sync.c
+tests_test_sync_LDADD = $(DSM_TEST_LDADD)
+tests_test_sync_CFLAGS = $(DSM_TEST_CFLAGS)
 
 # DSM_ERRORS=abort must end the job: expected to fail.
 check_PROGRAMS += tests/xfail_errors_abort

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * The synchronization subsystem's common parts: start/stop, this rank's pool of MCS
+ * queue nodes, per-thread records of held locks (for the misuse errors), the waiting
+ * loop with back-off and DSM_LOCK_TIMEOUT, and the whole-rank lock.
+ *
+ * Queue nodes live in the DSMI_HDR_SYNC region of the owner's segment (remote ranks
+ * write their NEXT and FLAG words); which slots are free is process-local state, kept
+ * in atomic bitmaps so that threads take and return slots without a lock. Invariant:
+ * a free slot has NEXT == 0 and FLAG == QF_WAITING, so taking one costs no RMA.
+ *
+ * Visibility: every lock word goes through MPI_UINT64_T atomics that are flushed on
+ * return. dsmi_sync_fence makes a release complete all of this process's RMA
+ * (MPI_Win_flush_all) and publish its local stores (MPI_Win_sync) before the lock word
+ * that hands the lock on is written; an acquire ends with MPI_Win_sync so local loads
+ * see what the previous holder wrote.
+ *
+ * The whole-rank lock is MPI_Win_lock(MPI_LOCK_EXCLUSIVE) on a second, 8-byte-per-rank
+ * window (win.c creates it), so it never mixes with the data window's lock_all epoch.
+ */
+#include "sync.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rma.h"
+
+#define BITMAP_WORDS ((DSMI_QN_SLOTS + 63) / 64)
+static _Atomic uint64_t slot_used[BITMAP_WORDS];   // 1 = taken (in use or abandoned)
+static _Atomic uint64_t slot_zombie[BITMAP_WORDS]; // 1 = abandoned, not yet reclaimed
+static _Atomic unsigned zombies;                   // number of bits set in slot_zombie
+static _Atomic int next_thread_id;
+static _Atomic uint64_t generation; // bumped by every start: stale thread records die
+
+/* Whole-rank lock state. */
+static MPI_Win rank_win = MPI_WIN_NULL;
+static _Atomic int *rank_owner; // per target rank: thread id of the local holder, 0 none
+
+/* ---- lock words ---- */
+
+int dsmi_sync_load(dsm_gptr_t g, bool user, uint64_t *out, const char *func)
+{
+    uint64_t dummy = 0;
+    return dsmi_rma_fop(g, &dummy, out, MPI_UINT64_T, MPI_NO_OP, user, func);
+}
+
+int dsmi_sync_store(dsm_gptr_t g, bool user, uint64_t v, const char *func)
+{
+    return dsmi_rma_fop(g, &v, NULL, MPI_UINT64_T, MPI_REPLACE, user, func);
+}
+
+int dsmi_sync_cas(dsm_gptr_t g, bool user, uint64_t expected, uint64_t desired, uint64_t *old,
+                  const char *func)
+{
+    return dsmi_rma_cas(g, &desired, &expected, old, MPI_UINT64_T, user, func);
+}
+
+int dsmi_sync_fop(dsm_gptr_t g, bool user, MPI_Op op, uint64_t v, uint64_t *old,
+                  const char *func)
+{
+    return dsmi_rma_fop(g, &v, old, MPI_UINT64_T, op, user, func);
+}
+
+int dsmi_sync_fence(bool release, const char *func)
+{
+    if (release) { // puts and non-blocking operations of the critical section
+        int rc = dsmi_rma_flush(-1, func);
+        if (rc != DSM_OK) {
+            return rc;
+        }
+    }
+    DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
+    return DSM_OK;
+}
+
+/* ---- queue-node pool ---- */
+
+/* A parked slot whose releaser has finished with it: clear it for reuse. */
+static bool reclaim_one(unsigned *slot)
+{
+    for (unsigned w = 0; w < BITMAP_WORDS; w++) {
+        uint64_t bits = atomic_load(&slot_zombie[w]);
+        while (bits) {
+            unsigned b = (unsigned)__builtin_ctzll(bits), s = w * 64 + b;
+            bits &= bits - 1;
+            uint64_t flag = 0;
+            if (dsmi_sync_load(dsmi_qn_word(dsmi_qid(dsmi_rt.rank, s), QN_FLAG), false, &flag,
+                               "dsm_mutex_lock") != DSM_OK ||
+                flag != QF_RECLAIMABLE) {
+                continue;
+            }
+            // Claim the zombie (another thread may be reclaiming it too).
+            if (!(atomic_fetch_and(&slot_zombie[w], ~(UINT64_C(1) << b)) & (UINT64_C(1) << b))) {
+                continue;
+            }
+            atomic_fetch_sub(&zombies, 1);
+            dsmi_sync_store(dsmi_qn_word(dsmi_qid(dsmi_rt.rank, s), QN_NEXT), false, 0,
+                            "dsm_mutex_lock");
+            dsmi_sync_store(dsmi_qn_word(dsmi_qid(dsmi_rt.rank, s), QN_FLAG), false, QF_WAITING,
+                            "dsm_mutex_lock");
+            *slot = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+int dsmi_qn_take(unsigned *slot, const char *func)
+{
+    for (unsigned w = 0; w < BITMAP_WORDS; w++) {
+        uint64_t used = atomic_load(&slot_used[w]);
+        while (~used) {
+            unsigned b = (unsigned)__builtin_ctzll(~used);
+            uint64_t bit = UINT64_C(1) << b;
+            used = atomic_fetch_or(&slot_used[w], bit);
+            if (!(used & bit)) {
+                *slot = w * 64 + b;
+                *dsmi_qn_local(*slot, QN_DIAG_STATE) = QD_WAITING;
+                return DSM_OK;
+            }
+        }
+    }
+    if (atomic_load(&zombies) && reclaim_one(slot)) {
+        *dsmi_qn_local(*slot, QN_DIAG_STATE) = QD_WAITING;
+        return DSM_OK;
+    }
+    return dsmi_fail(DSM_ERR_NOMEM, func,
+                     "all %u queue nodes of this rank are in use: its threads hold or await "
+                     "that many locks at once (or abandoned them after timeouts)",
+                     (unsigned)DSMI_QN_SLOTS);
+}
+
+void dsmi_qn_put(unsigned slot)
+{
+    *dsmi_qn_local(slot, QN_DIAG_STATE) = QD_FREE;
+    atomic_fetch_and(&slot_used[slot / 64], ~(UINT64_C(1) << (slot % 64)));
+}
+
+void dsmi_qn_abandon(unsigned slot)
+{
+    *dsmi_qn_local(slot, QN_DIAG_STATE) = QD_ABANDONED;
+    atomic_fetch_or(&slot_zombie[slot / 64], UINT64_C(1) << (slot % 64));
+    atomic_fetch_add(&zombies, 1);
+}
+
+/* ---- per-thread records ---- */
+
+#define HELD_MAX 64
+static _Thread_local struct {
+    uint64_t gen; // the generation these records belong to
+    int n;
+    struct dsmi_held h[HELD_MAX];
+} held;
+static _Thread_local int thread_id;
+
+int dsmi_thread_id(void)
+{
+    if (thread_id == 0) {
+        thread_id = atomic_fetch_add(&next_thread_id, 1) + 1;
+    }
+    return thread_id;
+}
+
+static void held_refresh(void)
+{
+    uint64_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    if (held.gen != gen) { // records of an earlier dsm_init are void
+        held.gen = gen;
+        held.n = 0;
+    }
+}
+
+struct dsmi_held *dsmi_held_find(uint64_t lock)
+{
+    held_refresh();
+    for (int i = 0; i < held.n; i++) {
+        if (held.h[i].lock == lock) {
+            return &held.h[i];
+        }
+    }
+    return NULL;
+}
+
+int dsmi_held_add(const struct dsmi_held *h, const char *func)
+{
+    held_refresh();
+    if (held.n == HELD_MAX) {
+        return dsmi_fail(DSM_ERR_NOMEM, func, "this thread already holds %d locks", HELD_MAX);
+    }
+    held.h[held.n++] = *h;
+    return DSM_OK;
+}
+
+void dsmi_held_remove(struct dsmi_held *h)
+{
+    *h = held.h[--held.n]; // order does not matter
+}
+
+/* ---- waiting ---- */
+
+void dsmi_wait_begin(struct dsmi_wait *w)
+{
+    long t = dsmi_rt.cfg.LOCK_TIMEOUT;
+    w->limit_ns = t > 0 ? (uint64_t)t * UINT64_C(1000000000) : 0;
+    w->start_ns = w->limit_ns ? dsmi_now_ns() : 0;
+    w->polls = 0;
+}
+
+bool dsmi_wait_step(struct dsmi_wait *w)
+{
+    // A few tight polls catch a quick hand-over; after that each poll yields, because
+    // with more ranks than cores the lock holder may be waiting for this core.
+    if (++w->polls > 4) {
+        sched_yield();
+    }
+    return w->limit_ns && (w->polls & 15) == 0 && dsmi_now_ns() - w->start_ns > w->limit_ns;
+}
+
+/* ---- subsystem ---- */
+
+int dsmi_sync_start(void)
+{
+    for (unsigned w = 0; w < BITMAP_WORDS; w++) {
+        atomic_store(&slot_zombie[w], 0);
+        atomic_store(&slot_used[w], 0);
+    }
+    if (DSMI_QN_SLOTS % 64) { // slots past the region are never free
+        atomic_store(&slot_used[BITMAP_WORDS - 1], ~UINT64_C(0) << (DSMI_QN_SLOTS % 64));
+    }
+    atomic_store(&zombies, 0);
+    atomic_fetch_add(&generation, 1);
+    // The header region was zeroed at window creation: every node is free and clean.
+    rank_owner = calloc((size_t)dsmi_rt.nranks, sizeof *rank_owner);
+    if (rank_owner == NULL) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init", "no memory for the rank-lock table");
+    }
+    return dsmi_win_create_lockwin(&rank_win);
+}
+
+int dsmi_sync_stop(void)
+{
+    int rc = dsmi_win_free_lockwin(&rank_win);
+    free(rank_owner);
+    rank_owner = NULL;
+    return rc;
+}
+
+/* ---- whole-rank lock ---- */
+
+static int check_rank(int rank, const char *func)
+{
+    DSMI_CHECK_UP(func);
+    if (rank < 0 || rank >= dsmi_rt.nranks) {
+        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank,
+                         dsmi_rt.nranks - 1);
+    }
+    return DSM_OK;
+}
+
+/* Threads of this process take turns locally first: MPI forbids one process to hold
+ * two locks on the same target of a window. */
+static int claim_local(int rank, const char *func)
+{
+    int me = dsmi_thread_id(), free_ = 0;
+    struct dsmi_wait w;
+    dsmi_wait_begin(&w);
+    while (!atomic_compare_exchange_weak(&rank_owner[rank], &free_, me)) {
+        if (free_ == me) {
+            return dsmi_fail(DSM_ERR_STATE, func, "rank %d is already locked by this thread",
+                             rank);
+        }
+        if (free_ == 0) {
+            continue; // spurious failure of the weak exchange
+        }
+        if (dsmi_wait_step(&w)) {
+            return dsmi_fail(DSM_ERR_TIMEOUT, func, "timed out after %ld s: thread %d of this "
+                             "rank waits for rank %d's lock, held by thread %d of this rank",
+                             dsmi_rt.cfg.LOCK_TIMEOUT, me, rank, free_);
+        }
+        free_ = 0;
+    }
+    return DSM_OK;
+}
+
+int dsm_rank_lock(int rank)
+{
+    const char *func = "dsm_rank_lock";
+    int rc = check_rank(rank, func);
+    if (rc != DSM_OK || (rc = claim_local(rank, func)) != DSM_OK) {
+        return rc;
+    }
+    /* MPI_Win_lock may return before the lock is granted (MPICH acquires it lazily);
+     * an atomic under the lock, flushed, returns only once it is held. The word records
+     * the holder for diagnostics. */
+    uint64_t me = (uint64_t)dsmi_rt.rank + 1, old = 0;
+    int mrc = MPI_Win_lock(MPI_LOCK_EXCLUSIVE, rank, 0, rank_win);
+    if (mrc == MPI_SUCCESS) {
+        mrc = MPI_Fetch_and_op(&me, &old, MPI_UINT64_T, rank, 0, MPI_REPLACE, rank_win);
+        if (mrc == MPI_SUCCESS) {
+            mrc = MPI_Win_flush(rank, rank_win);
+        }
+    }
+    if (mrc != MPI_SUCCESS) {
+        atomic_store(&rank_owner[rank], 0);
+        return dsmi_fail_mpi(mrc, func, "MPI_Win_lock(MPI_LOCK_EXCLUSIVE)", __FILE__, __LINE__);
+    }
+    return dsmi_sync_fence(false, func);
+}
+
+int dsm_rank_unlock(int rank)
+{
+    const char *func = "dsm_rank_unlock";
+    int rc = check_rank(rank, func);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    int owner = atomic_load(&rank_owner[rank]);
+    if (owner != dsmi_thread_id()) {
+        return dsmi_fail(DSM_ERR_STATE, func, "rank %d is not locked by this thread (%s)", rank,
+                         owner ? "another thread of this rank holds it" : "no thread of this "
+                                                                          "rank holds it");
+    }
+    if ((rc = dsmi_sync_fence(true, func)) != DSM_OK) {
+        return rc;
+    }
+    uint64_t zero = 0, old = 0;
+    int mrc = MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, rank, 0, MPI_REPLACE, rank_win);
+    int urc = MPI_Win_unlock(rank, rank_win); // always, so the lock is never stranded
+    atomic_store(&rank_owner[rank], 0);
+    if (mrc != MPI_SUCCESS || urc != MPI_SUCCESS) {
+        return dsmi_fail_mpi(mrc != MPI_SUCCESS ? mrc : urc, func, "MPI_Win_unlock", __FILE__,
+                             __LINE__);
+    }
+    return DSM_OK;
+}
