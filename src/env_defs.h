@@ -27,3 +27,18 @@ DSM_ENV(STATS, BOOL, "0", false, "", "every rank prints its operation counters a
 DSM_ENV(OMPI_OSC_FIX, BOOL, "1", true, "",
         "avoid Open MPI < 4.1.5's osc rdma compare-and-swap crash by selecting osc sm,pt2pt "
         "(or a shared-memory window) when mpidsm can")
+DSM_ENV(CKPT_DIR, STRING, "dsm-ckpt", true, "",
+        "checkpoint directory, the same file system on every rank; files go to "
+        "<dir>/<job>/<epoch>/")
+DSM_ENV(CKPT_JOB, STRING, "", true, "",
+        "job name under DSM_CKPT_DIR; empty = the program's name (rank 0's /proc/self/comm)")
+DSM_ENV(CKPT_KEEP, LONG, "2", true, "",
+        "committed checkpoints kept; older ones are deleted after a newer one commits")
+DSM_ENV(CKPT_INTERVAL, LONG, "0", false, "",
+        "seconds between checkpoints taken by dsm_checkpoint_maybe (rank 0 decides); 0 = never")
+DSM_ENV(CKPT_REPLICAS, BOOL, "0", true, "",
+        "also keep each rank's checkpoint in a partner rank's memory and files (another "
+        "node when there is one)")
+DSM_ENV(RESTART, CHOICE, "never", true, "never|auto|required",
+        "at dsm_init restore the newest committed checkpoint every rank can verify: auto = "
+        "if there is one, required = fail without one")
