@@ -140,13 +140,18 @@ static int npieces(size_t len)
 static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *reg,
                     const struct dsmi_ckpt_hdr *wh, char *buf)
 {
-    int cap = npieces(h->seg_len) + npieces(h->reg_len) + npieces(wh->seg_len + wh->reg_len);
+    int cap = npieces(h->seg_len) + npieces(h->reg_len) + npieces(wh->seg_len) +
+              npieces(wh->reg_len);
     MPI_Request *req = malloc(sizeof *req * (size_t)(cap + 1));
     int nreq = 0, keeper = rp.keeper[dsmi_rt.rank];
     if (req == NULL) {
         return DSM_ERR_NOMEM; // agreed before any data moved: see dsmi_replica_exchange
     }
-    int rc = post(buf + sizeof *wh, wh->seg_len + wh->reg_len, rp.ward, false, req, &nreq);
+    // Messages match one to one: the ward's segment pieces, then its region pieces.
+    int rc = post(buf + sizeof *wh, wh->seg_len, rp.ward, false, req, &nreq);
+    if (rc == DSM_OK) {
+        rc = post(buf + sizeof *wh + wh->seg_len, wh->reg_len, rp.ward, false, req, &nreq);
+    }
     if (rc == DSM_OK) {
         rc = post((char *)seg, h->seg_len, keeper, true, req, &nreq);
     }

@@ -24,6 +24,10 @@ tests_test_gptr_CFLAGS = $(DSM_TEST_CFLAGS)
 tests_test_rma_SOURCES = tests/test_rma.c
 tests_test_rma_LDADD = $(DSM_TEST_LDADD)
 tests_test_rma_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_ckpt
+tests_test_ckpt_SOURCES = tests/test_ckpt.c
+tests_test_ckpt_LDADD = $(DSM_TEST_LDADD)
+tests_test_ckpt_CFLAGS = $(DSM_TEST_CFLAGS)
 
 # Shell tests: dsmrun itself, the demo app, the installed library (pkg-config).
 check_SCRIPTS = tests/test_dsmrun.sh tests/test_apps.sh
