@@ -27,7 +27,7 @@
 
 #include "win.h"
 
-#define CHUNK ((size_t)4 << 20) // sum and write in pieces that stay in cache
+#define CHUNK ((size_t)1 << 20) // sum and write in pieces that stay in cache
 
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
