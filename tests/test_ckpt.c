@@ -216,7 +216,7 @@ static void forge(const char *job, uint64_t e, const char *name, enum forge what
     int fd = open(p, O_RDWR);
     CU_ASSERT_EQUAL(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
     if (what == FORGE_NRANKS) {
-        h.nranks = 2;
+        h.nranks = harness_nranks() + 1;
     } else {
         h.format = DSMI_CKPT_FORMAT + 1;
     }
@@ -267,7 +267,9 @@ static void test_ckpt_round_trip(void)
     if (harness_rank() == 0) {
         char p[PATH_MAX], text[256] = "";
         struct stat st;
-        path(p, "trip", 2, "rank-1.ckpt");
+        char name[32];
+        snprintf(name, sizeof name, "rank-%d.ckpt", 1 % harness_nranks());
+        path(p, "trip", 2, name);
         CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
         path(p, "trip", 2, "");
         CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0700);
@@ -344,7 +346,7 @@ static void test_ckpt_bad_input(void)
     H_EXPECT(dsm_simulate_failure(-1), DSM_ERR_ARG);
     H_EXPECT(dsm_simulate_failure(n), DSM_ERR_ARG);
     H_EXPECT(dsm_simulate_failure(me), n > 1 ? DSM_ERR_ARG : DSM_OK); // must agree
-    H_OK(dsm_recover()); // nothing wiped: nothing to do
+    H_EXPECT(dsm_recover(), n > 1 ? DSM_OK : DSM_ERR_NOTFOUND); // n > 1: nothing wiped
     H_OK(dsm_simulate_failure(n - 1));
     H_EXPECT(dsm_checkpoint(), DSM_ERR_STATE); // would overwrite good data with zeros
     H_EXPECT(dsm_recover(), DSM_ERR_NOTFOUND); // no checkpoint in this run
@@ -367,7 +369,8 @@ static void own_file_case(const char *job, int victim, int how)
         }
     }
     bar();
-    expect_restart(job, true, 2, 2);
+    int nr = harness_nranks(); // one rank has no partner: back to the older epoch
+    expect_restart(job, true, nr > 1 ? 2 : 1, nr > 1 ? 2 : 1);
 }
 
 static void test_ckpt_delete_own(void)
