@@ -342,6 +342,9 @@ DSM_API int dsm_stats(dsm_stats_t *out);
  * committed epoch whose every rank's image (own file, else the partner's replica file)
  * verifies against this job (rank count, layout, segment size, checksums); ranks fall
  * back together to older epochs, each tried once, logging what was rejected and why.
+ * An epoch found damaged (some rank has no intact copy) gets its COMMIT renamed to
+ * COMMIT.rejected so no later restart tries it again; one that only does not fit this
+ * job (rank count, heap size, format) is left alone.
  * Global pointers stay valid because segments are restored at the same offsets. The
  * program then finds its data with dsm_root_get() and gets its protected regions back
  * by registering them again with dsm_ckpt_protect().
@@ -420,8 +423,8 @@ DSM_API int dsm_simulate_failure(int rank);
  * the last checkpoint. Other ranks' segments are not rolled back, so pointers they hold
  * to blocks allocated on the wiped rank after that checkpoint dangle.
  * \return ::DSM_OK (also when nothing was wiped), ::DSM_ERR_NOTFOUND (no committed
- *         checkpoint in this run), ::DSM_ERR_CORRUPT / ::DSM_ERR_IO (no copy verified;
- *         the segment stays wiped), ::DSM_ERR_MPI
+ *         checkpoint in this run), ::DSM_ERR_CORRUPT / ::DSM_ERR_IO /
+ *         ::DSM_ERR_UNSUPPORTED (no copy verified; the segment stays wiped), ::DSM_ERR_MPI
  * \par Collective.
  */
 DSM_API int dsm_recover(void);

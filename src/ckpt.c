@@ -365,6 +365,22 @@ int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, cha
     return rc;
 }
 
+/* Rank 0: a damaged epoch (no intact copy of some rank's image) stops counting, so no
+ * later restart tries it again and retention never keeps it in place of a good one.
+ * Mismatches (another rank count, heap size, format) are not damage and stay. */
+static void condemn(uint64_t e)
+{
+    char dir[PATH_MAX], from[PATH_MAX + 16], to[PATH_MAX + 32];
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    snprintf(from, sizeof from, "%s/COMMIT", dir);
+    snprintf(to, sizeof to, "%s/COMMIT.rejected", dir);
+    if (rename(from, to) == 0) {
+        dsmi_ckpt_fsync_dir(dir);
+        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu is damaged: %s renamed to "
+                 "COMMIT.rejected, it will not be tried again", (unsigned long long)e, from);
+    }
+}
+
 /* Try one epoch on every rank; DSM_OK only when all ranks restored and reloaded it. */
 static int try_epoch(uint64_t e)
 {
@@ -384,6 +400,9 @@ static int try_epoch(uint64_t e)
     if (rc != DSM_OK && dsmi_rt.rank == 0) {
         dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu rejected (%s on some rank); falling "
                  "back to an older epoch", (unsigned long long)e, dsm_strerror(rc));
+        if (rc == DSM_ERR_CORRUPT || rc == DSM_ERR_NOTFOUND) {
+            condemn(e);
+        }
     }
     return rc;
 }
@@ -401,6 +420,10 @@ static int restart(const uint64_t *cand, int n)
     memcpy(fresh, dsmi_w.base, fresh_len);
     for (int i = 0; i < n; i++) {
         if (try_epoch(cand[i]) == DSM_OK) {
+            if (i > 0) { // a rejected newer image may have left bytes past this extent
+                size_t len = (size_t)dsmi_heap_extent();
+                memset(dsmi_w.base + len, 0, dsmi_w.size - len);
+            }
             cs.restarted = true;
             cs.restart_epoch = dsmi_ck.last_epoch = cand[i];
             free(fresh);

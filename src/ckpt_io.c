@@ -267,6 +267,7 @@ int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text, ch
 
 /* A failed check: the reason into why, and the code. */
 #define CORRUPT(why, ...) (dsmi_why(why, __VA_ARGS__), DSM_ERR_CORRUPT)
+#define MISMATCH(why, ...) (dsmi_why(why, __VA_ARGS__), DSM_ERR_UNSUPPORTED)
 #define ULL(x) ((unsigned long long)(x))
 
 int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_expect *e,
@@ -281,21 +282,23 @@ int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_ex
         return CORRUPT(why, "header checksum mismatch (stored 0x%llx, computed 0x%llx)",
                        ULL(h->hdr_crc), ULL(c));
     }
+    // From here on the image is intact but made for another build or job shape: a
+    // mismatch (DSM_ERR_UNSUPPORTED), which unlike damage does not condemn the epoch.
     if (h->format != DSMI_CKPT_FORMAT || h->layout != DSMI_LAYOUT_VERSION) {
-        return CORRUPT(why, "format %u / layout %u, this library reads format %u / "
+        return MISMATCH(why, "format %u / layout %u, this library reads format %u / "
                             "layout %u", h->format, h->layout, DSMI_CKPT_FORMAT,
                        DSMI_LAYOUT_VERSION);
     }
     if (h->job != e->job || h->epoch != e->epoch) {
-        return CORRUPT(why, "belongs to another job or epoch (epoch %llu, want %llu)",
+        return MISMATCH(why, "belongs to another job or epoch (epoch %llu, want %llu)",
                        ULL(h->epoch), ULL(e->epoch));
     }
     if (h->nranks != e->nranks || h->rank != e->rank) {
-        return CORRUPT(why, "written by rank %d of a job of %d ranks (this is rank %d of %d)",
+        return MISMATCH(why, "written by rank %d of a job of %d ranks (this is rank %d of %d)",
                        h->rank, h->nranks, e->rank, e->nranks);
     }
     if (h->seg_size != e->seg_size || h->seg_len > seg_cap) {
-        return CORRUPT(why, "segment size %llu, this job has %llu (DSM_HEAP_SIZE differs)",
+        return MISMATCH(why, "segment size %llu, this job has %llu (DSM_HEAP_SIZE differs)",
                        ULL(h->seg_size), ULL(e->seg_size));
     }
     if (h->reg_len > ((uint64_t)1 << 40)) {

@@ -419,6 +419,23 @@ static void test_ckpt_both_copies(void)
     }
     bar();
     expect_restart("both", true, 1, 1);
+    if (harness_rank() == 0) { // damaged: condemned, never tried again
+        CU_ASSERT_FALSE(exists("both", 2, "COMMIT"));
+        CU_ASSERT_TRUE(exists("both", 2, "COMMIT.rejected"));
+    }
+    bar();
+    H_OK(start("both", "auto", true)); // goes straight to epoch 1 now
+    uint64_t e = 0;
+    CU_ASSERT_TRUE(dsm_restarted(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    H_OK(dsm_checkpoint()); // epoch 3; retention keeps 3 and 1, drops the damaged 2
+    bar();
+    if (me == 0) {
+        CU_ASSERT_FALSE(exists("both", 2, ""));
+        CU_ASSERT_TRUE(exists("both", 1, "COMMIT"));
+        CU_ASSERT_TRUE(exists("both", 3, "COMMIT"));
+    }
+    H_OK(dsm_finalize());
 }
 
 /* Without replicas, a lost file means the older epoch. */
@@ -477,6 +494,10 @@ static void forged_case(const char *job, enum forge what)
     }
     bar();
     expect_restart(job, true, 1, 1);
+    if (harness_rank() == 0) { // another job's shape is not damage: the epoch stays
+        CU_ASSERT_TRUE(exists(job, 2, "COMMIT"));
+    }
+    bar();
 }
 
 static void test_ckpt_other_rank_count_header(void)
