@@ -329,6 +329,9 @@ int dsm_ckpt_unprotect(const char *name)
 int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply)
 {
     memcpy(dsmi_w.base + DSMI_HDR_IDENT_OFF, &cs.ident, sizeof cs.ident);
+    if (dsmi_rt.rank == 0) { // no root-table lock holder survives a restore
+        memset(dsmi_w.base + DSMI_HDR_ROOTS_OFF, 0, sizeof(int64_t));
+    }
     free(cs.pend_blob);
     cs.pend_blob = reg;
     cs.npend = h->nregions;
