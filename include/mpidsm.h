@@ -608,6 +608,125 @@ DSM_API int dsm_rank_lock(int rank);
 /** \brief Release a dsm_rank_lock() (a release).
  * \return ::DSM_OK, ::DSM_ERR_RANGE, ::DSM_ERR_STATE (this thread does not hold it) */
 DSM_API int dsm_rank_unlock(int rank);
+/** \defgroup ckpt Checkpoint, restart, replicas and recovery
+ *
+ * A checkpoint is the bytes of every rank's segment (everything mpidsm knows lives there,
+ * as offsets) plus the rank-local memory the program registered with dsm_ckpt_protect().
+ * dsm_checkpoint() writes one file per rank under `DSM_CKPT_DIR/<job>/<epoch>/` (epoch
+ * directories are zero-padded decimal, e.g. `00000003`), each with a header (magic,
+ * format, job fingerprint, epoch, rank count, rank, layout, segment size, lengths) and
+ * a CRC32C over everything, written to a temporary name, fsync'd and renamed. Only when
+ * every rank has written does rank 0 write `<epoch>/COMMIT` ("epoch N\nranks R\n...");
+ * an epoch without it never counts. `DSM_CKPT_KEEP` committed epochs are kept. Files are
+ * mode 0600, directories 0700. `DSM_CKPT_DIR` must name the same file system on all
+ * ranks.
+ *
+ * Restart: with `DSM_RESTART=auto` (or `required`) dsm_init() restores the newest
+ * committed epoch whose every rank's image (own file, else the partner's replica file)
+ * verifies against this job (rank count, layout, segment size, checksums); ranks fall
+ * back together to older epochs, each tried once, logging what was rejected and why.
+ * An epoch found damaged (some rank has no intact copy) gets its COMMIT renamed to
+ * COMMIT.rejected so no later restart tries it again; one that only does not fit this
+ * job (rank count, heap size, format) is left alone.
+ * Global pointers stay valid because segments are restored at the same offsets. The
+ * program then finds its data with dsm_root_get() and gets its protected regions back
+ * by registering them again with dsm_ckpt_protect().
+ *
+ * What is not recovered: writes after the last committed checkpoint; process state not
+ * in a segment or a protected region (open files, MPI objects, pointers into
+ * process memory); outstanding non-blocking requests.
+ * @{ */
+/** Longest name of a protected region or a root, in characters. */
+#define DSM_CKPT_NAME_MAX 31
+
+/**
+ * \brief Write a coordinated checkpoint of every rank's segment and protected regions.
+ * \return ::DSM_OK when the new epoch is committed; ::DSM_ERR_IO (a rank could not
+ *         write: full disk, permissions; the epoch is removed and older ones are intact,
+ *         on every rank), ::DSM_ERR_NOMEM, ::DSM_ERR_STATE (not initialised, or a segment
+ *         is wiped: call dsm_recover() first), ::DSM_ERR_MPI
+ * \par Collective. Completes all outstanding RMA first (as dsm_barrier()); no rank
+ *      returns before every rank has written its image, so the images form one
+ *      consistent cut. Not thread safe: call from one thread per rank, with no other
+ *      mpidsm calls in flight.
+ */
+DSM_API int dsm_checkpoint(void);
+
+/**
+ * \brief Checkpoint when `DSM_CKPT_INTERVAL` seconds (measured by rank 0) have passed
+ * since the last checkpoint or dsm_init(); rank 0 decides for all ranks.
+ * \param[out] taken whether a checkpoint was committed (may be NULL)
+ * \return as dsm_checkpoint(); ::DSM_OK when none was due
+ * \par Collective.
+ */
+DSM_API int dsm_checkpoint_maybe(bool *taken);
+
+/**
+ * \brief Include size bytes of rank-local memory at ptr in this rank's checkpoints, under
+ * name. Registering an existing name again replaces its pointer and size.
+ *
+ * After a restart or a recovery, the restored image's region of the same name is copied
+ * into ptr by this call (so: dsm_init(), then dsm_ckpt_protect() for each region, then
+ * read them); dsm_recover() refills regions that are registered at the time.
+ * \return ::DSM_OK, ::DSM_ERR_ARG (NULL ptr, size 0, name empty or longer than
+ *         ::DSM_CKPT_NAME_MAX, or a restored region of that name has another size),
+ *         ::DSM_ERR_NOMEM (more than 64 regions), ::DSM_ERR_STATE
+ * \par Local. The memory must stay valid until dsm_ckpt_unprotect() or dsm_finalize().
+ */
+DSM_API int dsm_ckpt_protect(void *ptr, size_t size, const char *name);
+
+/** \brief Stop including the region called name in checkpoints.
+ * \return ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_NOTFOUND, ::DSM_ERR_STATE  \par Local. */
+DSM_API int dsm_ckpt_unprotect(const char *name);
+
+/** \brief The newest epoch committed (or restored) in this run.
+ * \return ::DSM_OK, ::DSM_ERR_ARG (NULL), ::DSM_ERR_NOTFOUND (none yet), ::DSM_ERR_STATE
+ * \par Local; the same value on every rank. */
+DSM_API int dsm_ckpt_epoch(uint64_t *epoch);
+
+/** \brief Whether dsm_init() restored a checkpoint; if so and epoch is not NULL, *epoch
+ * is its number. False when not initialised. \par Local, any thread. */
+DSM_API bool dsm_restarted(uint64_t *epoch);
+
+/**
+ * \brief Simulate the loss of rank's node: that rank's whole segment is zeroed and the
+ * partner replica it holds in memory is dropped.
+ * \param[in] rank the rank to wipe; the same value on every rank
+ * \return ::DSM_OK, ::DSM_ERR_ARG (out of range or not the same on all ranks),
+ *         ::DSM_ERR_STATE, ::DSM_ERR_MPI
+ * \par Collective. Completes all outstanding RMA before wiping.
+ */
+DSM_API int dsm_simulate_failure(int rank);
+
+/**
+ * \brief Restore every wiped segment from its partner's in-memory replica
+ * (`DSM_CKPT_REPLICAS=1`), else from the last committed epoch's files (own, then
+ * replica), verified by checksum; the wiped rank's registered protected regions are
+ * refilled too. Global pointers into it work again. Lost: the wiped rank's writes after
+ * the last checkpoint. Other ranks' segments are not rolled back, so pointers they hold
+ * to blocks allocated on the wiped rank after that checkpoint dangle.
+ * \return ::DSM_OK (also when nothing was wiped), ::DSM_ERR_NOTFOUND (no committed
+ *         checkpoint in this run), ::DSM_ERR_CORRUPT / ::DSM_ERR_IO /
+ *         ::DSM_ERR_UNSUPPORTED (no copy verified; the segment stays wiped), ::DSM_ERR_MPI
+ * \par Collective.
+ */
+DSM_API int dsm_recover(void);
+
+/**
+ * \brief Bind name to g in the named-root table, which lives in rank 0's segment (so it
+ * is checkpointed and restored with it). ::DSM_GPTR_NULL removes the name.
+ * \return ::DSM_OK, ::DSM_ERR_ARG (name empty or longer than ::DSM_CKPT_NAME_MAX),
+ *         ::DSM_ERR_RANGE (g outside user memory), ::DSM_ERR_NOTFOUND (removing an
+ *         unknown name), ::DSM_ERR_NOMEM (table full: 408 names), ::DSM_ERR_TIMEOUT,
+ *         ::DSM_ERR_MPI, ::DSM_ERR_UNSUPPORTED (compare-and-swap refused, see atomics)
+ * \par Local, any rank, one-sided (RMA to rank 0 under a table lock). Complete on return.
+ */
+DSM_API int dsm_root_set(const char *name, dsm_gptr_t g);
+
+/** \brief The pointer bound to name, into *out.
+ * \return ::DSM_OK, ::DSM_ERR_NOTFOUND (no such name), ::DSM_ERR_ARG, and as
+ *         dsm_root_set() \par Local, any rank, one-sided. */
+DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
 /** @} */
 
 #ifdef __cplusplus

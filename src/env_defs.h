@@ -30,3 +30,18 @@ DSM_ENV(OMPI_OSC_FIX, BOOL, "1", true, "",
 DSM_ENV(LOCK_TIMEOUT, LONG, "0", false, "",
         "seconds a lock, rwlock or semaphore wait may last before it fails with "
         "DSM_ERR_TIMEOUT naming who waits for whom; 0 = wait for ever")
+DSM_ENV(CKPT_DIR, STRING, "dsm-ckpt", true, "",
+        "checkpoint directory, the same file system on every rank; files go to "
+        "<dir>/<job>/<epoch>/")
+DSM_ENV(CKPT_JOB, STRING, "", true, "",
+        "job name under DSM_CKPT_DIR; empty = the program's name (rank 0's /proc/self/comm)")
+DSM_ENV(CKPT_KEEP, LONG, "2", true, "",
+        "committed checkpoints kept; older ones are deleted after a newer one commits")
+DSM_ENV(CKPT_INTERVAL, LONG, "0", false, "",
+        "seconds between checkpoints taken by dsm_checkpoint_maybe (rank 0 decides); 0 = never")
+DSM_ENV(CKPT_REPLICAS, BOOL, "0", true, "",
+        "also keep each rank's checkpoint in a partner rank's memory and files (another "
+        "node when there is one)")
+DSM_ENV(RESTART, CHOICE, "never", true, "never|auto|required",
+        "at dsm_init restore the newest committed checkpoint every rank can verify: auto = "
+        "if there is one, required = fail without one")

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt.h"
 #include "heap.h"
 #include "sync.h"
 #include "topo.h"
@@ -31,6 +32,7 @@ struct subsystem {
 static const struct subsystem subsystems[] = {
     {"heap", dsmi_heap_start, dsmi_heap_stop},
     {"sync", dsmi_sync_start, dsmi_sync_stop},
+    {"ckpt", dsmi_ckpt_start, dsmi_ckpt_stop}, // after the heap: restores its bytes
 };
 #define NSUB (sizeof subsystems / sizeof subsystems[0])
 static bool started[NSUB];

@@ -34,6 +34,10 @@ check_PROGRAMS += tests/xfail_errors_abort
 tests_xfail_errors_abort_SOURCES = tests/xfail_errors_abort.c
 tests_xfail_errors_abort_LDADD = src/libdsmcore.la
 XFAIL_TESTS += tests/xfail_errors_abort
+check_PROGRAMS += tests/test_ckpt
+tests_test_ckpt_SOURCES = tests/test_ckpt.c
+tests_test_ckpt_LDADD = $(DSM_TEST_LDADD)
+tests_test_ckpt_CFLAGS = $(DSM_TEST_CFLAGS)
 
 # Shell tests: dsmrun itself, the demo app, the installed library (pkg-config).
 check_SCRIPTS = tests/test_dsmrun.sh tests/test_apps.sh

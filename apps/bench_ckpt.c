@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * dsm-bench ckpt: checkpoint write throughput against `dd conv=fsync` writing the same
+ * number of bytes to the same file system, and restore throughput (dsm_recover of every
+ * rank from its files) against `dd` reading those files, in the same run.
+ *
+ * Every rank fills its whole segment first (no sparse or zero pages), so the bytes
+ * written are nranks x segment size. Files go to DSM_CKPT_DIR (default ./dsm-ckpt);
+ * the dd scratch file is written beside them and removed. Both reads come from the page
+ * cache (the checkpoint was just written), which is what a restart on the same node
+ * sees; rank 0 prints the table.
+ */
+#include "bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *ckpt_dir(void)
+{
+    const char *d = getenv("DSM_CKPT_DIR");
+    return d && *d ? d : "dsm-ckpt";
+}
+
+/* The job name mpidsm uses: DSM_CKPT_JOB, else this program's name. */
+static void job_name(char *out, size_t len)
+{
+    const char *j = getenv("DSM_CKPT_JOB");
+    FILE *f = NULL;
+    if (j && *j) {
+        snprintf(out, len, "%s", j);
+    } else if ((f = fopen("/proc/self/comm", "r")) == NULL || !fgets(out, (int)len, f)) {
+        snprintf(out, len, "mpidsm");
+    }
+    if (f) {
+        fclose(f);
+    }
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void fill_segment(size_t seg, int round)
+{
+    dsm_gptr_t g;
+    void *p = NULL;
+    bench_check(dsm_gptr_make(dsm_rank(), 65536, &g), "dsm_gptr_make");
+    bench_check(dsm_gptr_local(g, &p), "dsm_gptr_local");
+    unsigned char *b = p;
+    for (size_t i = 0; i < seg - 65536; i += 64) {
+        b[i] = (unsigned char)(i >> 6) + (unsigned char)round;
+    }
+    bench_check(dsm_barrier(), "dsm_barrier");
+}
+
+/* Seconds rank 0 takes to run cmd (others wait at a barrier). */
+static double timed_system(const char *cmd)
+{
+    double t = bench_now();
+    int rc = 0;
+    if (dsm_rank() == 0) {
+        rc = system(cmd);
+    }
+    t = bench_now() - t;
+    MPI_Bcast(&t, 1, MPI_DOUBLE, 0, dsm_comm());
+    MPI_Bcast(&rc, 1, MPI_INT, 0, dsm_comm());
+    if (rc != 0 && dsm_rank() == 0) {
+        fprintf(stderr, "dsm-bench ckpt: '%s' failed (%d)\n", cmd, rc);
+    }
+    return rc == 0 ? t : -1;
+}
+
+static double time_checkpoint(void)
+{
+    MPI_Barrier(dsm_comm());
+    double t = bench_now();
+    bench_check(dsm_checkpoint(), "dsm_checkpoint");
+    return bench_now() - t;
+}
+
+/* Wipe every rank, then one collective recovery reads all files in parallel. */
+static double time_restore(void)
+{
+    for (int r = 0; r < dsm_nranks(); r++) {
+        bench_check(dsm_simulate_failure(r), "dsm_simulate_failure");
+    }
+    MPI_Barrier(dsm_comm());
+    double t = bench_now();
+    bench_check(dsm_recover(), "dsm_recover");
+    return bench_now() - t;
+}
+
+static void report(const char *what, double bytes, double ours, double dd, const char *vs)
+{
+    if (dsm_rank() == 0) {
+        printf("%-22s %8.1f MB/s   %-26s %8.1f MB/s   ratio %.2f\n", what, bytes / ours / 1e6,
+               vs, dd > 0 ? bytes / dd / 1e6 : 0.0, dd > 0 ? dd / ours : 0.0);
+    }
+}
+
+int bench_ckpt(const struct bench_opts *o)
+{
+    dsm_topo_t t;
+    bench_check(dsm_topology(&t), "dsm_topology");
+    int rounds = o->quick ? 1 : o->rounds, n = dsm_nranks();
+    double total = (double)t.segment_size * n;
+    double w[64], d[64], r[64], rd[64];
+    char job[64], cmd[1024];
+    uint64_t e = 0;
+    job_name(job, sizeof job);
+    rounds = rounds > 64 ? 64 : rounds;
+    for (int i = 0; i < rounds; i++) {
+        fill_segment(t.segment_size, i);
+        w[i] = time_checkpoint();
+        snprintf(cmd, sizeof cmd, "dd if=/dev/zero of=%s/%s/dd-bench.tmp bs=4M count=%.0f "
+                 "conv=fsync status=none && rm -f %s/%s/dd-bench.tmp", ckpt_dir(), job,
+                 total / (4 << 20), ckpt_dir(), job);
+        d[i] = timed_system(cmd);
+        bench_check(dsm_ckpt_epoch(&e), "dsm_ckpt_epoch");
+        r[i] = time_restore();
+        snprintf(cmd, sizeof cmd, "cat %s/%s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
+                 "status=none", ckpt_dir(), job, (unsigned long long)e);
+        rd[i] = timed_system(cmd);
+    }
+    if (dsm_rank() == 0) {
+        printf("# ckpt: %d ranks x %.1f MiB segment = %.1f MiB per checkpoint in %s/%s, "
+               "median of %d\n", n, t.segment_size / 1048576.0, total / 1048576.0,
+               ckpt_dir(), job, rounds);
+    }
+    report("checkpoint write", total, bench_median(w, rounds), bench_median(d, rounds),
+           "dd conv=fsync (1 stream)");
+    report("restore (recover all)", total, bench_median(r, rounds), bench_median(rd, rounds),
+           "cat files | dd (cached)");
+    return 0;
+}

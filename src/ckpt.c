@@ -1,0 +1,688 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * Coordinated checkpoints and restart.
+ *
+ * dsm_checkpoint: dsm_barrier (every rank's RMA complete, local stores published), then
+ * each rank writes its image (segment [0, dsmi_heap_extent()) plus protected regions)
+ * as DSM_CKPT_DIR/<job>/<epoch>/rank-<r>.ckpt, replicas go to partners, an allreduce
+ * agrees that every write succeeded, and only then rank 0 writes <epoch>/COMMIT. The
+ * allreduce also makes the image a consistent cut: no rank returns (and writes into
+ * another segment) before every rank has finished reading its own.
+ *
+ * Invariants: all ranks hold the same next_epoch and last_epoch; an epoch without COMMIT
+ * never counts and its number is never reused (next_epoch starts above every epoch
+ * directory found); older committed epochs are deleted only after a newer one is
+ * committed, keeping DSM_CKPT_KEEP of them.
+ *
+ * Restart (subsystem start, after the heap's): rank 0 lists the committed epochs, newest
+ * first, and broadcasts them; for each, every rank reads and verifies its own file (or
+ * the partner's replica file) straight into the window, and an allreduce decides. The
+ * first epoch every rank accepts wins; if none does, the fresh segment saved beforehand
+ * is put back. Each candidate is tried once, so a bad checkpoint is never retried in a
+ * loop. The window's bytes were written by local stores: MPI_Win_sync plus a barrier
+ * publishes them before any rank's RMA.
+ *
+ * The DSM_CKPT_DIR path must be the same file system on all ranks (rank 0 creates the
+ * directories, writes COMMIT and lists epochs).
+ */
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "win.h"
+
+#define MAX_REGIONS 64
+#define MAX_CANDIDATES 64
+
+struct dsmi_ckpt_state dsmi_ck = {.comm = MPI_COMM_NULL};
+
+static struct {
+    struct region {
+        char name[DSMI_CKPT_NAME];
+        void *ptr;
+        size_t size;
+    } prot[MAX_REGIONS];
+    int nprot;
+    void *pend_blob;        // region records of the restored image, until claimed
+    uint32_t npend;
+    uint64_t pend_len;
+    struct dsmi_ident ident; // this run's ident header, put back after every restore
+    bool restarted;
+    uint64_t restart_epoch;
+    double last_time;       // rank 0: when the interval last started
+} cs;
+
+static const char *const FN = "dsm_checkpoint";
+
+int dsmi_ckpt_agree(int rc)
+{
+    int all = rc;
+    if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, dsmi_ck.comm) != MPI_SUCCESS) {
+        return DSM_ERR_MPI;
+    }
+    return all;
+}
+
+void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%08llu", dsmi_ck.jobdir, (unsigned long long)e);
+}
+
+struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r)
+{
+    return (struct dsmi_ckpt_expect){dsmi_ck.job_fp, e, dsmi_w.size, dsmi_rt.nranks, r};
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037u;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    }
+    return h;
+}
+
+/* Rank 0's job name (DSM_CKPT_JOB or the program's name), safe as one path component. */
+static void job_name(char *out, size_t len)
+{
+    const char *set = dsmi_rt.cfg.CKPT_JOB;
+    if (set != NULL && set[0] != '\0') {
+        snprintf(out, len, "%s", set);
+    } else {
+        FILE *f = fopen("/proc/self/comm", "r");
+        if (f == NULL || fgets(out, (int)len, f) == NULL) {
+            snprintf(out, len, "mpidsm");
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    out[strcspn(out, "\n")] = '\0';
+    for (char *p = out; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
+        *p = ok && !(p == out && *p == '.') ? *p : '_';
+    }
+}
+
+/* ---- the epoch list (rank 0) ---- */
+
+/* Whether dir e has a COMMIT naming epoch e for a job of this many ranks. */
+static bool committed(uint64_t e, bool say)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], text[256] = "";
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/COMMIT", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    unsigned long long ce = 0;
+    int ranks = 0;
+    if (sscanf(text, "epoch %llu ranks %d", &ce, &ranks) != 2 || ce != e) {
+        if (say) {
+            dsmi_log(DSMI_LOG_ERROR, "restart: %s is not a valid commit record: skipped", path);
+        }
+        return false;
+    }
+    if (ranks != dsmi_rt.nranks && say) {
+        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu was written by %d ranks, this job has "
+                 "%d: skipped", (unsigned long long)e, ranks, dsmi_rt.nranks);
+    }
+    return ranks == dsmi_rt.nranks;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* Every epoch directory number (up to cap, newest first); *max gets the largest. */
+static int list_epochs(uint64_t *out, int cap, uint64_t *max)
+{
+    int n = 0;
+    *max = 0;
+    DIR *d = opendir(dsmi_ck.jobdir);
+    if (d == NULL) {
+        return 0;
+    }
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        const char *s = ent->d_name;
+        if (strlen(s) < 8 || strlen(s) > 19 || strspn(s, "0123456789") != strlen(s)) {
+            continue;
+        }
+        uint64_t e = strtoull(s, NULL, 10);
+        *max = e > *max ? e : *max;
+        if (n < cap) {
+            out[n++] = e;
+        }
+    }
+    closedir(d);
+    qsort(out, (size_t)n, sizeof *out, cmp_desc);
+    return n;
+}
+
+/* Rank 0: the committed epochs, newest first, and the next epoch number. */
+static int scan(uint64_t *cand, uint64_t *next)
+{
+    uint64_t all[1024], max = 0;
+    int n = list_epochs(all, 1024, &max), k = 0;
+    for (int i = 0; i < n && k < MAX_CANDIDATES; i++) {
+        if (committed(all[i], true)) {
+            cand[k++] = all[i];
+        }
+    }
+    *next = max + 1;
+    return k;
+}
+
+/* Rank 0, after committing newest: delete committed epochs beyond DSM_CKPT_KEEP and
+ * uncommitted ones older than newest (failed or interrupted checkpoints). */
+static void prune(uint64_t newest)
+{
+    uint64_t all[1024], max = 0;
+    int n = list_epochs(all, 1024, &max);
+    long kept = 0;
+    for (int i = 0; i < n; i++) {
+        bool c = committed(all[i], false);
+        kept += c && all[i] <= newest;
+        if (all[i] < newest && (!c || kept > dsmi_rt.cfg.CKPT_KEEP)) {
+            char dir[PATH_MAX];
+            dsmi_ckpt_epoch_dir(all[i], dir, sizeof dir);
+            dsmi_ckpt_rmtree(dir);
+        }
+    }
+}
+
+/* ---- protected regions ---- */
+
+int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < cs.nprot; i++) {
+        total += sizeof(struct dsmi_ckpt_rec) + ((cs.prot[i].size + 7) & ~(size_t)7);
+    }
+    char *b = calloc(1, total ? total : 1);
+    if (b == NULL) {
+        return DSM_ERR_NOMEM;
+    }
+    char *p = b;
+    for (int i = 0; i < cs.nprot; i++) {
+        struct dsmi_ckpt_rec r = {.size = cs.prot[i].size};
+        memcpy(r.name, cs.prot[i].name, sizeof r.name);
+        memcpy(p, &r, sizeof r);
+        memcpy(p + sizeof r, cs.prot[i].ptr, cs.prot[i].size);
+        p += sizeof r + ((cs.prot[i].size + 7) & ~(size_t)7);
+    }
+    *blob = b;
+    *len = total;
+    *n = (uint32_t)cs.nprot;
+    return DSM_OK;
+}
+
+/* The record called name in the pending blob, or NULL. */
+static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
+{
+    const char *p = cs.pend_blob, *end = p + cs.pend_len;
+    for (uint32_t i = 0; i < cs.npend && p + sizeof(struct dsmi_ckpt_rec) <= end; i++) {
+        struct dsmi_ckpt_rec r;
+        memcpy(&r, p, sizeof r);
+        uint64_t step = sizeof r + ((r.size + 7) & ~(uint64_t)7);
+        if (r.size > (uint64_t)(end - p) - sizeof r) {
+            return NULL; // the CRC held, so this is a bug, not damage: ignore the rest
+        }
+        if (strncmp(r.name, name, sizeof r.name) == 0) {
+            *data = p + sizeof r;
+            return (const struct dsmi_ckpt_rec *)p;
+        }
+        p += step;
+    }
+    return NULL;
+}
+
+/* Fill region i from the pending image if it has a record of the same name and size. */
+static int claim(int i, const char *func)
+{
+    const char *data = NULL;
+    const struct dsmi_ckpt_rec *r = pending(cs.prot[i].name, &data);
+    if (r == NULL) {
+        return DSM_OK;
+    }
+    uint64_t size;
+    memcpy(&size, &r->size, sizeof size);
+    if (size != cs.prot[i].size) {
+        return dsmi_fail(DSM_ERR_ARG, func, "region '%s' was checkpointed with %llu bytes, "
+                         "registered now with %zu", cs.prot[i].name,
+                         (unsigned long long)size, cs.prot[i].size);
+    }
+    memcpy(cs.prot[i].ptr, data, size);
+    return DSM_OK;
+}
+
+static int check_name(const char *name, const char *func)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) >= DSMI_CKPT_NAME) {
+        return dsmi_fail(DSM_ERR_ARG, func, "name must be 1..%d characters",
+                         DSMI_CKPT_NAME - 1);
+    }
+    return DSM_OK;
+}
+
+int dsm_ckpt_protect(void *ptr, size_t size, const char *name)
+{
+    static const char *const fn = "dsm_ckpt_protect";
+    DSMI_CHECK_UP(fn);
+    int rc = check_name(name, fn), i = 0;
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    if (ptr == NULL || size == 0) {
+        return dsmi_fail(DSM_ERR_ARG, fn, "region '%s': ptr is NULL or size is 0", name);
+    }
+    while (i < cs.nprot && strcmp(cs.prot[i].name, name) != 0) {
+        i++;
+    }
+    if (i == MAX_REGIONS) {
+        return dsmi_fail(DSM_ERR_NOMEM, fn, "more than %d protected regions", MAX_REGIONS);
+    }
+    struct region old = cs.prot[i];
+    cs.prot[i] = (struct region){.ptr = ptr, .size = size};
+    snprintf(cs.prot[i].name, sizeof cs.prot[i].name, "%s", name);
+    if ((rc = claim(i, fn)) != DSM_OK) {
+        cs.prot[i] = old; // a failed registration changes nothing
+        return rc;
+    }
+    cs.nprot += i == cs.nprot;
+    return DSM_OK;
+}
+
+int dsm_ckpt_unprotect(const char *name)
+{
+    static const char *const fn = "dsm_ckpt_unprotect";
+    DSMI_CHECK_UP(fn);
+    int rc = check_name(name, fn);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    for (int i = 0; i < cs.nprot; i++) {
+        if (strcmp(cs.prot[i].name, name) == 0) {
+            cs.prot[i] = cs.prot[--cs.nprot];
+            return DSM_OK;
+        }
+    }
+    return dsmi_fail(DSM_ERR_NOTFOUND, fn, "no protected region called '%s'", name);
+}
+
+/* ---- restore ---- */
+
+int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply)
+{
+    memcpy(dsmi_w.base + DSMI_HDR_IDENT_OFF, &cs.ident, sizeof cs.ident);
+    if (dsmi_rt.rank == 0) { // no root-table lock holder survives a restore
+        memset(dsmi_w.base + DSMI_HDR_ROOTS_OFF, 0, sizeof(int64_t));
+    }
+    free(cs.pend_blob);
+    cs.pend_blob = reg;
+    cs.npend = h->nregions;
+    cs.pend_len = h->reg_len;
+    int rc = DSM_OK;
+    for (int i = 0; apply && i < cs.nprot; i++) {
+        int r = claim(i, "dsm_recover");
+        rc = rc != DSM_OK ? rc : r;
+    }
+    int hr = dsmi_heap_reload();
+    return hr != DSM_OK ? hr : rc;
+}
+
+int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32], why2[DSMI_WHY];
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/rank-%d.ckpt", dir, dsmi_rt.rank);
+    struct dsmi_ckpt_expect ex = dsmi_ckpt_expect_for(e, dsmi_rt.rank);
+    int rc = dsmi_ckpt_read(path, &ex, dsmi_w.base, dsmi_w.size, reg, h, why);
+    if (rc == DSM_OK) {
+        return DSM_OK;
+    }
+    dsmi_log(DSMI_LOG_ERROR, "restore: rejected %s: %s", path, why);
+    if (!dsmi_replica_find(dir, dsmi_rt.rank, path, sizeof path)) {
+        return rc;
+    }
+    int rc2 = dsmi_ckpt_read(path, &ex, dsmi_w.base, dsmi_w.size, reg, h, why2);
+    if (rc2 == DSM_OK) {
+        dsmi_log(DSMI_LOG_ERROR, "restore: using the partner copy %s instead", path);
+        return DSM_OK;
+    }
+    dsmi_log(DSMI_LOG_ERROR, "restore: rejected the partner copy %s: %s", path, why2);
+    return rc;
+}
+
+/* Rank 0: a damaged epoch (no intact copy of some rank's image) stops counting, so no
+ * later restart tries it again and retention never keeps it in place of a good one.
+ * Mismatches (another rank count, heap size, format) are not damage and stay. */
+static void condemn(uint64_t e)
+{
+    char dir[PATH_MAX], from[PATH_MAX + 16], to[PATH_MAX + 32];
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    snprintf(from, sizeof from, "%s/COMMIT", dir);
+    snprintf(to, sizeof to, "%s/COMMIT.rejected", dir);
+    if (rename(from, to) == 0) {
+        dsmi_ckpt_fsync_dir(dir);
+        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu is damaged: %s renamed to "
+                 "COMMIT.rejected, it will not be tried again", (unsigned long long)e, from);
+    }
+}
+
+/* Try one epoch on every rank; DSM_OK only when all ranks restored and reloaded it. */
+static int try_epoch(uint64_t e)
+{
+    char why[DSMI_WHY] = "";
+    void *reg = NULL;
+    struct dsmi_ckpt_hdr h;
+    int rc = dsmi_ckpt_agree(dsmi_ckpt_restore_files(e, &reg, &h, why));
+    if (rc == DSM_OK) {
+        rc = dsmi_ckpt_agree(dsmi_ckpt_after_restore(reg, &h, false));
+        if (rc != DSM_OK) {
+            dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu: the heap rejected the restored "
+                     "segment", (unsigned long long)e);
+        }
+    } else {
+        free(reg);
+    }
+    if (rc != DSM_OK && dsmi_rt.rank == 0) {
+        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu rejected (%s on some rank); falling "
+                 "back to an older epoch", (unsigned long long)e, dsm_strerror(rc));
+        if (rc == DSM_ERR_CORRUPT || rc == DSM_ERR_NOTFOUND) {
+            condemn(e);
+        }
+    }
+    return rc;
+}
+
+/* Restore the newest epoch of cand[0..n) every rank accepts; else the fresh segment. */
+static int restart(const uint64_t *cand, int n)
+{
+    size_t fresh_len = (size_t)dsmi_heap_extent();
+    void *fresh = malloc(fresh_len);
+    int rc = dsmi_ckpt_agree(fresh ? DSM_OK : DSM_ERR_NOMEM);
+    if (rc != DSM_OK) {
+        free(fresh);
+        return dsmi_fail(rc, "dsm_init", "no memory to keep the fresh segment during restart");
+    }
+    memcpy(fresh, dsmi_w.base, fresh_len);
+    for (int i = 0; i < n; i++) {
+        if (try_epoch(cand[i]) == DSM_OK) {
+            if (i > 0) { // a rejected newer image may have left bytes past this extent
+                size_t len = (size_t)dsmi_heap_extent();
+                memset(dsmi_w.base + len, 0, dsmi_w.size - len);
+            }
+            cs.restarted = true;
+            cs.restart_epoch = dsmi_ck.last_epoch = cand[i];
+            free(fresh);
+            return DSM_OK;
+        }
+    }
+    memcpy(dsmi_w.base, fresh, fresh_len);
+    free(fresh);
+    rc = dsmi_ckpt_agree(dsmi_heap_reload());
+    if (rc == DSM_OK && dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED) {
+        return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "DSM_RESTART=required, but none of the "
+                         "%d committed checkpoint(s) of job '%s' could be restored", n,
+                         dsmi_ck.job);
+    }
+    if (rc == DSM_OK && dsmi_rt.rank == 0) {
+        dsmi_log(DSMI_LOG_ERROR, "restart: no usable checkpoint of job '%s': starting fresh",
+                 dsmi_ck.job);
+    }
+    return rc;
+}
+
+/* Job name, directory and epoch list (rank 0's, broadcast). */
+static int setup_names(uint64_t *cand, int *n)
+{
+    char name[64] = "";
+    uint64_t next = 1;
+    if (dsmi_rt.rank == 0) {
+        job_name(name, sizeof name);
+    }
+    DSMI_MPI("dsm_init", MPI_Bcast(name, sizeof name, MPI_CHAR, 0, dsmi_ck.comm));
+    snprintf(dsmi_ck.job, sizeof dsmi_ck.job, "%s", name);
+    dsmi_ck.job_fp = fnv1a(name);
+    const char *dir = dsmi_rt.cfg.CKPT_DIR;
+    if (snprintf(dsmi_ck.jobdir, sizeof dsmi_ck.jobdir, "%s/%s", dir, name) >=
+        (int)sizeof dsmi_ck.jobdir) {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_DIR is too long");
+    }
+    *n = 0;
+    if (dsmi_rt.rank == 0) {
+        *n = scan(cand, &next);
+    }
+    DSMI_MPI("dsm_init", MPI_Bcast(n, 1, MPI_INT, 0, dsmi_ck.comm));
+    DSMI_MPI("dsm_init", MPI_Bcast(cand, *n, MPI_UINT64_T, 0, dsmi_ck.comm));
+    DSMI_MPI("dsm_init", MPI_Bcast(&next, 1, MPI_UINT64_T, 0, dsmi_ck.comm));
+    dsmi_ck.next_epoch = next;
+    return DSM_OK;
+}
+
+static int check_settings(void)
+{
+    const struct dsmi_settings *c = &dsmi_rt.cfg;
+    if (c->CKPT_KEEP < 1 || c->CKPT_INTERVAL < 0) {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_KEEP=%ld must be >= 1 and "
+                         "DSM_CKPT_INTERVAL=%ld >= 0", c->CKPT_KEEP, c->CKPT_INTERVAL);
+    }
+    if (c->CKPT_DIR == NULL || c->CKPT_DIR[0] == '\0') {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_DIR is empty");
+    }
+    return DSM_OK;
+}
+
+int dsmi_ckpt_start(void)
+{
+    uint64_t cand[MAX_CANDIDATES];
+    int n = 0;
+    memset(&cs, 0, sizeof cs);
+    dsmi_ck = (struct dsmi_ckpt_state){.comm = MPI_COMM_NULL};
+    memcpy(&cs.ident, dsmi_w.base + DSMI_HDR_IDENT_OFF, sizeof cs.ident);
+    cs.last_time = MPI_Wtime();
+    DSMI_MPI("dsm_init", MPI_Comm_dup(dsmi_rt.comm, &dsmi_ck.comm));
+    MPI_Comm_set_errhandler(dsmi_ck.comm, MPI_ERRORS_RETURN);
+    int rc = dsmi_ckpt_agree(check_settings());
+    if (rc == DSM_OK) {
+        rc = dsmi_ckpt_agree(setup_names(cand, &n));
+    }
+    if (rc == DSM_OK) {
+        rc = dsmi_ckpt_agree(dsmi_replica_start());
+    }
+    if (rc != DSM_OK || dsmi_rt.cfg.RESTART == DSMI_RESTART_NEVER) {
+        return rc;
+    }
+    if (n == 0) {
+        return dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED
+                   ? dsmi_fail(DSM_ERR_NOTFOUND, "dsm_init", "DSM_RESTART=required, but job "
+                               "'%s' has no committed checkpoint in %s", dsmi_ck.job,
+                               dsmi_ck.jobdir)
+                   : DSM_OK;
+    }
+    rc = restart(cand, n);
+    // Publish the restored bytes (local stores) before any rank's RMA reads them.
+    DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
+    DSMI_MPI("dsm_init", MPI_Barrier(dsmi_ck.comm));
+    return rc;
+}
+
+int dsmi_ckpt_stop(void)
+{
+    dsmi_replica_stop();
+    free(cs.pend_blob);
+    memset(&cs, 0, sizeof cs);
+    if (dsmi_ck.comm != MPI_COMM_NULL) {
+        MPI_Comm_free(&dsmi_ck.comm);
+    }
+    return DSM_OK;
+}
+
+/* ---- checkpoint ---- */
+
+/* Write this rank's image and its ward's replica into dir. */
+static int write_images(uint64_t e, const char *dir, char *why)
+{
+    void *reg = NULL;
+    struct dsmi_ckpt_hdr h = {DSMI_CKPT_MAGIC, DSMI_CKPT_FORMAT, sizeof h, dsmi_ck.job_fp, e,
+                              dsmi_rt.nranks, dsmi_rt.rank, DSMI_LAYOUT_VERSION, 0,
+                              dsmi_w.size, dsmi_heap_extent(), 0, 0, 0, {0}};
+    int rc = dsmi_ckpt_regions(&reg, &h.reg_len, &h.nregions);
+    if (rc != DSM_OK) {
+        dsmi_why(why, "no memory to copy the protected regions");
+    }
+    char name[32];
+    snprintf(name, sizeof name, "rank-%d.ckpt", dsmi_rt.rank);
+    if (rc == DSM_OK) {
+        rc = dsmi_ckpt_write(dir, name, &h, dsmi_w.base, reg, true, why);
+    }
+    // Always exchange, even after a local failure: the exchange is collective.
+    char why2[DSMI_WHY] = "";
+    int rc2 = dsmi_replica_exchange(dir, &h, dsmi_w.base, reg, why2);
+    if (rc == DSM_OK && rc2 != DSM_OK) {
+        rc = rc2;
+        memcpy(why, why2, DSMI_WHY);
+    }
+    free(reg);
+    return rc;
+}
+
+/* Rank 0: the epoch's directory (0700) must exist before any rank writes into it. */
+static int make_dir(const char *dir, char *why)
+{
+    int rc = DSM_OK;
+    if (dsmi_rt.rank == 0) {
+        rc = dsmi_ckpt_mkdirs(dir, why);
+        if (rc == DSM_OK) {
+            chmod(dsmi_ck.jobdir, 0700); // only the user may write the job's directory
+        }
+    }
+    DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
+    return rc;
+}
+
+static int commit(uint64_t e, const char *dir, char *why)
+{
+    int rc = DSM_OK;
+    if (dsmi_rt.rank == 0) {
+        char text[512];
+        snprintf(text, sizeof text, "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
+                 "replicas %d\nformat %u\n", (unsigned long long)e, dsmi_rt.nranks,
+                 dsmi_ck.job, DSMI_LAYOUT_VERSION, dsmi_w.size, dsmi_rt.cfg.CKPT_REPLICAS,
+                 DSMI_CKPT_FORMAT);
+        rc = dsmi_ckpt_write_text(dir, "COMMIT", text, why);
+    }
+    DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
+    return rc;
+}
+
+/* A failed epoch: remove what was written so it cannot be mistaken for a good one. */
+static void abandon(const char *dir)
+{
+    MPI_Barrier(dsmi_ck.comm); // no rank is still writing into dir
+    if (dsmi_rt.rank == 0) {
+        dsmi_ckpt_rmtree(dir);
+    }
+    dsmi_replica_commit(false);
+}
+
+static int checkpoint_epoch(uint64_t e)
+{
+    char dir[PATH_MAX], why[DSMI_WHY] = "another rank failed";
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    int rc = make_dir(dir, why);
+    if (rc != DSM_OK) {
+        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
+                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
+    }
+    int mine = write_images(e, dir, why);
+    rc = dsmi_ckpt_agree(mine);
+    if (rc == DSM_OK) {
+        rc = commit(e, dir, why);
+        mine = rc;
+    }
+    if (rc != DSM_OK) {
+        abandon(dir);
+        return dsmi_fail(rc, FN, "epoch %llu not committed, older epochs are intact: %s",
+                         (unsigned long long)e, mine != DSM_OK ? why : "another rank failed");
+    }
+    dsmi_replica_commit(true);
+    dsmi_ck.last_epoch = e;
+    if (dsmi_rt.rank == 0) {
+        prune(e);
+    }
+    return DSM_OK;
+}
+
+int dsm_checkpoint(void)
+{
+    DSMI_CHECK_UP(FN);
+    int rc = dsmi_ckpt_agree(dsmi_ck.wiped ? DSM_ERR_STATE : DSM_OK);
+    if (rc != DSM_OK) {
+        return dsmi_fail(rc, FN, "a rank's segment is wiped (dsm_simulate_failure): call "
+                                 "dsm_recover first");
+    }
+    if ((rc = dsm_barrier()) != DSM_OK) { // all RMA complete, local stores published
+        return rc;
+    }
+    uint64_t e = dsmi_ck.next_epoch++; // never reused, even when this one fails
+    rc = checkpoint_epoch(e);
+    cs.last_time = MPI_Wtime();
+    return rc;
+}
+
+int dsm_checkpoint_maybe(bool *taken)
+{
+    DSMI_CHECK_UP("dsm_checkpoint_maybe");
+    int go = 0;
+    long every = dsmi_rt.cfg.CKPT_INTERVAL;
+    if (dsmi_rt.rank == 0) { // one clock decides for all ranks
+        go = every > 0 && MPI_Wtime() - cs.last_time >= (double)every;
+    }
+    DSMI_MPI("dsm_checkpoint_maybe", MPI_Bcast(&go, 1, MPI_INT, 0, dsmi_ck.comm));
+    int rc = go ? dsm_checkpoint() : DSM_OK;
+    if (taken != NULL) {
+        *taken = go && rc == DSM_OK;
+    }
+    return rc;
+}
+
+bool dsm_restarted(uint64_t *epoch)
+{
+    if (!dsmi_rt.up || !cs.restarted) {
+        return false;
+    }
+    if (epoch != NULL) {
+        *epoch = cs.restart_epoch;
+    }
+    return true;
+}
+
+int dsm_ckpt_epoch(uint64_t *epoch)
+{
+    DSMI_CHECK_UP("dsm_ckpt_epoch");
+    if (epoch == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_ckpt_epoch", "epoch is NULL");
+    }
+    if (dsmi_ck.last_epoch == 0) {
+        return dsmi_fail(DSM_ERR_NOTFOUND, "dsm_ckpt_epoch", "no checkpoint committed or "
+                                                             "restored in this run");
+    }
+    *epoch = dsmi_ck.last_epoch;
+    return DSM_OK;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * Fault tolerance internals, shared by ckpt.c (checkpoint, restart, protected regions),
+ * ckpt_io.c (file format, CRC32C, durable writes), replica.c (partner copies, simulated
+ * failure, recovery) and roots.c (named roots).
+ *
+ * A checkpoint image is one rank's state: a fixed header, the first seg_len bytes of its
+ * segment, then its protected regions as records {name[32], size} + bytes padded to 8.
+ * The same bytes are a rank's file, its partner's replica file and the partner's
+ * in-memory replica, so all three are verified by one function.
+ */
+#ifndef DSMI_CKPT_H
+#define DSMI_CKPT_H
+
+#include <limits.h>
+
+#include "runtime.h"
+
+#define DSMI_CKPT_MAGIC UINT64_C(0x3154504b434d5344) // "DSMCKPT1" little-endian
+#define DSMI_CKPT_FORMAT 1u
+#define DSMI_CKPT_NAME 32 // bytes of a region or root name including the NUL
+
+/* The header at offset 0 of every image; all fields native-endian, fixed width. */
+struct dsmi_ckpt_hdr {
+    uint64_t magic;     // DSMI_CKPT_MAGIC
+    uint32_t format;    // DSMI_CKPT_FORMAT
+    uint32_t hdr_size;  // sizeof(struct dsmi_ckpt_hdr)
+    uint64_t job;       // fingerprint of the job name
+    uint64_t epoch;     // the checkpoint's number
+    int32_t nranks;     // ranks of the job that wrote it
+    int32_t rank;       // whose image this is (the owner, also in a replica)
+    uint32_t layout;    // DSMI_LAYOUT_VERSION
+    uint32_t nregions;  // protected-region records after the segment bytes
+    uint64_t seg_size;  // every rank's segment size in that job
+    uint64_t seg_len;   // segment bytes stored: [0, seg_len)
+    uint64_t reg_len;   // bytes of the region records
+    uint32_t data_crc;  // CRC32C of the segment bytes followed by the region records
+    uint32_t hdr_crc;   // CRC32C of this header with hdr_crc = 0
+    uint64_t reserved[6];
+};
+_Static_assert(sizeof(struct dsmi_ckpt_hdr) == 128, "checkpoint header is 128 bytes");
+
+/* One protected-region record's head in an image. */
+struct dsmi_ckpt_rec {
+    char name[DSMI_CKPT_NAME];
+    uint64_t size;
+};
+
+/* What a restore expects an image to say (the running job). */
+struct dsmi_ckpt_expect {
+    uint64_t job, epoch, seg_size;
+    int32_t nranks, rank;
+};
+
+/* DSM_RESTART values, in the order of its choices in env_defs.h. */
+enum { DSMI_RESTART_NEVER, DSMI_RESTART_AUTO, DSMI_RESTART_REQUIRED };
+
+/* Fixed-size reason buffer for rejected images and failed writes. */
+#define DSMI_WHY 256
+
+/* ---- ckpt_io.c ---- */
+/* Format a reason into why (DSMI_WHY bytes), truncating long paths. */
+DSMI_HIDDEN void dsmi_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+DSMI_HIDDEN uint32_t dsmi_crc32c(uint32_t crc, const void *buf, size_t len);
+DSMI_HIDDEN uint32_t dsmi_ckpt_hdr_crc(const struct dsmi_ckpt_hdr *h);
+/* mkdir -p with mode 0700 (existing directories are tightened to 0700 when ours). */
+DSMI_HIDDEN int dsmi_ckpt_mkdirs(const char *path, char *why);
+/* Write an image durably as dir/name: temp file (0600), fsync, rename, fsync dir.
+ * With crc, compute data_crc/hdr_crc into *h while writing; else write *h as is. */
+DSMI_HIDDEN int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_ckpt_hdr *h,
+                                const void *seg, const void *reg, bool crc, char *why);
+/* Read and verify the image at path: segment bytes into seg (capacity seg_cap), region
+ * records into *reg (malloc'd, caller frees), header into *h. DSM_ERR_NOTFOUND,
+ * DSM_ERR_IO, DSM_ERR_CORRUPT (why says which check failed). */
+DSMI_HIDDEN int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg,
+                               size_t seg_cap, void **reg, struct dsmi_ckpt_hdr *h, char *why);
+/* Check a header against the running job. */
+DSMI_HIDDEN int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h,
+                                    const struct dsmi_ckpt_expect *e, size_t seg_cap, char *why);
+/* Write a small text file durably (COMMIT). */
+DSMI_HIDDEN int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text,
+                                     char *why);
+/* Remove a directory and the files in it (one level). */
+DSMI_HIDDEN void dsmi_ckpt_rmtree(const char *dir);
+DSMI_HIDDEN void dsmi_ckpt_fsync_dir(const char *dir);
+
+/* ---- ckpt.c ---- */
+struct dsmi_ckpt_state {
+    char jobdir[PATH_MAX - 64]; // DSM_CKPT_DIR/<job>
+    char job[64];
+    uint64_t job_fp;
+    uint64_t next_epoch;        // number of the next checkpoint (all ranks agree)
+    uint64_t last_epoch;        // newest committed (or restored) epoch, 0 = none
+    MPI_Comm comm;              // private duplicate for checkpoint traffic
+    bool wiped;                 // dsm_simulate_failure wiped this rank's segment
+};
+DSMI_HIDDEN extern struct dsmi_ckpt_state dsmi_ck;
+
+DSMI_HIDDEN int dsmi_ckpt_start(void);
+DSMI_HIDDEN int dsmi_ckpt_stop(void);
+/* Every rank gets the largest code of all (0 = OK) over dsmi_ck.comm. */
+DSMI_HIDDEN int dsmi_ckpt_agree(int rc);
+/* The directory of epoch e. */
+DSMI_HIDDEN void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len);
+/* Expectation for rank r's image of epoch e in this job. */
+DSMI_HIDDEN struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r);
+/* Restore this rank's segment from epoch e's own file, then its replica file. Keeps the
+ * current ident header. Region records become pending (see dsm_ckpt_protect). */
+DSMI_HIDDEN int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h,
+                                        char *why);
+/* After the segment's bytes were replaced from an image: put back the ident, take the
+ * region records (apply = copy into registered regions now), reload the heap. */
+DSMI_HIDDEN int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply);
+/* Serialise the protected regions into a malloc'd record blob. */
+DSMI_HIDDEN int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n);
+
+/* ---- replica.c ---- */
+/* Collective: choose partners (a rank on another node when there is one). */
+DSMI_HIDDEN int dsmi_replica_start(void);
+DSMI_HIDDEN void dsmi_replica_stop(void);
+/* Collective, inside dsm_checkpoint: send this rank's image (header h, seg, reg) to its
+ * keeper, receive its ward's and write it as a replica file in epoch_dir. The received
+ * copy becomes the in-memory replica at dsmi_replica_commit. */
+DSMI_HIDDEN int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
+                                      const void *seg, const void *reg, char *why);
+DSMI_HIDDEN void dsmi_replica_commit(bool ok);
+/* Path of the replica file of rank owner's image in epoch_dir, if any. */
+DSMI_HIDDEN bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len);
+/* The rank that keeps rank r's replica (r itself when replicas are off). */
+DSMI_HIDDEN int dsmi_replica_keeper(int r);
+
+#endif /* DSMI_CKPT_H */

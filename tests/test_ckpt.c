@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * ckpt: checkpoint/restart round trips, the FTI-style disruption matrix (delete, truncate
+ * or bit-flip a rank's file, its partner copy, both, the commit record; a checkpoint of
+ * another rank count, format or heap size; a full disk; a crash before commit), named
+ * roots, protected regions, retention, the interval, and simulated failure + recovery
+ * of each rank in turn.
+ *
+ * Every case starts and stops mpidsm itself (the harness owns MPI) under its own job
+ * name in a per-run directory made by rank 0 (mkdtemp) and removed at the end. Files
+ * are disrupted by rank 0 between dsm_finalize and the next dsm_init, fenced by
+ * MPI_Barrier. Data are written at fixed user offsets (the tests own the segment).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h" // dsmi_ckpt_hdr_crc and the header, to forge headers
+#include "harness.h"
+
+#define USER0 65536u           // first user offset
+#define PATTERN_LEN (200u << 10) // bytes of pattern per rank
+#define RING_OFF (USER0 + (512u << 10))
+#define NPROT 16
+
+static char top[128]; // short, so paths built from it never truncate
+static int me, n;
+static uint64_t prot[NPROT]; // a protected rank-local region
+
+struct node {
+    uint64_t next; // dsm_gptr_t bits
+    uint64_t val;
+};
+
+static unsigned char pat(int rank, int tag, size_t i)
+{
+    return (unsigned char)(rank * 37 + tag * 101 + i * 7 + (i >> 9));
+}
+
+static void bar(void)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* Start mpidsm for job with the given restart mode and replica setting. */
+static int start(const char *job, const char *restart, bool replicas)
+{
+    setenv("DSM_CKPT_DIR", top, 1);
+    setenv("DSM_CKPT_JOB", job, 1);
+    setenv("DSM_RESTART", restart, 1);
+    setenv("DSM_CKPT_REPLICAS", replicas ? "1" : "0", 1);
+    int rc = dsm_init(NULL, NULL);
+    if (rc == DSM_OK) {
+        me = dsm_rank();
+        n = dsm_nranks();
+        memset(prot, 0, sizeof prot);
+        H_OK(dsm_ckpt_protect(prot, sizeof prot, "prot")); // refilled on restart
+    }
+    return rc;
+}
+
+static void *local(uint64_t off)
+{
+    dsm_gptr_t g;
+    void *p = NULL;
+    H_OK(dsm_gptr_make(me, off, &g));
+    H_OK(dsm_gptr_local(g, &p));
+    return p;
+}
+
+/* This rank's pattern, ring node and protected region for tag (collective). */
+static void fill(int tag)
+{
+    unsigned char *p = local(USER0);
+    for (size_t i = 0; p && i < PATTERN_LEN; i++) {
+        p[i] = pat(me, tag, i);
+    }
+    dsm_gptr_t next;
+    H_OK(dsm_gptr_make((me + 1) % n, RING_OFF, &next));
+    struct node *nd = local(RING_OFF);
+    if (nd) {
+        *nd = (struct node){next.bits, (uint64_t)tag * 1000 + (uint64_t)me};
+    }
+    for (int i = 0; i < NPROT; i++) {
+        prot[i] = (uint64_t)tag * 100 + (uint64_t)me * 10 + (uint64_t)i;
+    }
+    H_OK(dsm_barrier());
+    if (me == 0) {
+        dsm_gptr_t head;
+        H_OK(dsm_gptr_make(0, RING_OFF, &head));
+        H_OK(dsm_root_set("ring", head));
+    }
+    H_OK(dsm_barrier());
+}
+
+/* Whether rank r's state is that of tag tags[r] (bytes, ring through the root,
+ * protected region), checked on every rank; collective. */
+static bool verify_tags(const int *tags)
+{
+    bool ok = true;
+    unsigned char *p = local(USER0);
+    for (size_t i = 0; p && i < PATTERN_LEN; i++) {
+        ok &= p[i] == pat(me, tags[me], i);
+    }
+    ok &= p != NULL;
+    for (int i = 0; i < NPROT; i++) {
+        ok &= prot[i] == (uint64_t)tags[me] * 100 + (uint64_t)me * 10 + (uint64_t)i;
+    }
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    H_OK(dsm_root_get("ring", &g));
+    for (int hop = 0; hop < n && ok; hop++) { // every rank walks every pointer
+        struct node nd = {0, 0};
+        int rc = dsm_get(&nd, g, sizeof nd);
+        ok &= rc == DSM_OK && dsm_gptr_rank(g) == hop &&
+              nd.val == (uint64_t)tags[hop] * 1000 + (uint64_t)hop;
+        g.bits = nd.next;
+    }
+    ok &= dsm_gptr_rank(g) == 0 && dsm_gptr_offset(g) == RING_OFF;
+    H_OK(dsm_barrier());
+    return harness_all(ok);
+}
+
+static bool verify(int tag)
+{
+    int tags[64];
+    for (int r = 0; r < 64; r++) {
+        tags[r] = tag;
+    }
+    return verify_tags(tags);
+}
+
+static void path(char *out, const char *job, uint64_t e, const char *name)
+{
+    snprintf(out, PATH_MAX, "%s/%s/%08llu/%s", top, job, (unsigned long long)e, name);
+}
+
+/* Two committed epochs (tags 1, 2), then tag 3 written but never checkpointed. */
+static void two_epochs(const char *job, bool replicas)
+{
+    uint64_t e = 0;
+    H_OK(start(job, "never", replicas));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    fill(2);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, 2);
+    fill(3);
+    H_OK(dsm_finalize());
+}
+
+/* Restart job (auto) and check it restored epoch want with tag's data (0: fresh). */
+static void expect_restart(const char *job, bool replicas, uint64_t want, int tag)
+{
+    H_OK(start(job, "auto", replicas));
+    uint64_t e = 0;
+    bool r = dsm_restarted(&e);
+    CU_ASSERT_EQUAL(r, want != 0);
+    CU_ASSERT_EQUAL(e, want);
+    if (want != 0) {
+        CU_ASSERT_TRUE(verify(tag));
+    }
+    if (want != 0 || dsm_initialized()) {
+        H_OK(dsm_finalize());
+    }
+}
+
+/* ---- file disruptions (rank 0 only; callers fence with bar()) ---- */
+
+static void remove_file(const char *job, uint64_t e, const char *name)
+{
+    char p[PATH_MAX];
+    path(p, job, e, name);
+    CU_ASSERT_EQUAL(unlink(p), 0);
+}
+
+static void truncate_file(const char *job, uint64_t e, const char *name)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    path(p, job, e, name);
+    CU_ASSERT_EQUAL(stat(p, &st), 0);
+    CU_ASSERT_EQUAL(truncate(p, st.st_size / 2), 0);
+}
+
+static void flip_bit(const char *job, uint64_t e, const char *name, off_t at)
+{
+    char p[PATH_MAX];
+    unsigned char b = 0;
+    path(p, job, e, name);
+    int fd = open(p, O_RDWR);
+    CU_ASSERT(fd >= 0);
+    CU_ASSERT_EQUAL(pread(fd, &b, 1, at), 1);
+    b ^= 0x10;
+    CU_ASSERT_EQUAL(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+}
+
+/* Change a header field and fix the header CRC, as another job would have written it. */
+enum forge { FORGE_NRANKS, FORGE_FORMAT };
+static void forge(const char *job, uint64_t e, const char *name, enum forge what)
+{
+    char p[PATH_MAX];
+    struct dsmi_ckpt_hdr h;
+    path(p, job, e, name);
+    int fd = open(p, O_RDWR);
+    CU_ASSERT_EQUAL(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    if (what == FORGE_NRANKS) {
+        h.nranks = harness_nranks() + 1;
+    } else {
+        h.format = DSMI_CKPT_FORMAT + 1;
+    }
+    h.hdr_crc = dsmi_ckpt_hdr_crc(&h);
+    CU_ASSERT_EQUAL(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    close(fd);
+}
+
+static bool exists(const char *job, uint64_t e, const char *name)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    path(p, job, e, name);
+    return stat(p, &st) == 0;
+}
+
+/* ---- cases ---- */
+
+static void test_ckpt_crc32c(void)
+{
+    const char *v = "123456789";
+    CU_ASSERT_EQUAL(dsmi_crc32c(0, v, 9), 0xE3069283u);
+    CU_ASSERT_EQUAL(dsmi_crc32c(dsmi_crc32c(0, v, 4), v + 4, 5), 0xE3069283u);
+    unsigned char buf[1000];
+    for (size_t i = 0; i < sizeof buf; i++) {
+        buf[i] = (unsigned char)(i * 13);
+    }
+    uint32_t whole = dsmi_crc32c(0, buf, sizeof buf);
+    CU_ASSERT_EQUAL(dsmi_crc32c(dsmi_crc32c(0, buf, 333), buf + 333, 667), whole);
+    buf[500] ^= 1;
+    CU_ASSERT_NOT_EQUAL(dsmi_crc32c(0, buf, sizeof buf), whole);
+}
+
+static void make_top(void)
+{
+    if (harness_rank() == 0) {
+        snprintf(top, sizeof top, "/tmp/dsm-test-ckpt-XXXXXX");
+        CU_ASSERT_PTR_NOT_NULL(mkdtemp(top));
+    }
+    MPI_Bcast(top, sizeof top, MPI_CHAR, 0, MPI_COMM_WORLD);
+}
+
+/* Every byte, pointer, root and protected region comes back; files are private. */
+static void test_ckpt_round_trip(void)
+{
+    make_top();
+    two_epochs("trip", false);
+    if (harness_rank() == 0) {
+        char p[PATH_MAX], text[256] = "";
+        struct stat st;
+        char name[32];
+        snprintf(name, sizeof name, "rank-%d.ckpt", 1 % harness_nranks());
+        path(p, "trip", 2, name);
+        CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
+        path(p, "trip", 2, "");
+        CU_ASSERT(stat(p, &st) == 0 && (st.st_mode & 0777) == 0700);
+        path(p, "trip", 2, "COMMIT");
+        FILE *f = fopen(p, "r");
+        CU_ASSERT_PTR_NOT_NULL(f);
+        if (f) {
+            CU_ASSERT(fread(text, 1, sizeof text - 1, f) > 0);
+            fclose(f);
+        }
+        char want[64];
+        snprintf(want, sizeof want, "epoch 2\nranks %d\n", harness_nranks());
+        CU_ASSERT_EQUAL(strncmp(text, want, strlen(want)), 0);
+    }
+    bar();
+    expect_restart("trip", false, 2, 2);
+    H_OK(start("trip", "never", false)); // never: the checkpoint is ignored
+    CU_ASSERT_FALSE(dsm_restarted(NULL));
+    H_OK(dsm_finalize());
+}
+
+static void test_ckpt_roots(void)
+{
+    H_OK(start("roots", "never", false));
+    dsm_gptr_t g, got = DSM_GPTR_NULL;
+    char name[40];
+    H_OK(dsm_gptr_make(me, USER0 + 64 * (uint64_t)me, &g));
+    snprintf(name, sizeof name, "root-of-%d", me);
+    H_OK(dsm_root_set(name, g));
+    H_OK(dsm_barrier());
+    snprintf(name, sizeof name, "root-of-%d", (me + 1) % n);
+    H_OK(dsm_root_get(name, &got));
+    CU_ASSERT_EQUAL(dsm_gptr_rank(got), (me + 1) % n);
+    CU_ASSERT_EQUAL(dsm_gptr_offset(got), USER0 + 64 * (uint64_t)((me + 1) % n));
+    H_EXPECT(dsm_root_get("no-such-root", &got), DSM_ERR_NOTFOUND);
+    H_EXPECT(dsm_root_get("", &got), DSM_ERR_ARG);
+    H_EXPECT(dsm_root_get(NULL, &got), DSM_ERR_ARG);
+    H_EXPECT(dsm_root_get("ring", NULL), DSM_ERR_ARG);
+    H_EXPECT(dsm_root_set("a-name-that-is-longer-than-31-chars", g), DSM_ERR_ARG);
+    H_EXPECT(dsm_root_set("bad", (dsm_gptr_t){UINT64_MAX}), DSM_ERR_RANGE);
+    H_OK(dsm_barrier());
+    if (me == 0) { // overwrite; remove with the null pointer
+        H_OK(dsm_root_set("shared", g));
+        H_OK(dsm_root_set("gone", g));
+        H_OK(dsm_root_set("gone", DSM_GPTR_NULL));
+        H_EXPECT(dsm_root_set("gone", DSM_GPTR_NULL), DSM_ERR_NOTFOUND);
+    }
+    H_OK(dsm_barrier());
+    if (me == n - 1) {
+        H_OK(dsm_root_set("shared", g)); // the last writer wins
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_root_get("shared", &got));
+    CU_ASSERT_EQUAL(dsm_gptr_rank(got), n - 1);
+    H_EXPECT(dsm_root_get("gone", &got), DSM_ERR_NOTFOUND);
+    H_OK(dsm_finalize());
+}
+
+static void test_ckpt_bad_input(void)
+{
+    H_EXPECT(dsm_checkpoint(), DSM_ERR_STATE);
+    H_EXPECT(dsm_recover(), DSM_ERR_STATE);
+    H_EXPECT(dsm_ckpt_protect(prot, 8, "x"), DSM_ERR_STATE);
+    CU_ASSERT_FALSE(dsm_restarted(NULL));
+    H_OK(start("bad", "never", false));
+    uint64_t e;
+    H_EXPECT(dsm_ckpt_epoch(&e), DSM_ERR_NOTFOUND);
+    H_EXPECT(dsm_ckpt_epoch(NULL), DSM_ERR_ARG);
+    H_EXPECT(dsm_ckpt_protect(NULL, 8, "x"), DSM_ERR_ARG);
+    H_EXPECT(dsm_ckpt_protect(prot, 0, "x"), DSM_ERR_ARG);
+    H_EXPECT(dsm_ckpt_protect(prot, 8, ""), DSM_ERR_ARG);
+    H_EXPECT(dsm_ckpt_protect(prot, 8, NULL), DSM_ERR_ARG);
+    H_EXPECT(dsm_ckpt_unprotect("never-registered"), DSM_ERR_NOTFOUND);
+    H_EXPECT(dsm_simulate_failure(-1), DSM_ERR_ARG);
+    H_EXPECT(dsm_simulate_failure(n), DSM_ERR_ARG);
+    H_EXPECT(dsm_simulate_failure(me), n > 1 ? DSM_ERR_ARG : DSM_OK); // must agree
+    H_EXPECT(dsm_recover(), n > 1 ? DSM_OK : DSM_ERR_NOTFOUND); // n > 1: nothing wiped
+    H_OK(dsm_simulate_failure(n - 1));
+    H_EXPECT(dsm_checkpoint(), DSM_ERR_STATE); // would overwrite good data with zeros
+    H_EXPECT(dsm_recover(), DSM_ERR_NOTFOUND); // no checkpoint in this run
+    H_OK(dsm_finalize());
+}
+
+/* Own file lost, cut short or flipped: the partner copy restores the newest epoch. */
+static void own_file_case(const char *job, int victim, int how)
+{
+    char name[32];
+    snprintf(name, sizeof name, "rank-%d.ckpt", victim % harness_nranks());
+    two_epochs(job, true);
+    if (harness_rank() == 0) {
+        if (how == 0) {
+            remove_file(job, 2, name);
+        } else if (how == 1) {
+            truncate_file(job, 2, name);
+        } else {
+            flip_bit(job, 2, name, 128 + 70000); // in the segment bytes
+        }
+    }
+    bar();
+    int nr = harness_nranks(); // one rank has no partner: back to the older epoch
+    expect_restart(job, true, nr > 1 ? 2 : 1, nr > 1 ? 2 : 1);
+}
+
+static void test_ckpt_delete_own(void)
+{
+    own_file_case("del", 1, 0);
+}
+
+static void test_ckpt_truncate_own(void)
+{
+    own_file_case("trunc", 2, 1);
+}
+
+static void test_ckpt_bitflip_own(void)
+{
+    own_file_case("flip", 3, 2);
+}
+
+/* The partner copy alone is damaged: the own file is used. */
+static void test_ckpt_partner_copy_lost(void)
+{
+    int nr = harness_nranks(), owner = 1 % nr;
+    char name[64];
+    two_epochs("partner", true);
+    if (harness_rank() == 0 && nr > 1) {
+        snprintf(name, sizeof name, "rank-%d.replica-of-%d", (owner + 1) % nr, owner);
+        CU_ASSERT_TRUE(exists("partner", 2, name));
+        flip_bit("partner", 2, name, 20); // in the header
+    }
+    bar();
+    expect_restart("partner", true, 2, 2);
+}
+
+/* Both copies of one rank bad: every rank falls back to the older epoch together. */
+static void test_ckpt_both_copies(void)
+{
+    int nr = harness_nranks(), owner = 3 % nr;
+    char name[64];
+    two_epochs("both", true);
+    if (harness_rank() == 0) {
+        snprintf(name, sizeof name, "rank-%d.ckpt", owner);
+        flip_bit("both", 2, name, 128 + 1000);
+        snprintf(name, sizeof name, "rank-%d.replica-of-%d", (owner + 1) % nr, owner);
+        if (nr > 1) {
+            truncate_file("both", 2, name);
+        }
+    }
+    bar();
+    expect_restart("both", true, 1, 1);
+    if (harness_rank() == 0) { // damaged: condemned, never tried again
+        CU_ASSERT_FALSE(exists("both", 2, "COMMIT"));
+        CU_ASSERT_TRUE(exists("both", 2, "COMMIT.rejected"));
+    }
+    bar();
+    H_OK(start("both", "auto", true)); // goes straight to epoch 1 now
+    uint64_t e = 0;
+    CU_ASSERT_TRUE(dsm_restarted(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    H_OK(dsm_checkpoint()); // epoch 3; retention keeps 3 and 1, drops the damaged 2
+    bar();
+    if (me == 0) {
+        CU_ASSERT_FALSE(exists("both", 2, ""));
+        CU_ASSERT_TRUE(exists("both", 1, "COMMIT"));
+        CU_ASSERT_TRUE(exists("both", 3, "COMMIT"));
+    }
+    H_OK(dsm_finalize());
+}
+
+/* Without replicas, a lost file means the older epoch. */
+static void test_ckpt_no_replica(void)
+{
+    two_epochs("norep", false);
+    if (harness_rank() == 0) {
+        remove_file("norep", 2, "rank-0.ckpt");
+    }
+    bar();
+    expect_restart("norep", false, 1, 1);
+}
+
+/* Without its commit record an epoch does not count; a garbled record neither. */
+static void test_ckpt_commit_record(void)
+{
+    two_epochs("commit", false);
+    if (harness_rank() == 0) {
+        remove_file("commit", 2, "COMMIT");
+    }
+    bar();
+    expect_restart("commit", false, 1, 1);
+    if (harness_rank() == 0) {
+        char p[PATH_MAX];
+        path(p, "commit", 1, "COMMIT");
+        FILE *f = fopen(p, "w");
+        CU_ASSERT_PTR_NOT_NULL(f);
+        if (f) {
+            fputs("garbage\n", f);
+            fclose(f);
+        }
+    }
+    bar();
+    expect_restart("commit", false, 0, 0); // auto: nothing valid, start fresh
+    setenv("DSM_CKPT_DIR", top, 1);
+    setenv("DSM_RESTART", "required", 1);
+    H_EXPECT(dsm_init(NULL, NULL), DSM_ERR_NOTFOUND); // on every rank alike
+    CU_ASSERT_FALSE(dsm_initialized());
+}
+
+/* Images of another rank count or format (header edited, CRC fixed) are rejected. */
+static void forged_case(const char *job, enum forge what)
+{
+    int nr = harness_nranks();
+    two_epochs(job, true);
+    if (harness_rank() == 0) {
+        char name[64];
+        for (int r = 0; r < nr; r++) {
+            snprintf(name, sizeof name, "rank-%d.ckpt", r);
+            forge(job, 2, name, what);
+            snprintf(name, sizeof name, "rank-%d.replica-of-%d", (r + 1) % nr, r);
+            if (nr > 1) {
+                forge(job, 2, name, what);
+            }
+        }
+    }
+    bar();
+    expect_restart(job, true, 1, 1);
+    if (harness_rank() == 0) { // another job's shape is not damage: the epoch stays
+        CU_ASSERT_TRUE(exists(job, 2, "COMMIT"));
+    }
+    bar();
+}
+
+static void test_ckpt_other_rank_count_header(void)
+{
+    forged_case("ranks", FORGE_NRANKS);
+}
+
+static void test_ckpt_other_format(void)
+{
+    forged_case("format", FORGE_FORMAT);
+}
+
+/* A job of another heap size cannot use the checkpoint: auto starts fresh, required
+ * fails on every rank. */
+static void test_ckpt_other_heap_size(void)
+{
+    two_epochs("heap", true);
+    setenv("DSM_HEAP_SIZE", "3M", 1);
+    expect_restart("heap", true, 0, 0);
+    setenv("DSM_RESTART", "required", 1);
+    int rc = dsm_init(NULL, NULL);
+    CU_ASSERT_NOT_EQUAL(rc, DSM_OK);
+    CU_ASSERT_TRUE(harness_all(rc == DSM_ERR_CORRUPT));
+    setenv("DSM_HEAP_SIZE", "2M", 1);
+    // Most failures here are the expected outcome; set DSM_LOG_LEVEL=error to see them.
+    setenv("DSM_LOG_LEVEL", "none", 0);
+}
+
+/* A real job of half the ranks (dsm_init_comm) does not take a 4-rank checkpoint. */
+static void test_ckpt_other_rank_count(void)
+{
+    int nr = harness_nranks();
+    two_epochs("half", false);
+    MPI_Comm half;
+    MPI_Comm_split(MPI_COMM_WORLD, harness_rank() < nr / 2 ? 0 : MPI_UNDEFINED, 0, &half);
+    if (half != MPI_COMM_NULL) {
+        setenv("DSM_RESTART", "auto", 1);
+        H_OK(dsm_init_comm(half));
+        CU_ASSERT_FALSE(dsm_restarted(NULL));
+        H_OK(dsm_finalize());
+        MPI_Comm_free(&half);
+    }
+    bar();
+    expect_restart("half", false, 2, 2); // the full job still can
+}
+
+/* A full disk on one rank: DSM_ERR_IO everywhere, no trace of the epoch, the older one
+ * intact and restorable. */
+static void test_ckpt_full_disk(void)
+{
+    struct rlimit old, small = {64 << 10, 0};
+    H_OK(start("full", "never", true));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    fill(2);
+    signal(SIGXFSZ, SIG_IGN); // write fails with EFBIG instead of killing the process
+    getrlimit(RLIMIT_FSIZE, &old);
+    small.rlim_max = old.rlim_max;
+    if (me == 1 % n) {
+        CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &small), 0);
+    }
+    H_EXPECT(dsm_checkpoint(), DSM_ERR_IO);
+    if (me == 1 % n) {
+        setrlimit(RLIMIT_FSIZE, &old);
+    }
+    signal(SIGXFSZ, SIG_DFL);
+    uint64_t e = 0;
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    bar();
+    if (me == 0) {
+        CU_ASSERT_FALSE(exists("full", 2, ""));
+        CU_ASSERT_TRUE(exists("full", 1, "COMMIT"));
+    }
+    H_OK(dsm_finalize());
+    expect_restart("full", true, 1, 1);
+}
+
+/* A crash after the files but before COMMIT: that epoch is ignored, its number is not
+ * reused, and it is cleaned up after the next commit. */
+static void test_ckpt_crash_before_commit(void)
+{
+    two_epochs("crash", false);
+    if (harness_rank() == 0) {
+        char cmd[3 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "cp -r %s/crash/00000002 %s/crash/00000003 && "
+                 "rm %s/crash/00000003/COMMIT", top, top, top);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+    bar();
+    H_OK(start("crash", "auto", false));
+    uint64_t e = 0;
+    CU_ASSERT_TRUE(dsm_restarted(&e));
+    CU_ASSERT_EQUAL(e, 2);
+    CU_ASSERT_TRUE(verify(2));
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, 4);
+    bar();
+    if (me == 0) {
+        CU_ASSERT_FALSE(exists("crash", 3, ""));
+        CU_ASSERT_TRUE(exists("crash", 4, "COMMIT"));
+    }
+    H_OK(dsm_finalize());
+}
+
+/* DSM_CKPT_KEEP=2: after four checkpoints the two newest remain. */
+static void test_ckpt_keep(void)
+{
+    setenv("DSM_CKPT_KEEP", "2", 1);
+    H_OK(start("keep", "never", false));
+    for (int i = 1; i <= 4; i++) {
+        fill(i);
+        H_OK(dsm_checkpoint());
+    }
+    bar();
+    if (me == 0) {
+        CU_ASSERT_FALSE(exists("keep", 1, ""));
+        CU_ASSERT_FALSE(exists("keep", 2, ""));
+        CU_ASSERT_TRUE(exists("keep", 3, "COMMIT"));
+        CU_ASSERT_TRUE(exists("keep", 4, "COMMIT"));
+    }
+    H_OK(dsm_finalize());
+    expect_restart("keep", false, 4, 4);
+}
+
+/* The interval is decided by rank 0 for everyone. */
+static void test_ckpt_maybe(void)
+{
+    bool taken = true;
+    setenv("DSM_CKPT_INTERVAL", "1", 1);
+    H_OK(start("maybe", "never", false));
+    fill(1);
+    H_OK(dsm_checkpoint_maybe(&taken)); // normally not due yet; all ranks agree anyway
+    bool first = taken;
+    CU_ASSERT_TRUE(harness_all(first) || harness_all(!first));
+    if (me == 0) {
+        usleep(1100 * 1000); // only rank 0's clock matters
+    }
+    H_OK(dsm_checkpoint_maybe(&taken));
+    CU_ASSERT_TRUE(harness_all(taken));
+    uint64_t e = 0;
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, first ? 2u : 1u);
+    H_OK(dsm_finalize());
+    unsetenv("DSM_CKPT_INTERVAL");
+}
+
+/* Wipe each rank in turn and recover: it is back at the checkpoint, the others keep
+ * their newer state, and every pointer works. */
+static void recover_each(const char *job, bool replicas)
+{
+    int tags[64];
+    H_OK(start(job, "never", replicas));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    for (int v = 0; v < n; v++) {
+        fill(2);
+        H_OK(dsm_simulate_failure(v));
+        if (me == v) {
+            unsigned char *p = local(USER0);
+            CU_ASSERT(p != NULL && p[0] == 0 && p[PATTERN_LEN - 1] == 0);
+        }
+        H_OK(dsm_recover());
+        for (int r = 0; r < n && r < 64; r++) {
+            tags[r] = r == v ? 1 : 2;
+        }
+        CU_ASSERT_TRUE(verify_tags(tags));
+    }
+    H_OK(dsm_finalize());
+}
+
+static void test_ckpt_recover_from_replica(void)
+{
+    recover_each("rec-mem", true);
+}
+
+static void test_ckpt_recover_from_files(void)
+{
+    recover_each("rec-file", false);
+}
+
+/* A rank and its keeper lost together: one comes from files, one from memory. */
+static void test_ckpt_recover_two(void)
+{
+    int tags[64];
+    H_OK(start("rec-two", "never", true));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    fill(2);
+    H_OK(dsm_simulate_failure(0));
+    H_OK(dsm_simulate_failure(1 % n));
+    H_OK(dsm_recover());
+    for (int r = 0; r < n && r < 64; r++) {
+        tags[r] = r <= 1 ? 1 : 2;
+    }
+    CU_ASSERT_TRUE(verify_tags(tags));
+    H_OK(dsm_checkpoint()); // allowed again once nothing is wiped
+    H_OK(dsm_finalize());
+}
+
+static void test_ckpt_cleanup(void)
+{
+    if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
+        char cmd[PATH_MAX + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", top);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+    bar();
+}
+
+static CU_TestInfo cases[] = {
+    {"test_ckpt_crc32c", test_ckpt_crc32c},
+    {"test_ckpt_round_trip", test_ckpt_round_trip},
+    {"test_ckpt_roots", test_ckpt_roots},
+    {"test_ckpt_bad_input", test_ckpt_bad_input},
+    {"test_ckpt_delete_own", test_ckpt_delete_own},
+    {"test_ckpt_truncate_own", test_ckpt_truncate_own},
+    {"test_ckpt_bitflip_own", test_ckpt_bitflip_own},
+    {"test_ckpt_partner_copy_lost", test_ckpt_partner_copy_lost},
+    {"test_ckpt_both_copies", test_ckpt_both_copies},
+    {"test_ckpt_no_replica", test_ckpt_no_replica},
+    {"test_ckpt_commit_record", test_ckpt_commit_record},
+    {"test_ckpt_other_rank_count_header", test_ckpt_other_rank_count_header},
+    {"test_ckpt_other_format", test_ckpt_other_format},
+    {"test_ckpt_other_heap_size", test_ckpt_other_heap_size},
+    {"test_ckpt_other_rank_count", test_ckpt_other_rank_count},
+    {"test_ckpt_full_disk", test_ckpt_full_disk},
+    {"test_ckpt_crash_before_commit", test_ckpt_crash_before_commit},
+    {"test_ckpt_keep", test_ckpt_keep},
+    {"test_ckpt_maybe", test_ckpt_maybe},
+    {"test_ckpt_recover_from_replica", test_ckpt_recover_from_replica},
+    {"test_ckpt_recover_from_files", test_ckpt_recover_from_files},
+    {"test_ckpt_recover_two", test_ckpt_recover_two},
+    {"test_ckpt_cleanup", test_ckpt_cleanup},
+    CU_TEST_INFO_NULL,
+};
+
+int main(int argc, char **argv)
+{
+    // Small segments keep the many checkpoints fast; the format does not care.
+    setenv("DSM_HEAP_SIZE", "2M", 1);
+    // Most failures here are the expected outcome; set DSM_LOG_LEVEL=error to see them.
+    setenv("DSM_LOG_LEVEL", "none", 0);
+    struct harness_suite suite = {"ckpt", 1, false, cases};
+    return harness_main(argc, argv, &suite);
+}
