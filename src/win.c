@@ -62,7 +62,7 @@ static bool osc_rdma_possible(void)
 {
 #ifdef OPEN_MPI
     int provided, idx, count;
-    char value[512] = "";
+    char value[4096] = ""; // Open MPI 4.1 gives count 2048 for string variables
     bool possible = true; // when the variable cannot be read, assume the default
     if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
         return true;
