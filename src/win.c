@@ -62,7 +62,7 @@ static bool osc_rdma_possible(void)
 {
 #ifdef OPEN_MPI
     int provided, idx, count, level = MPI_THREAD_SINGLE;
-    char value[512] = "";
+    char value[4096] = ""; // Open MPI 4.1 gives count 2048 for string variables
     bool possible = true; // when the variable cannot be read, assume the default
     /* Open MPI 4.1's MPI_T_init_thread overwrites the level MPI_Query_thread reports (and
      * its thread-multiple flag) with the one asked for here: ask for the current one. */

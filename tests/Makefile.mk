@@ -52,7 +52,20 @@ AM_TESTS_ENVIRONMENT = NPROCS=$(NPROCS); export NPROCS; \
 	top_builddir=$(top_builddir); export top_builddir; \
 	TEST_TIMEOUT=$(TEST_TIMEOUT); export TEST_TIMEOUT;
 
-checkprogs: $(check_PROGRAMS) $(check_LTLIBRARIES)
+checkprogs: $(check_PROGRAMS) $(check_LTLIBRARIES) $(DSM_TEST_HELPERS)
+
+# Launcher tests: restarts after a killed rank, Slurm (skipped without root/Slurm), the
+# network paths. tests/crashy is a helper they run, built by make check, not a test.
+DSM_TEST_HELPERS = tests/crashy
+EXTRA_PROGRAMS = tests/crashy
+tests_crashy_SOURCES = tests/crashy.c
+# LD_PRELOAD shim for test_netpath.sh: caps the MPI thread level for osc pt2pt
+check_LTLIBRARIES += tests/libthreadcap.la
+tests_libthreadcap_la_SOURCES = tests/thread_cap.c
+tests_libthreadcap_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+check_SCRIPTS += tests/test_dsmrun_restart.sh tests/test_slurm.sh tests/test_netpath.sh
+check-am: $(DSM_TEST_HELPERS)
+CLEANFILES += $(DSM_TEST_HELPERS)
 
 endif
 EXTRA_DIST += tests/outside.c mpi-launch/quickstart
