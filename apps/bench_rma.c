@@ -129,7 +129,9 @@ int bench_rma(const struct bench_opts *o)
     if (max > t.segment_size / 2) {
         max = t.segment_size / 2;
     }
-    c.user_off = 65536;
+    dsm_gptr_t block;
+    bench_check(dsm_alloc_all(max, &block), "dsm_alloc_all");
+    c.user_off = dsm_gptr_offset(block); // raw MPI uses the same displacement
     bench_check(dsm_gptr_make(1, c.user_off, &c.target), "dsm_gptr_make");
     char *base;
     if (MPI_Win_allocate((MPI_Aint)(c.user_off + max), 1, MPI_INFO_NULL, dsm_comm(), &base,
@@ -156,5 +158,6 @@ int bench_rma(const struct bench_opts *o)
     MPI_Win_unlock_all(c.win);
     MPI_Win_free(&c.win);
     free(c.buf);
+    bench_check(dsm_free_all(block), "dsm_free_all");
     return 0;
 }

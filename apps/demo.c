@@ -19,7 +19,7 @@
 
 #include "mpidsm.h"
 
-#define BASE 65536u /* first user offset: the runtime header ends here */
+static uint64_t base; /* offset of the demo's symmetric block (dsm_alloc_all) */
 #define CHECK(call)                                                                      \
     do {                                                                                 \
         int rc_ = (call);                                                                \
@@ -32,7 +32,7 @@
 static dsm_gptr_t at(int rank, uint64_t off)
 {
     dsm_gptr_t g = DSM_GPTR_NULL;
-    dsm_gptr_make(rank, BASE + off, &g);
+    dsm_gptr_make(rank, base + off, &g);
     return g;
 }
 
@@ -120,6 +120,13 @@ int main(int argc, char **argv)
         return 1;
     }
     int me = dsm_rank(), n = dsm_nranks(), ok = 1;
+    dsm_gptr_t block; // 16 KiB at the same offset on every rank: messages, counter, stack
+    if (dsm_alloc_all(16384, &block) != DSM_OK) {
+        fprintf(stderr, "dsm-demo: dsm_alloc_all: %s\n", dsm_last_error());
+        dsm_finalize();
+        return 1;
+    }
+    base = dsm_gptr_offset(block);
     if (ring(me, n, &ok) || counter(me, n, rounds, &ok) || stack(me, n, &ok)) {
         ok = 0;
     }
@@ -128,6 +135,7 @@ int main(int argc, char **argv)
     if (me == 0) {
         printf("dsm-demo: %s\n", all ? "all checks passed" : "CHECKS FAILED");
     }
+    dsm_free_all(block);
     dsm_finalize();
     return all ? 0 : 1;
 }

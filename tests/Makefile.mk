@@ -84,4 +84,5 @@ noinst_PROGRAMS += tests/fuzz_heap
 tests_fuzz_heap_SOURCES = tests/fuzz_heap.c
 tests_fuzz_heap_LDADD = src/libdsmcore.la
 check_SCRIPTS += tests/test_heap_fuzz.sh
+check_SCRIPTS += tests/test_fault.sh
 endif

@@ -15,11 +15,13 @@ int main(int argc, char **argv)
         return 1;
     }
     int me = dsm_rank(), n = dsm_nranks(), ok = 1;
-    dsm_gptr_t mine, right, counter, slot;
-    ok &= dsm_gptr_make(me, 65536, &mine) == DSM_OK;
-    ok &= dsm_gptr_make((me + 1) % n, 65536, &right) == DSM_OK;
-    ok &= dsm_gptr_make(0, 65536 + 64, &counter) == DSM_OK;
-    ok &= dsm_gptr_make(0, 65536 + 128, &slot) == DSM_OK;
+    dsm_gptr_t block = DSM_GPTR_NULL, mine, right, counter, slot;
+    ok &= dsm_alloc_all(256, &block) == DSM_OK; // the same offset on every rank
+    uint64_t off = dsm_gptr_offset(block);
+    ok &= dsm_gptr_make(me, off, &mine) == DSM_OK;
+    ok &= dsm_gptr_make((me + 1) % n, off, &right) == DSM_OK;
+    ok &= dsm_gptr_make(0, off + 64, &counter) == DSM_OK;
+    ok &= dsm_gptr_make(0, off + 128, &slot) == DSM_OK;
     int64_t v = 1000 + me, got = 0, old = 0;
     ok &= dsm_put(right, &v, sizeof v) == DSM_OK;
     if (me == 0) {
@@ -41,6 +43,7 @@ int main(int argc, char **argv)
     if (me == 0) {
         printf("outside: %s\n", all ? "put, get, fetch-add and CAS work" : "FAILED");
     }
+    dsm_free_all(block);
     dsm_finalize();
     return all ? 0 : 1;
 }

@@ -12,6 +12,15 @@ run() {
     if ! "$dsmrun" -n "$np" --timeout "$to" "$@"; then echo "FAIL: $*"; fail=1; fi
 }
 run "$apps/dsm-demo" --rounds 200
+run "$apps/heat" --nx 64 --ny 64 --steps 40 --verify
+run "$apps/kvstore" --ops 2000 --keys 2000 --read-ratio 0.5
+run "$apps/kvstore" --ops 300 --keys 500 --mode mpi
+run "$apps/memsim" --threads 2 --ops 300
+# bad arguments are refused with status 2 before MPI starts
+for bad in "heat --nx 1" "kvstore --read-ratio 2" "memsim --threads 0"; do
+    "$apps/${bad%% *}" ${bad#* } >/dev/null 2>&1
+    if [[ $? != 2 ]]; then echo "FAIL: $bad was not refused with status 2"; fail=1; fi
+done
 np=$((np < 2 ? 2 : np)) # the benchmark measures rank 0 -> rank 1
 run "$apps/dsm-bench" rma --quick --rounds 1
 exit $fail

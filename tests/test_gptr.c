@@ -83,9 +83,11 @@ static void test_gptr_str(void)
 static void test_gptr_local(void)
 {
     int me = dsm_rank(), n = dsm_nranks();
-    dsm_gptr_t g, back;
+    dsm_gptr_t g, back, block = DSM_GPTR_NULL;
     void *p = NULL;
-    H_OK(dsm_gptr_make(me, 65536 + 128, &g));
+    H_OK(dsm_alloc_all(256, &block)); // symmetric: the same offset on every rank
+    uint64_t off = dsm_gptr_offset(block) + 128;
+    H_OK(dsm_gptr_make(me, off, &g));
     H_OK(dsm_gptr_local(g, &p));
     CU_ASSERT_PTR_NOT_NULL(p);
     H_OK(dsm_gptr_from_local(p, &back));
@@ -97,7 +99,7 @@ static void test_gptr_local(void)
     }
     H_OK(dsm_barrier());
     dsm_gptr_t other;
-    H_OK(dsm_gptr_make((me + 1) % n, 65536 + 128, &other));
+    H_OK(dsm_gptr_make((me + 1) % n, off, &other));
     uint64_t got = 0;
     H_OK(dsm_get(&got, other, 8));
     CU_ASSERT_EQUAL(got, 0x5150u + (uint64_t)((me + 1) % n));
@@ -113,6 +115,7 @@ static void test_gptr_local(void)
     H_EXPECT(dsm_gptr_local(g, NULL), DSM_ERR_ARG);
     dsm_gptr_t hdr = {(uint64_t)me << DSM_GPTR_OFFSET_BITS | 8};
     H_EXPECT(dsm_gptr_local(hdr, &p), me == 0 ? DSM_ERR_RANGE : DSM_ERR_RANGE);
+    H_OK(dsm_free_all(block));
 }
 
 static CU_TestInfo cases[] = {

@@ -14,14 +14,16 @@
 
 #define USER0 65536u // first user offset (the runtime header is 64 KiB)
 #define SLICE (1u << 20)
+#define SLICES 11
 
 static int me, n;
+static uint64_t base; // offset of this suite's symmetric block: SLICES slices per rank
 
 /* A pointer into rank r's user memory: slice s, byte off. */
 static dsm_gptr_t at(int r, unsigned s, uint64_t off)
 {
     dsm_gptr_t g = DSM_GPTR_NULL;
-    H_OK(dsm_gptr_make(r, USER0 + (uint64_t)s * SLICE + off, &g));
+    H_OK(dsm_gptr_make(r, base + (uint64_t)s * SLICE + off, &g));
     return g;
 }
 
@@ -30,11 +32,26 @@ static unsigned char pattern(int writer, int target, size_t i)
     return (unsigned char)(writer * 31 + target * 7 + i * 13 + 1);
 }
 
-/* Every rank puts a pattern into its right neighbour, then reads its left one. */
-static void test_rma_put_get_ring(void)
+/* Memory for the cases: one symmetric block, so slice s of rank r is known everywhere. */
+static void test_rma_setup(void)
 {
     me = dsm_rank();
     n = dsm_nranks();
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    H_OK(dsm_alloc_all((size_t)SLICES * SLICE, &g));
+    base = dsm_gptr_offset(g);
+}
+
+static void test_rma_teardown(void)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    H_OK(dsm_gptr_make(me, base, &g));
+    H_OK(dsm_free_all(g));
+}
+
+/* Every rank puts a pattern into its right neighbour, then reads its left one. */
+static void test_rma_put_get_ring(void)
+{
     const size_t sizes[] = {1, 8, 100, 4096, 65536, 300000};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t len = sizes[k];
@@ -308,7 +325,7 @@ static void test_rma_bad_input(void)
     dsm_gptr_t last;
     H_OK(dsm_gptr_make(me, t.segment_size - 4, &last));
     H_EXPECT(dsm_put(last, buf, 8), DSM_ERR_RANGE);
-    H_OK(dsm_put(last, buf, 4));
+    H_OK(dsm_get(buf, last, 4)); // the last bytes are reachable (read: the heap owns them)
     bad.bits = (uint64_t)me << DSM_GPTR_OFFSET_BITS | DSM_GPTR_MAX_OFFSET;
     H_EXPECT(dsm_get(buf, bad, 1), DSM_ERR_RANGE);
     bad.bits = UINT64_MAX;
@@ -410,6 +427,7 @@ static void test_rma_stats_count(void)
 }
 
 static CU_TestInfo cases[] = {
+    {"setup", test_rma_setup},
     {"put_get_ring", test_rma_put_get_ring},
     {"put_complete_on_return", test_rma_put_complete_on_return},
     {"nonblocking", test_rma_nonblocking},
@@ -421,6 +439,7 @@ static CU_TestInfo cases[] = {
     {"bad_input", test_rma_bad_input},
     {"threads", test_rma_threads},
     {"stats_count", test_rma_stats_count},
+    {"teardown", test_rma_teardown},
     CU_TEST_INFO_NULL,
 };
 

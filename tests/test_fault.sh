@@ -1,0 +1,60 @@
+#!/bin/bash
+# Fault injection (issue 6): kill -9 a random rank of a running heat job at a random
+# moment after its first committed checkpoint. dsmrun --restarts must relaunch it, heat
+# must resume from the newest committed epoch, and the final grid must be bit-identical
+# to a run without faults. FAULT_SEEDS picks the trials (default 3 seeds);
+# mpi-launch/soak runs as many as asked.
+set -u
+top=${top_builddir:-.}
+dsmrun=$top/mpi-launch/dsmrun
+heat=$top/apps/heat
+np=${NPROCS:-4}
+seeds=${FAULT_SEEDS:-"1 2 3"}
+marker=$((300 + $$ % 97))           # a step count unique to this run, to find its ranks
+args=(--nx 96 --ny 96 --steps "$marker" --ckpt-every 8)
+
+ref=$("$dsmrun" -n "$np" --timeout 120 "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
+[[ -n $ref ]] || { echo "FAIL: the fault-free reference run failed"; exit 1; }
+echo "reference checksum: $ref"
+
+# The PIDs of this job's heat ranks (not dsmrun, not the launcher).
+ranks() {
+    local p
+    for p in $(pgrep -f -- "--steps $marker"); do
+        [[ $(cat "/proc/$p/comm" 2>/dev/null) == *heat ]] && echo "$p"
+    done
+}
+
+fail=0 recovered=0 trials=0
+for seed in $seeds; do
+    RANDOM=$seed
+    trials=$((trials + 1))
+    dir=$(mktemp -d /tmp/dsm-fault.XXXXXX)
+    "$dsmrun" -n "$np" --timeout 300 --restarts 3 --ckpt-dir "$dir/ckpt" \
+        "$heat" "${args[@]}" --expect "$ref" >"$dir/out" 2>&1 &
+    job=$!
+    for _ in $(seq 600); do # wait (at most 60 s) for the first committed epoch
+        compgen -G "$dir/ckpt/*/*/COMMIT" >/dev/null && break
+        sleep 0.1
+    done
+    sleep "0.$((RANDOM % 10))"
+    victims=($(ranks))
+    if [[ ${#victims[@]} -gt 0 ]]; then
+        v=${victims[$((RANDOM % ${#victims[@]}))]}
+        echo "seed $seed: kill -9 rank process $v (of ${#victims[@]})"
+        kill -9 "$v" 2>/dev/null
+    else
+        echo "seed $seed: the job ended before a rank could be killed"
+    fi
+    wait "$job"
+    rc=$?
+    if [[ $rc == 0 ]] && grep -q "expected $ref: equal" "$dir/out"; then
+        recovered=$((recovered + 1))
+        grep -E "restart|resumed" "$dir/out" | head -3
+    else
+        echo "FAIL seed $seed: status $rc"; tail -20 "$dir/out"; fail=1
+    fi
+    rm -rf "$dir"
+done
+echo "recovered $recovered/$trials"
+exit $fail
