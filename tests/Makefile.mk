@@ -86,3 +86,4 @@ tests_fuzz_heap_LDADD = src/libdsmcore.la
 check_SCRIPTS += tests/test_heap_fuzz.sh
 check_SCRIPTS += tests/test_fault.sh
 endif
+EXTRA_DIST += tests/soak_fault.sh
