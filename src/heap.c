@@ -1154,6 +1154,10 @@ static int free_target(dsm_gptr_t g, int *rank, uint64_t *blk)
         return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "%s points into rank %d's runtime "
                          "header, not at a block", dsm_gptr_str(g, s, sizeof s), (int)r);
     }
+    if (off % ALIGN != 0) { // refused without a round trip: blocks are aligned
+        return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "%s is not %u-byte aligned, so not a "
+                         "block", dsm_gptr_str(g, s, sizeof s), ALIGN);
+    }
     *rank = (int)r;
     *blk = off - HDR;
     return DSM_OK;
