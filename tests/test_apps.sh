@@ -13,4 +13,5 @@ run() {
 }
 run "$apps/dsm-demo" --rounds 200
 run "$apps/dsm-bench" rma --quick --rounds 1
+run "$apps/dsm-bench" heap --quick --rounds 1
 exit $fail
