@@ -5,8 +5,8 @@ noinst_LTLIBRARIES += src/libdsmcore.la
 src_libdsmcore_la_SOURCES = \
 	src/runtime.c src/runtime.h src/env.c src/env_defs.h src/log.c \
 	src/win.c src/win.h src/gptr.c src/rma.c src/rma.h \
-	src/topo.c src/topo.h src/heap.c src/heap.h \
-	src/placement.c src/placement.h
+	src/topo.c src/topo.h src/heap.c src/heap.h src/heap_core.c src/heap_core.h \
+	src/heap_view.c src/placement.c src/placement.h
 src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY
 src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(HWLOC_CFLAGS)
 src_libdsmcore_la_LIBADD = $(HWLOC_LIBS)
