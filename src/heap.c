@@ -364,7 +364,7 @@ int dsm_usage(int rank, dsm_usage_t *out)
 
 /* ---- collective symmetric allocation ---- */
 
-/* One locked local step of dsm_alloc_all: find (dsmi_hcore_claim = false) or dsmi_hcore_claim y. */
+/* One locked local step of dsm_alloc_all: find a fit (do_claim false) or claim *y. */
 static int sym_step(bool do_claim, uint64_t from, uint64_t bs, uint64_t *y)
 {
     struct dsmi_hview v;
@@ -382,52 +382,63 @@ static int sym_step(bool do_claim, uint64_t from, uint64_t bs, uint64_t *y)
     return rc != DSM_OK ? rc : got;
 }
 
-/* Max over ranks of a and of -a (so also the min), with one allreduce. */
-static int minmax(int64_t a, int64_t *mx, int64_t *mn)
+/* Max over ranks of each of k <= 2 values and of their negations (so also each min),
+ * with one allreduce. */
+static int minmax(const int64_t *a, int k, int64_t *mx, int64_t *mn)
 {
-    int64_t in[2] = {a, -a}, outv[2];
+    int64_t in[4], outv[4];
+    for (int i = 0; i < k; i++) {
+        in[2 * i] = a[i], in[2 * i + 1] = -a[i];
+    }
     DSMI_MPI("dsm_alloc_all",
-             MPI_Allreduce(in, outv, 2, MPI_INT64_T, MPI_MAX, dsmi_rt.comm));
-    *mx = outv[0];
-    *mn = -outv[1];
+             MPI_Allreduce(in, outv, 2 * k, MPI_INT64_T, MPI_MAX, dsmi_rt.comm));
+    for (int i = 0; i < k; i++) {
+        mx[i] = outv[2 * i], mn[i] = -outv[2 * i + 1];
+    }
     return DSM_OK;
+}
+
+/* This rank's lowest fit at or above from, as the allreduce carries it (INT64_MAX: none,
+ * also when the step failed here: then every rank ends with DSM_ERR_NOMEM, not a hang). */
+static int64_t propose(uint64_t from, uint64_t bs)
+{
+    uint64_t y = UINT64_MAX;
+    if (sym_step(false, from, bs, &y) != DSM_OK || y == UINT64_MAX) {
+        return INT64_MAX;
+    }
+    return (int64_t)y;
 }
 
 /*
  * Ranks agree on the lowest offset that is free on all of them: each proposes its
  * lowest fit at or above the current candidate, the maximum becomes the next candidate,
- * until all propose the same one; then all dsmi_hcore_claim it. A remote allocation may take the
- * range between the search and the dsmi_hcore_claim: then the dsmi_hcore_claim is undone everywhere and the
+ * until all propose the same one; then all claim it. A remote allocation may take the
+ * range between the search and the claim: then the claim is undone everywhere and the
  * search goes on above it. Every rank takes the same branch (allreduce results).
+ * mx, mn: the first round's proposals (made with the size check, one allreduce less).
  */
-static int sym_search(uint64_t bs, uint64_t *at)
+static int sym_search(uint64_t bs, int64_t mx, int64_t mn, uint64_t *at)
 {
-    uint64_t from = DSMI_HDR_SIZE, y = 0;
-    for (int round = 0; round < 256; round++) {
-        int64_t mx, mn;
-        int rc = sym_step(false, from, bs, &y);
-        if (rc != DSM_OK || (rc = minmax(y == UINT64_MAX ? INT64_MAX : (int64_t)y, &mx, &mn))) {
-            return rc;
+    for (int round = 0; round < 256 && mx != INT64_MAX; round++) {
+        uint64_t from = (uint64_t)mx, y = from;
+        if (mn == mx) {
+            int64_t rc = sym_step(true, 0, bs, &y), all, least;
+            if (minmax(&rc, 1, &all, &least) != DSM_OK) {
+                return DSM_ERR_MPI;
+            }
+            if (all == DSM_OK) {
+                *at = y;
+                return DSM_OK;
+            }
+            if (rc == DSM_OK && dsm_free(dsmi_gptr(dsmi_rt.rank, y + HDR)) != DSM_OK) {
+                return DSM_ERR_INTERNAL;
+            }
+            from = y + ALIGN;
         }
-        if (mx == INT64_MAX) {
-            return DSM_ERR_NOMEM;
+        int64_t p = propose(from, bs);
+        if (minmax(&p, 1, &mx, &mn) != DSM_OK) {
+            return DSM_ERR_MPI;
         }
-        if (mn != mx) {
-            from = (uint64_t)mx;
-            continue;
-        }
-        rc = sym_step(true, 0, bs, &y);
-        if ((rc != DSM_OK && rc != DSM_ERR_NOMEM) || minmax(rc, &mx, &mn) != DSM_OK) {
-            return rc != DSM_OK ? rc : DSM_ERR_MPI;
-        }
-        if (mx == DSM_OK) {
-            *at = y;
-            return DSM_OK;
-        }
-        if (rc == DSM_OK && dsm_free(dsmi_gptr(dsmi_rt.rank, y + HDR)) != DSM_OK) {
-            return DSM_ERR_INTERNAL;
-        }
-        from = y + ALIGN;
     }
     return DSM_ERR_NOMEM;
 }
@@ -436,18 +447,19 @@ int dsm_alloc_all(size_t size, dsm_gptr_t *out)
 {
     uint64_t bs = 0, y = 0;
     DSMI_CHECK_UP("dsm_alloc_all");
-    int rc = alloc_args(size, ALIGN, out, &bs, "dsm_alloc_all"), rc2;
-    int64_t mx = 0, mn = 0;
-    if ((rc2 = minmax(rc == DSM_OK ? (int64_t)size : -1, &mx, &mn)) != DSM_OK) {
-        return rc2;
+    int rc = alloc_args(size, ALIGN, out, &bs, "dsm_alloc_all");
+    int64_t v[2] = {rc == DSM_OK ? (int64_t)size : -1, INT64_MAX}, mx[2], mn[2];
+    v[1] = rc == DSM_OK ? propose(DSMI_HDR_SIZE, bs) : INT64_MAX;
+    if (minmax(v, 2, mx, mn) != DSM_OK) {
+        return DSM_ERR_MPI;
     }
-    if (rc != DSM_OK || mn != mx) {
+    if (rc != DSM_OK || mn[0] != mx[0]) {
         return rc != DSM_OK ? rc : dsmi_fail(DSM_ERR_ARG, "dsm_alloc_all",
                                              "ranks asked for different sizes (%lld to %lld "
-                                             "bytes) or one failed its checks", (long long)mn,
-                                             (long long)mx);
+                                             "bytes) or one failed its checks",
+                                             (long long)mn[0], (long long)mx[0]);
     }
-    rc = sym_search(bs, &y);
+    rc = sym_search(bs, mx[1], mn[1], &y);
     if (rc == DSM_ERR_NOMEM) {
         dsm_usage_t u = {0};
         dsm_usage(dsmi_rt.rank, &u);
@@ -465,24 +477,24 @@ int dsm_free_all(dsm_gptr_t g)
 {
     DSMI_CHECK_UP("dsm_free_all");
     uint64_t off = g.bits & DSMI_OFFSET_MASK;
-    int64_t mx = 0, mn = 0;
-    int rc = minmax(g.bits == 0 ? -1 : (int64_t)off, &mx, &mn);
+    int64_t a = g.bits == 0 ? -1 : (int64_t)off, mx = 0, mn = 0;
+    int rc = minmax(&a, 1, &mx, &mn);
     if (rc != DSM_OK) {
         return rc;
     }
-    if (mx != mn || mx < 0) {
+    if (mx != mn || mn < 0) {
         return dsmi_fail(DSM_ERR_INVALID, "dsm_free_all", "%s (offsets 0x%llx to 0x%llx "
-                         "across ranks)", mx < 0 || mn < 0 ? "a rank passed a null pointer"
-                         : "ranks passed different offsets", (unsigned long long)mn,
-                         (unsigned long long)mx);
+                         "across ranks)", mn < 0 ? "a rank passed a null pointer"
+                                                 : "ranks passed different offsets",
+                         (unsigned long long)mn, (unsigned long long)mx);
     }
-    rc = dsm_free(dsmi_gptr(dsmi_rt.rank, off));
-    int rc2 = minmax(rc, &mx, &mn);
-    if (rc == DSM_OK && rc2 == DSM_OK && mx != DSM_OK) {
+    int64_t r = dsm_free(dsmi_gptr(dsmi_rt.rank, off));
+    int rc2 = minmax(&r, 1, &mx, &mn);
+    if (r == DSM_OK && rc2 == DSM_OK && mx != DSM_OK) {
         return dsmi_fail((int)mx, "dsm_free_all", "another rank could not free offset 0x%llx",
                          (unsigned long long)off);
     }
-    return rc != DSM_OK ? rc : rc2;
+    return r != DSM_OK ? (int)r : rc2;
 }
 
 /* ---- the runtime contract ---- */
