@@ -192,6 +192,43 @@ static void test_heap_remote_op_count(void)
     expect_empty();
 }
 
+/* Rank 1 fills rank 0's heap remotely until NOMEM (whose message names rank 0), frees
+ * a block remotely (pending: rank 0 sits in a barrier and merges nothing), and
+ * allocates the same size again: the remote allocator merges the pending frees itself. */
+static void test_heap_remote_full_merges_pending(void)
+{
+    enum { MAXB = 16 };
+    dsm_gptr_t g[MAXB];
+    int nb = 0;
+    if (n > 1 && me == 1) {
+        dsm_usage_t u;
+        H_OK(dsm_usage(0, &u));
+        size_t chunk = (size_t)(u.capacity / 6);
+        while (nb < MAXB && dsm_alloc_on(0, chunk, &g[nb]) == DSM_OK) {
+            nb++;
+        }
+        CU_ASSERT(nb >= 5 && nb < MAXB);
+        CU_ASSERT(strstr(dsm_last_error(), "rank 0") != NULL);
+        H_OK(dsm_free(g[1])); // two neighbours (the wilderness hands out blocks in
+        H_OK(dsm_free(g[2])); // order), deferred: rank 0 does not merge them now
+        H_OK(dsm_usage(0, &u));
+        CU_ASSERT(u.largest_free < chunk); // not merged yet
+        unsigned ops = 0, fl = 0;
+        dsm_gptr_t h = DSM_GPTR_NULL;
+        H_OK(dsm_alloc_on(0, 3 * chunk / 2, &h)); // fits only once the two are merged
+        dsmi_heap_last_cost(&ops, &fl);
+        printf("\n  remote alloc that merged pending frees: %u RMA ops\n", ops);
+        g[1] = h;
+        g[2] = DSM_GPTR_NULL;
+        for (int k = 0; k < nb; k++) {
+            if (!dsm_gptr_is_null(g[k])) {
+                H_OK(dsm_free(g[k]));
+            }
+        }
+    }
+    expect_empty();
+}
+
 /* ---- concurrent remote + local allocation on one target ---- */
 
 #define PER_RANK 120
@@ -521,6 +558,7 @@ static CU_TestInfo cases[] = {
     {"local_basic", test_heap_local_basic},
     {"bad_input", test_heap_bad_input},
     {"remote_op_count", test_heap_remote_op_count},
+    {"remote_full_merges_pending", test_heap_remote_full_merges_pending},
     {"remote_concurrent", test_heap_remote_concurrent},
     {"remote_threads", test_heap_remote_threads},
     {"churn_invariants", test_heap_churn_invariants},
