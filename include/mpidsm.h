@@ -378,9 +378,11 @@ DSM_API int dsm_calloc(size_t count, size_t size, dsm_gptr_t *out);
  * \param[in] rank any rank (the calling one means dsm_alloc())
  * \return as dsm_alloc(), plus ::DSM_ERR_RANGE (rank outside 0..nranks-1)
  * \par Collective: no. Completion: on return the block is reserved at the target and its
- *      header written; the data are uninitialised. Cost: 6 RMA operations in the common
- *      case (lock CAS, get roots, get block header, 2 puts, release accumulate); more
- *      when the block must move between lists or the heap is full of remote frees.
+ *      header written; the data are uninitialised. Cost in RMA operations: 5 from the
+ *      untouched top of the heap (lock CAS, get roots, put header, put top, release
+ *      accumulate), 6 from a free block that stays in its size list (one more get, one
+ *      more put); more when a block must move between lists or remote frees must be
+ *      merged first. Each operation is one round trip except the puts, flushed once.
  *      Thread safety: yes.
  */
 DSM_API int dsm_alloc_on(int rank, size_t size, dsm_gptr_t *out);

@@ -5,8 +5,8 @@ noinst_LTLIBRARIES += src/libdsmcore.la
 src_libdsmcore_la_SOURCES = \
 	src/runtime.c src/runtime.h src/env.c src/env_defs.h src/log.c \
 	src/win.c src/win.h src/gptr.c src/rma.c src/rma.h \
-	src/topo.c src/topo.h src/heap.c src/heap.h \
-	src/placement.c src/placement.h \
+	src/topo.c src/topo.h src/heap.c src/heap.h src/heap_core.c src/heap_core.h \
+	src/heap_view.c src/placement.c src/placement.h \
 	src/sync.c src/sync.h src/mutex.c src/rwlock.c src/sem.c \
 	src/ckpt.c src/ckpt.h src/ckpt_io.c src/replica.c src/roots.c
 src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY

@@ -23,4 +23,5 @@ for bad in "heat --nx 1" "kvstore --read-ratio 2" "memsim --threads 0"; do
 done
 np=$((np < 2 ? 2 : np)) # the benchmark measures rank 0 -> rank 1
 run "$apps/dsm-bench" rma --quick --rounds 1
+run "$apps/dsm-bench" heap --quick --rounds 1
 exit $fail

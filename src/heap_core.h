@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) mpidsm developers. */
+/*
+ * The heap subsystem's private interface, shared by heap.c (lock, API, collective),
+ * heap_core.c (the TLSF allocator and its checker) and heap_view.c (a remote heap seen
+ * through RMA). Not for other subsystems: they use heap.h.
+ *
+ * Layout (offsets in the segment):
+ *   USAGE_OFF   published usage: in_use, free, largest, blocks (int64, MPI atomics only)
+ *   R_LOCK      the heap lock word, right after them, so one MPI_Accumulate(SUM)
+ *               releases the lock and publishes the usage deltas in one operation
+ *   roots       magic, salt, [lo, hi), pending-free list, top, bitmaps, list heads
+ *   [lo, top)   blocks: header {size, tag}; free blocks add {next, prev} links and a
+ *               footer (their size) in their last 8 bytes
+ *   [top, hi)   the wilderness: never allocated since it was last merged back
+ * A tag is hash(offset, salt) with the state in its low 3 bits: a word is a block's
+ * header only if its tag names exactly that offset.
+ */
+#ifndef DSMI_HEAP_CORE_H
+#define DSMI_HEAP_CORE_H
+
+#include <string.h>
+
+#include "heap.h"
+#include "win.h"
+
+#define ALIGN 16u
+#define HDR 16u      // block header: size, tag
+#define MINBLK 48u   // header + links + footer of a free block, rounded to ALIGN
+#define SL_LOG2 4
+#define SL_COUNT 16
+#define FL_SHIFT 8   // sizes below 256 form row 0 with 16-byte steps
+#define FL_COUNT 37  // row 36 holds sizes of 2^43 and up (segments are < 2^44)
+
+enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
+
+#define USAGE_OFF (DSMI_HDR_HEAP_OFF - 32u)
+#define U_IN_USE (USAGE_OFF + 0)
+#define U_FREE (USAGE_OFF + 8)
+#define U_LARGEST (USAGE_OFF + 16)
+#define U_BLOCKS (USAGE_OFF + 24)
+#define R_LOCK (DSMI_HDR_HEAP_OFF + 0)
+#define R_MAGIC (DSMI_HDR_HEAP_OFF + 8)
+#define R_SALT (DSMI_HDR_HEAP_OFF + 16)
+#define R_LO (DSMI_HDR_HEAP_OFF + 24)
+#define R_HI (DSMI_HDR_HEAP_OFF + 32)
+#define R_PENDING (DSMI_HDR_HEAP_OFF + 40)
+#define R_TOP (DSMI_HDR_HEAP_OFF + 48)
+#define R_FLMAP (DSMI_HDR_HEAP_OFF + 56)
+#define R_SLMAP(fl) (DSMI_HDR_HEAP_OFF + 64 + 8 * (uint64_t)(fl))
+#define R_HEAD(fl, sl) (R_SLMAP(FL_COUNT) + 8 * ((uint64_t)(fl) * SL_COUNT + (uint64_t)(sl)))
+#define ROOTS_END R_HEAD(FL_COUNT, 0)
+#define ROOTS_WORDS ((ROOTS_END - USAGE_OFF) / 8)
+#define HEAP_MAGIC UINT64_C(0x4d4453484541504c) // "MDSHEAPL"
+
+_Static_assert(USAGE_OFF >= DSMI_HDR_USAGE_OFF, "usage words outside their region");
+_Static_assert(U_BLOCKS + 8 == R_LOCK, "one accumulate must cover usage and lock");
+_Static_assert(ROOTS_END <= DSMI_HDR_HEAP_OFF + DSMI_HDR_HEAP_SIZE, "roots overflow");
+_Static_assert(DSMI_HDR_SIZE % ALIGN == 0, "heap start must be aligned");
+
+#define RC_MAX 64 // cached words of a remote view besides the roots
+
+/* A remote segment seen through RMA: the roots (fetched in one get) and a few words. */
+struct dsmi_hcache {
+    int rank;
+    int err;              // first failure (a DSM_ERR_* code), sticky
+    unsigned ops, flushes;
+    const char *func;
+    uint64_t dlo, dhi;    // dirty byte range of roots[] (dlo >= dhi: clean)
+    uint64_t roots[ROOTS_WORDS];
+    int n;
+    uint64_t woff[RC_MAX], wval[RC_MAX], stage[RC_MAX];
+    bool wdirty[RC_MAX];
+};
+
+struct dsmi_hview {
+    char *base;                 // local segment, or NULL when rc is used
+    struct dsmi_hcache *rc;
+    uint64_t salt, lo, hi, seg; // from the roots; seg = segment bytes
+    int64_t d_in_use, d_free, d_blocks; // usage deltas of this operation
+    uint64_t shrunk, grown;     // largest free block removed / inserted (for largest)
+    const char *why;            // reason of the last refusal
+};
+
+struct dsmi_hwalk {
+    struct dsmi_heap_report r;
+    uint64_t last; // offset of the last block
+};
+
+/* ---- heap_view.c: the remote view's cache (loads may get, stores are buffered) ---- */
+DSMI_HIDDEN uint64_t dsmi_hview_load(struct dsmi_hcache *rc, uint64_t off, uint64_t seg);
+DSMI_HIDDEN void dsmi_hview_store(struct dsmi_hcache *rc, uint64_t off, uint64_t val);
+/* Blocking get of len bytes at off of the remote segment into buf. */
+DSMI_HIDDEN void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len);
+/* Put every dirty word back (contiguous runs as one put each), then one flush. */
+DSMI_HIDDEN void dsmi_hview_writeback(struct dsmi_hcache *rc);
+
+/* Loads and stores of the core: plain memory for a local view, the cache otherwise.
+ * Short names on purpose: they are most of the core's code. */
+static inline uint64_t ld(struct dsmi_hview *v, uint64_t off)
+{
+    if (__builtin_expect(v->base != NULL, 1)) {
+        uint64_t x;
+        memcpy(&x, v->base + off, 8);
+        return x;
+    }
+    return dsmi_hview_load(v->rc, off, v->seg);
+}
+
+static inline void st(struct dsmi_hview *v, uint64_t off, uint64_t val)
+{
+    if (__builtin_expect(v->base != NULL, 1)) {
+        memcpy(v->base + off, &val, 8);
+    } else {
+        dsmi_hview_store(v->rc, off, val);
+    }
+}
+
+static inline uint64_t dsmi_hcore_tag(const struct dsmi_hview *v, uint64_t b, uint64_t state)
+{
+    uint64_t x = (b ^ v->salt) * UINT64_C(0x9E3779B97F4A7C15); // splitmix64 finaliser
+    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return ((x ^ (x >> 31)) & ~(uint64_t)7) | state;
+}
+
+static inline int dsmi_hcore_msb(uint64_t x)
+{
+    return 63 - __builtin_clzll(x);
+}
+
+static inline void dsmi_hcore_mapping(uint64_t size, int *fl, int *sl)
+{
+    if (size < (1u << FL_SHIFT)) {
+        *fl = 0;
+        *sl = (int)(size / ALIGN);
+    } else {
+        int m = dsmi_hcore_msb(size);
+        *sl = (int)((size >> (m - SL_LOG2)) ^ SL_COUNT);
+        *fl = m - FL_SHIFT + 1;
+    }
+}
+
+/* ---- heap_core.c: the allocator on a view ---- */
+/* Block bytes for a request of n bytes (header, rounding, minimum); 0 when too big. */
+DSMI_HIDDEN uint64_t dsmi_hcore_block_size(uint64_t n);
+/* Allocate a block of bs bytes (from dsmi_hcore_block_size): *out = its offset.
+ * DSM_ERR_NOMEM (v->why says why) when nothing fits. */
+DSMI_HIDDEN int dsmi_hcore_alloc(struct dsmi_hview *v, uint64_t bs, uint64_t *out);
+/* The same with the user bytes (block + HDR) aligned to align (a power of two). */
+DSMI_HIDDEN int dsmi_hcore_alloc_aligned(struct dsmi_hview *v, uint64_t bs, uint64_t align, uint64_t *out);
+/* Free the live block at b (merging with free neighbours), or DSM_ERR_INVALID. */
+DSMI_HIDDEN int dsmi_hcore_free(struct dsmi_hview *v, uint64_t b);
+/* A remote free: mark b RFREE and push it on the pending list, or DSM_ERR_INVALID. */
+DSMI_HIDDEN int dsmi_hcore_defer(struct dsmi_hview *v, uint64_t b);
+/* Merge every pending remote free back into the lists. */
+DSMI_HIDDEN void dsmi_hcore_drain(struct dsmi_hview *v);
+/* The largest free block after this operation, given the one before. */
+DSMI_HIDDEN uint64_t dsmi_hcore_largest(struct dsmi_hview *v, uint64_t old);
+/* Lay out an empty heap over v->base (v->seg bytes): all wilderness. */
+DSMI_HIDDEN void dsmi_hcore_format(struct dsmi_hview *v, uint64_t salt);
+/* Read salt and bounds from the roots into v; DSM_ERR_CORRUPT when they are invalid. */
+DSMI_HIDDEN int dsmi_hcore_roots_valid(struct dsmi_hview *v);
+/* Walk blocks, lists and pending list checking every invariant (not the usage). */
+DSMI_HIDDEN int dsmi_hcore_walk(struct dsmi_hview *v, struct dsmi_hwalk *w);
+/* dsmi_hcore_walk plus the published usage against the walk. */
+DSMI_HIDDEN int dsmi_hcore_check(struct dsmi_hview *v, struct dsmi_heap_report *r);
+/* dsm_alloc_all's helpers: the lowest offset >= from where bs bytes fit, and claiming it. */
+DSMI_HIDDEN uint64_t dsmi_hcore_fit(struct dsmi_hview *v, uint64_t from, uint64_t bs);
+DSMI_HIDDEN int dsmi_hcore_claim(struct dsmi_hview *v, uint64_t y, uint64_t bs);
+
+#endif /* DSMI_HEAP_CORE_H */
