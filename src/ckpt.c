@@ -232,9 +232,9 @@ int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n)
 }
 
 /* The record called name in the pending blob, or NULL. */
-static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
+static struct dsmi_ckpt_rec *pending(const char *name, char **data)
 {
-    const char *p = cs.pend_blob, *end = p + cs.pend_len;
+    char *p = cs.pend_blob, *end = p + cs.pend_len;
     for (uint32_t i = 0; i < cs.npend && p + sizeof(struct dsmi_ckpt_rec) <= end; i++) {
         struct dsmi_ckpt_rec r;
         memcpy(&r, p, sizeof r);
@@ -244,7 +244,7 @@ static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
         }
         if (strncmp(r.name, name, sizeof r.name) == 0) {
             *data = p + sizeof r;
-            return (const struct dsmi_ckpt_rec *)p;
+            return (struct dsmi_ckpt_rec *)p;
         }
         p += step;
     }
@@ -254,8 +254,8 @@ static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
 /* Fill region i from the pending image if it has a record of the same name and size. */
 static int claim(int i, const char *func)
 {
-    const char *data = NULL;
-    const struct dsmi_ckpt_rec *r = pending(cs.prot[i].name, &data);
+    char *data = NULL;
+    struct dsmi_ckpt_rec *r = pending(cs.prot[i].name, &data);
     if (r == NULL) {
         return DSM_OK;
     }
@@ -267,6 +267,7 @@ static int claim(int i, const char *func)
                          (unsigned long long)size, cs.prot[i].size);
     }
     memcpy(cs.prot[i].ptr, data, size);
+    r->name[0] = '\0'; // claimed once: registering again later keeps the live bytes
     return DSM_OK;
 }
 
@@ -429,6 +430,7 @@ static int restart(const uint64_t *cand, int n)
             }
             cs.restarted = true;
             cs.restart_epoch = dsmi_ck.last_epoch = cand[i];
+            dsmi_replica_reload(cand[i]); // hold the ward's copy again, for dsm_recover
             free(fresh);
             return DSM_OK;
         }

@@ -127,6 +127,9 @@ DSMI_HIDDEN int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_c
 DSMI_HIDDEN void dsmi_replica_commit(bool ok);
 /* Path of the replica file of rank owner's image in epoch_dir, if any. */
 DSMI_HIDDEN bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len);
+/* Load the ward's replica of epoch e from this rank's replica file into memory (after a
+ * restart or this rank's recovery; best effort, verified by the ward when used). */
+DSMI_HIDDEN void dsmi_replica_reload(uint64_t e);
 /* The rank that keeps rank r's replica (r itself when replicas are off). */
 DSMI_HIDDEN int dsmi_replica_keeper(int r);
 

@@ -307,8 +307,11 @@ static int recv_image(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why
 }
 
 /* Rebuild the replica this rank kept for its ward from its replica file of epoch e. */
-static void reload_held(uint64_t e)
+void dsmi_replica_reload(uint64_t e)
 {
+    if (!rp.on) {
+        return;
+    }
     char dir[PATH_MAX], path[PATH_MAX + 64];
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/rank-%d.replica-of-%d", dir, dsmi_rt.rank, rp.ward);
@@ -331,7 +334,7 @@ out:
         close(fd);
     }
     if (rp.held == NULL) {
-        dsmi_log(DSMI_LOG_WARN, "recover: could not reload the replica of rank %d from %s",
+        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s",
                  rp.ward, path);
     }
 }
@@ -359,9 +362,7 @@ static int restore_wiped(uint64_t e, bool from_keeper)
     }
     memset(dsmi_w.base + h.seg_len, 0, dsmi_w.size - h.seg_len);
     rc = dsmi_ckpt_after_restore(reg, &h, true);
-    if (rp.on) {
-        reload_held(e);
-    }
+    dsmi_replica_reload(e);
     return rc;
 }
 
