@@ -6,7 +6,7 @@ src_libdsmcore_la_SOURCES = \
 	src/runtime.c src/runtime.h src/env.c src/env_defs.h src/log.c \
 	src/win.c src/win.h src/gptr.c src/rma.c src/rma.h \
 	src/topo.c src/topo.h src/heap.c src/heap.h \
-	src/ckpt.c src/ckpt.h src/ckpt_io.c src/replica.c src/roots.c
+	src/ckpt.c src/ckpt.h src/ckpt_io.c src/ckpt_async.c src/replica.c src/roots.c
 src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY
 src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(HWLOC_CFLAGS)
 src_libdsmcore_la_LIBADD = $(HWLOC_LIBS)

@@ -490,7 +490,18 @@ static int check_settings(void)
     return DSM_OK;
 }
 
+static int start(void);
+
 int dsmi_ckpt_start(void)
+{
+    int rc = start();
+    if (rc != DSM_OK) { // not started means not stopped by the runtime: undo here
+        dsmi_ckpt_stop();
+    }
+    return rc;
+}
+
+static int start(void)
 {
     uint64_t cand[MAX_CANDIDATES];
     int n = 0;
@@ -526,6 +537,9 @@ int dsmi_ckpt_start(void)
 
 int dsmi_ckpt_stop(void)
 {
+    if (dsmi_ck.comm != MPI_COMM_NULL) {
+        dsmi_ckpt_async_wait(); // collective: dsm_finalize runs on every rank
+    }
     dsmi_replica_stop();
     free(cs.pend_blob);
     memset(&cs, 0, sizeof cs);
@@ -537,13 +551,19 @@ int dsmi_ckpt_stop(void)
 
 /* ---- checkpoint ---- */
 
+struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e)
+{
+    return (struct dsmi_ckpt_hdr){DSMI_CKPT_MAGIC, DSMI_CKPT_FORMAT, sizeof(struct dsmi_ckpt_hdr),
+                                  dsmi_ck.job_fp, e, dsmi_rt.nranks, dsmi_rt.rank,
+                                  DSMI_LAYOUT_VERSION, 0, dsmi_w.size, dsmi_heap_extent(), 0, 0,
+                                  0, {0}};
+}
+
 /* Write this rank's image and its ward's replica into dir. */
 static int write_images(uint64_t e, const char *dir, char *why)
 {
     void *reg = NULL;
-    struct dsmi_ckpt_hdr h = {DSMI_CKPT_MAGIC, DSMI_CKPT_FORMAT, sizeof h, dsmi_ck.job_fp, e,
-                              dsmi_rt.nranks, dsmi_rt.rank, DSMI_LAYOUT_VERSION, 0,
-                              dsmi_w.size, dsmi_heap_extent(), 0, 0, 0, {0}};
+    struct dsmi_ckpt_hdr h = dsmi_ckpt_header(e);
     int rc = dsmi_ckpt_regions(&reg, &h.reg_len, &h.nregions);
     if (rc != DSM_OK) {
         dsmi_why(why, "no memory to copy the protected regions");
@@ -555,7 +575,7 @@ static int write_images(uint64_t e, const char *dir, char *why)
     }
     // Always exchange, even after a local failure: the exchange is collective.
     char why2[DSMI_WHY] = "";
-    int rc2 = dsmi_replica_exchange(dir, &h, dsmi_w.base, reg, why2);
+    int rc2 = dsmi_replica_exchange(dir, &h, dsmi_w.base, reg, true, why2);
     if (rc == DSM_OK && rc2 != DSM_OK) {
         rc = rc2;
         memcpy(why, why2, DSMI_WHY);
@@ -565,7 +585,7 @@ static int write_images(uint64_t e, const char *dir, char *why)
 }
 
 /* Rank 0: the epoch's directory (0700) must exist before any rank writes into it. */
-static int make_dir(const char *dir, char *why)
+int dsmi_ckpt_make_dir(const char *dir, char *why)
 {
     int rc = DSM_OK;
     if (dsmi_rt.rank == 0) {
@@ -603,20 +623,14 @@ static void abandon(const char *dir)
     dsmi_replica_commit(false);
 }
 
-static int checkpoint_epoch(uint64_t e)
+int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why)
 {
-    char dir[PATH_MAX], why[DSMI_WHY] = "another rank failed";
-    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
-    int rc = make_dir(dir, why);
-    if (rc != DSM_OK) {
-        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
-                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
-    }
-    int mine = write_images(e, dir, why);
-    rc = dsmi_ckpt_agree(mine);
+    int rc = dsmi_ckpt_agree(mine);
+    char cwhy[DSMI_WHY] = "";
     if (rc == DSM_OK) {
-        rc = commit(e, dir, why);
+        rc = commit(e, dir, cwhy);
         mine = rc;
+        why = cwhy;
     }
     if (rc != DSM_OK) {
         abandon(dir);
@@ -631,6 +645,21 @@ static int checkpoint_epoch(uint64_t e)
     return DSM_OK;
 }
 
+static int checkpoint_epoch(uint64_t e)
+{
+    char dir[PATH_MAX], why[DSMI_WHY] = "another rank failed";
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    int rc = dsmi_ckpt_make_dir(dir, why);
+    if (rc != DSM_OK) {
+        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
+                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
+    }
+    if (dsmi_rt.cfg.CKPT_ASYNC) {
+        return dsmi_ckpt_async_start(e, dir);
+    }
+    return dsmi_ckpt_finish(e, dir, write_images(e, dir, why), why);
+}
+
 int dsm_checkpoint(void)
 {
     DSMI_CHECK_UP(FN);
@@ -639,11 +668,13 @@ int dsm_checkpoint(void)
         return dsmi_fail(rc, FN, "a rank's segment is wiped (dsm_simulate_failure): call "
                                  "dsm_recover first");
     }
+    int prev = dsmi_ckpt_async_wait(); // an asynchronous epoch still open commits first
     if ((rc = dsm_barrier()) != DSM_OK) { // all RMA complete, local stores published
         return rc;
     }
     uint64_t e = dsmi_ck.next_epoch++; // never reused, even when this one fails
     rc = checkpoint_epoch(e);
+    rc = prev != DSM_OK ? prev : rc;
     cs.last_time = MPI_Wtime();
     return rc;
 }

@@ -168,8 +168,19 @@ static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *
     return rc;
 }
 
+/* Write the pending replica as rank-<me>.replica-of-<ward>; with crc, sum it first (the
+ * sums land in its header, so the in-memory copy carries them too). */
+static int write_replica(const char *epoch_dir, bool crc, char *why)
+{
+    char name[64];
+    struct dsmi_ckpt_hdr *h = (struct dsmi_ckpt_hdr *)rp.pend;
+    snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
+    return dsmi_ckpt_write(epoch_dir, name, h, rp.pend + sizeof *h,
+                           rp.pend + sizeof *h + h->seg_len, crc, why);
+}
+
 int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
-                          const void *seg, const void *reg, char *why)
+                          const void *seg, const void *reg, bool write, char *why)
 {
     if (!rp.on) {
         return DSM_OK;
@@ -192,15 +203,16 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
         return rc;
     }
     memcpy(buf, &wh, sizeof wh);
-    char name[64];
-    snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
-    rc = dsmi_ckpt_write(epoch_dir, name, &wh, buf + sizeof wh, buf + sizeof wh + wh.seg_len,
-                         false, why);
     free(rp.pend);
     rp.pend = buf;
     rp.pend_len = len;
     rp.pend_epoch = h->epoch;
-    return rc;
+    return write ? write_replica(epoch_dir, false, why) : DSM_OK;
+}
+
+int dsmi_replica_write_pending(const char *epoch_dir, char *why)
+{
+    return rp.on && rp.pend != NULL ? write_replica(epoch_dir, true, why) : DSM_OK;
 }
 
 bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len)

@@ -730,6 +730,34 @@ static void test_ckpt_restart_then_recover(void)
     H_OK(dsm_finalize());
 }
 
+/* Asynchronous mode: dsm_checkpoint returns after the copy, so writes right after it
+ * do not reach the image; the epoch commits at dsm_ckpt_wait (or the next checkpoint
+ * call), replicas included. */
+static void test_ckpt_async(void)
+{
+    uint64_t e = 0;
+    setenv("DSM_CKPT_ASYNC", "1", 1);
+    H_OK(start("async", "never", true));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    fill(2); // while the writer may still be busy
+    H_EXPECT(dsm_ckpt_epoch(&e), DSM_ERR_NOTFOUND); // not committed yet
+    H_OK(dsm_ckpt_wait());
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    H_OK(dsm_ckpt_wait()); // nothing in flight
+    H_OK(dsm_checkpoint()); // epoch 2 (tag 2), committed by dsm_finalize
+    fill(3);
+    H_OK(dsm_finalize());
+    unsetenv("DSM_CKPT_ASYNC");
+    if (harness_rank() == 0) {
+        CU_ASSERT_TRUE(exists("async", 2, "COMMIT"));
+        remove_file("async", 2, "rank-0.ckpt"); // the replica written in the background
+    }
+    bar();
+    expect_restart("async", true, harness_nranks() > 1 ? 2 : 1, harness_nranks() > 1 ? 2 : 1);
+}
+
 static void test_ckpt_cleanup(void)
 {
     if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
@@ -764,6 +792,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_recover_from_files", test_ckpt_recover_from_files},
     {"test_ckpt_recover_two", test_ckpt_recover_two},
     {"test_ckpt_restart_then_recover", test_ckpt_restart_then_recover},
+    {"test_ckpt_async", test_ckpt_async},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
