@@ -437,6 +437,10 @@ static int restart(const uint64_t *cand, int n)
     }
     memcpy(dsmi_w.base, fresh, fresh_len);
     free(fresh);
+    free(cs.pend_blob); // regions of a rejected image must not reach the program
+    cs.pend_blob = NULL;
+    cs.npend = 0;
+    cs.pend_len = 0;
     rc = dsmi_ckpt_agree(dsmi_heap_reload());
     if (rc == DSM_OK && dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED) {
         return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "DSM_RESTART=required, but none of the "
@@ -553,10 +557,12 @@ int dsmi_ckpt_stop(void)
 
 struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e)
 {
-    return (struct dsmi_ckpt_hdr){DSMI_CKPT_MAGIC, DSMI_CKPT_FORMAT, sizeof(struct dsmi_ckpt_hdr),
-                                  dsmi_ck.job_fp, e, dsmi_rt.nranks, dsmi_rt.rank,
-                                  DSMI_LAYOUT_VERSION, 0, dsmi_w.size, dsmi_heap_extent(), 0, 0,
-                                  0, {0}};
+    struct dsmi_ckpt_hdr h = {.magic = DSMI_CKPT_MAGIC, .format = DSMI_CKPT_FORMAT,
+                              .hdr_size = sizeof h, .job = dsmi_ck.job_fp, .epoch = e,
+                              .nranks = dsmi_rt.nranks, .rank = dsmi_rt.rank,
+                              .layout = DSMI_LAYOUT_VERSION, .seg_size = dsmi_w.size,
+                              .seg_len = dsmi_heap_extent()};
+    return h;
 }
 
 /* Write this rank's image and its ward's replica into dir. */
