@@ -377,7 +377,13 @@ static void test_ckpt_bad_input(void)
     H_OK(dsm_simulate_failure(n - 1));
     H_EXPECT(dsm_checkpoint(), DSM_ERR_STATE); // would overwrite good data with zeros
     H_EXPECT(dsm_recover(), DSM_ERR_NOTFOUND); // no checkpoint in this run
+    bool taken = true;
+    H_OK(dsm_checkpoint_maybe(&taken)); // DSM_CKPT_INTERVAL=0: never due
+    CU_ASSERT_FALSE(taken);
     H_OK(dsm_finalize());
+    setenv("DSM_CKPT_KEEP", "0", 1); // at least one epoch must be kept
+    H_EXPECT(start("bad", "never", false), DSM_ERR_ENV);
+    setenv("DSM_CKPT_KEEP", "2", 1);
 }
 
 /* Own file lost, cut short or flipped: the partner copy restores the newest epoch. */
@@ -633,10 +639,13 @@ static void test_ckpt_crash_before_commit(void)
 /* DSM_CKPT_KEEP=2: after four checkpoints the two newest remain. */
 static void test_ckpt_keep(void)
 {
+    uint64_t other[3] = {0, 0, 0}, small[2];
     setenv("DSM_CKPT_KEEP", "2", 1);
     H_OK(start("keep", "never", false));
+    H_OK(dsm_ckpt_protect(other, sizeof other, "other"));
     for (int i = 1; i <= 4; i++) {
         fill(i);
+        other[2] = (uint64_t)(i * 10 + me);
         H_OK(dsm_checkpoint());
     }
     bar();
@@ -648,6 +657,12 @@ static void test_ckpt_keep(void)
     }
     H_OK(dsm_finalize());
     expect_restart("keep", false, 4, 4);
+    H_OK(start("keep", "auto", false)); // a region comes back only at its own size
+    other[2] = 0;
+    H_EXPECT(dsm_ckpt_protect(small, sizeof small, "other"), DSM_ERR_ARG);
+    H_OK(dsm_ckpt_protect(other, sizeof other, "other"));
+    CU_ASSERT_EQUAL(other[2], (uint64_t)(40 + me));
+    H_OK(dsm_finalize());
 }
 
 /* The interval is decided by rank 0 for everyone. */
