@@ -655,6 +655,19 @@ DSM_API int dsm_rank_unlock(int rank);
 DSM_API int dsm_checkpoint(void);
 
 /**
+ * \brief Commit the epoch an asynchronous dsm_checkpoint() (`DSM_CKPT_ASYNC=1`) is still
+ * writing: wait for every rank's background writer, then commit as dsm_checkpoint()
+ * does. With `DSM_CKPT_ASYNC=1`, dsm_checkpoint() returns once every rank has copied
+ * its image into process memory (and sent it to its partner); the epoch is committed,
+ * and a write error reported, by the next dsm_checkpoint(), dsm_checkpoint_maybe()
+ * that checkpoints, dsm_ckpt_wait() or dsm_finalize(). Until then dsm_recover() and a
+ * restart use the previous committed epoch.
+ * \return ::DSM_OK (also when nothing is in flight), and as dsm_checkpoint()
+ * \par Collective.
+ */
+DSM_API int dsm_ckpt_wait(void);
+
+/**
  * \brief Checkpoint when `DSM_CKPT_INTERVAL` seconds (measured by rank 0) have passed
  * since the last checkpoint or dsm_init(); rank 0 decides for all ranks.
  * \param[out] taken whether a checkpoint was committed (may be NULL)

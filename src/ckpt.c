@@ -232,9 +232,9 @@ int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n)
 }
 
 /* The record called name in the pending blob, or NULL. */
-static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
+static struct dsmi_ckpt_rec *pending(const char *name, char **data)
 {
-    const char *p = cs.pend_blob, *end = p + cs.pend_len;
+    char *p = cs.pend_blob, *end = p + cs.pend_len;
     for (uint32_t i = 0; i < cs.npend && p + sizeof(struct dsmi_ckpt_rec) <= end; i++) {
         struct dsmi_ckpt_rec r;
         memcpy(&r, p, sizeof r);
@@ -244,7 +244,7 @@ static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
         }
         if (strncmp(r.name, name, sizeof r.name) == 0) {
             *data = p + sizeof r;
-            return (const struct dsmi_ckpt_rec *)p;
+            return (struct dsmi_ckpt_rec *)p;
         }
         p += step;
     }
@@ -254,8 +254,8 @@ static const struct dsmi_ckpt_rec *pending(const char *name, const char **data)
 /* Fill region i from the pending image if it has a record of the same name and size. */
 static int claim(int i, const char *func)
 {
-    const char *data = NULL;
-    const struct dsmi_ckpt_rec *r = pending(cs.prot[i].name, &data);
+    char *data = NULL;
+    struct dsmi_ckpt_rec *r = pending(cs.prot[i].name, &data);
     if (r == NULL) {
         return DSM_OK;
     }
@@ -267,6 +267,7 @@ static int claim(int i, const char *func)
                          (unsigned long long)size, cs.prot[i].size);
     }
     memcpy(cs.prot[i].ptr, data, size);
+    r->name[0] = '\0'; // claimed once: registering again later keeps the live bytes
     return DSM_OK;
 }
 
@@ -429,12 +430,17 @@ static int restart(const uint64_t *cand, int n)
             }
             cs.restarted = true;
             cs.restart_epoch = dsmi_ck.last_epoch = cand[i];
+            dsmi_replica_reload(cand[i]); // hold the ward's copy again, for dsm_recover
             free(fresh);
             return DSM_OK;
         }
     }
     memcpy(dsmi_w.base, fresh, fresh_len);
     free(fresh);
+    free(cs.pend_blob); // regions of a rejected image must not reach the program
+    cs.pend_blob = NULL;
+    cs.npend = 0;
+    cs.pend_len = 0;
     rc = dsmi_ckpt_agree(dsmi_heap_reload());
     if (rc == DSM_OK && dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED) {
         return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "DSM_RESTART=required, but none of the "
@@ -488,7 +494,18 @@ static int check_settings(void)
     return DSM_OK;
 }
 
+static int start(void);
+
 int dsmi_ckpt_start(void)
+{
+    int rc = start();
+    if (rc != DSM_OK) { // not started means not stopped by the runtime: undo here
+        dsmi_ckpt_stop();
+    }
+    return rc;
+}
+
+static int start(void)
 {
     uint64_t cand[MAX_CANDIDATES];
     int n = 0;
@@ -524,6 +541,9 @@ int dsmi_ckpt_start(void)
 
 int dsmi_ckpt_stop(void)
 {
+    if (dsmi_ck.comm != MPI_COMM_NULL) {
+        dsmi_ckpt_async_wait(); // collective: dsm_finalize runs on every rank
+    }
     dsmi_replica_stop();
     free(cs.pend_blob);
     memset(&cs, 0, sizeof cs);
@@ -535,13 +555,21 @@ int dsmi_ckpt_stop(void)
 
 /* ---- checkpoint ---- */
 
+struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e)
+{
+    struct dsmi_ckpt_hdr h = {.magic = DSMI_CKPT_MAGIC, .format = DSMI_CKPT_FORMAT,
+                              .hdr_size = sizeof h, .job = dsmi_ck.job_fp, .epoch = e,
+                              .nranks = dsmi_rt.nranks, .rank = dsmi_rt.rank,
+                              .layout = DSMI_LAYOUT_VERSION, .seg_size = dsmi_w.size,
+                              .seg_len = dsmi_heap_extent()};
+    return h;
+}
+
 /* Write this rank's image and its ward's replica into dir. */
 static int write_images(uint64_t e, const char *dir, char *why)
 {
     void *reg = NULL;
-    struct dsmi_ckpt_hdr h = {DSMI_CKPT_MAGIC, DSMI_CKPT_FORMAT, sizeof h, dsmi_ck.job_fp, e,
-                              dsmi_rt.nranks, dsmi_rt.rank, DSMI_LAYOUT_VERSION, 0,
-                              dsmi_w.size, dsmi_heap_extent(), 0, 0, 0, {0}};
+    struct dsmi_ckpt_hdr h = dsmi_ckpt_header(e);
     int rc = dsmi_ckpt_regions(&reg, &h.reg_len, &h.nregions);
     if (rc != DSM_OK) {
         dsmi_why(why, "no memory to copy the protected regions");
@@ -553,7 +581,7 @@ static int write_images(uint64_t e, const char *dir, char *why)
     }
     // Always exchange, even after a local failure: the exchange is collective.
     char why2[DSMI_WHY] = "";
-    int rc2 = dsmi_replica_exchange(dir, &h, dsmi_w.base, reg, why2);
+    int rc2 = dsmi_replica_exchange(dir, &h, dsmi_w.base, reg, true, why2);
     if (rc == DSM_OK && rc2 != DSM_OK) {
         rc = rc2;
         memcpy(why, why2, DSMI_WHY);
@@ -563,7 +591,7 @@ static int write_images(uint64_t e, const char *dir, char *why)
 }
 
 /* Rank 0: the epoch's directory (0700) must exist before any rank writes into it. */
-static int make_dir(const char *dir, char *why)
+int dsmi_ckpt_make_dir(const char *dir, char *why)
 {
     int rc = DSM_OK;
     if (dsmi_rt.rank == 0) {
@@ -601,20 +629,14 @@ static void abandon(const char *dir)
     dsmi_replica_commit(false);
 }
 
-static int checkpoint_epoch(uint64_t e)
+int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why)
 {
-    char dir[PATH_MAX], why[DSMI_WHY] = "another rank failed";
-    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
-    int rc = make_dir(dir, why);
-    if (rc != DSM_OK) {
-        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
-                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
-    }
-    int mine = write_images(e, dir, why);
-    rc = dsmi_ckpt_agree(mine);
+    int rc = dsmi_ckpt_agree(mine);
+    char cwhy[DSMI_WHY] = "";
     if (rc == DSM_OK) {
-        rc = commit(e, dir, why);
+        rc = commit(e, dir, cwhy);
         mine = rc;
+        why = cwhy;
     }
     if (rc != DSM_OK) {
         abandon(dir);
@@ -629,6 +651,21 @@ static int checkpoint_epoch(uint64_t e)
     return DSM_OK;
 }
 
+static int checkpoint_epoch(uint64_t e)
+{
+    char dir[PATH_MAX], why[DSMI_WHY] = "another rank failed";
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    int rc = dsmi_ckpt_make_dir(dir, why);
+    if (rc != DSM_OK) {
+        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
+                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
+    }
+    if (dsmi_rt.cfg.CKPT_ASYNC) {
+        return dsmi_ckpt_async_start(e, dir);
+    }
+    return dsmi_ckpt_finish(e, dir, write_images(e, dir, why), why);
+}
+
 int dsm_checkpoint(void)
 {
     DSMI_CHECK_UP(FN);
@@ -637,11 +674,13 @@ int dsm_checkpoint(void)
         return dsmi_fail(rc, FN, "a rank's segment is wiped (dsm_simulate_failure): call "
                                  "dsm_recover first");
     }
+    int prev = dsmi_ckpt_async_wait(); // an asynchronous epoch still open commits first
     if ((rc = dsm_barrier()) != DSM_OK) { // all RMA complete, local stores published
         return rc;
     }
     uint64_t e = dsmi_ck.next_epoch++; // never reused, even when this one fails
     rc = checkpoint_epoch(e);
+    rc = prev != DSM_OK ? prev : rc;
     cs.last_time = MPI_Wtime();
     return rc;
 }

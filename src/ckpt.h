@@ -112,21 +112,40 @@ DSMI_HIDDEN int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt
 /* After the segment's bytes were replaced from an image: put back the ident, take the
  * region records (apply = copy into registered regions now), reload the heap. */
 DSMI_HIDDEN int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply);
+/* A header for this rank's image of epoch e (no regions, no sums yet). */
+DSMI_HIDDEN struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e);
+/* Collective: rank 0 creates an epoch directory; everyone gets its result. */
+DSMI_HIDDEN int dsmi_ckpt_make_dir(const char *dir, char *why);
+/* Collective: agree on every rank's result mine (why: its reason), then commit epoch e
+ * (rank 0 writes COMMIT), swap in the replica and prune; or abandon the epoch. */
+DSMI_HIDDEN int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why);
 /* Serialise the protected regions into a malloc'd record blob. */
 DSMI_HIDDEN int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n);
+
+/* ---- ckpt_async.c (DSM_CKPT_ASYNC) ---- */
+/* Collective: copy the images, exchange replicas, start the background writer. */
+DSMI_HIDDEN int dsmi_ckpt_async_start(uint64_t e, const char *dir);
+/* Collective: finish the epoch the writer works on (DSM_OK when there is none). */
+DSMI_HIDDEN int dsmi_ckpt_async_wait(void);
 
 /* ---- replica.c ---- */
 /* Collective: choose partners (a rank on another node when there is one). */
 DSMI_HIDDEN int dsmi_replica_start(void);
 DSMI_HIDDEN void dsmi_replica_stop(void);
 /* Collective, inside dsm_checkpoint: send this rank's image (header h, seg, reg) to its
- * keeper, receive its ward's and write it as a replica file in epoch_dir. The received
- * copy becomes the in-memory replica at dsmi_replica_commit. */
+ * keeper, receive its ward's and, with write, write it as a replica file in epoch_dir.
+ * The received copy becomes the in-memory replica at dsmi_replica_commit. */
 DSMI_HIDDEN int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
-                                      const void *seg, const void *reg, char *why);
+                                      const void *seg, const void *reg, bool write, char *why);
+/* Write the received (not yet committed) replica to epoch_dir, computing its sums
+ * (asynchronous mode, where the owner sent it before summing). No MPI: any thread. */
+DSMI_HIDDEN int dsmi_replica_write_pending(const char *epoch_dir, char *why);
 DSMI_HIDDEN void dsmi_replica_commit(bool ok);
 /* Path of the replica file of rank owner's image in epoch_dir, if any. */
 DSMI_HIDDEN bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len);
+/* Load the ward's replica of epoch e from this rank's replica file into memory (after a
+ * restart or this rank's recovery; best effort, verified by the ward when used). */
+DSMI_HIDDEN void dsmi_replica_reload(uint64_t e);
 /* The rank that keeps rank r's replica (r itself when replicas are off). */
 DSMI_HIDDEN int dsmi_replica_keeper(int r);
 

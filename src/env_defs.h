@@ -45,3 +45,6 @@ DSM_ENV(CKPT_REPLICAS, BOOL, "0", true, "",
 DSM_ENV(RESTART, CHOICE, "never", true, "never|auto|required",
         "at dsm_init restore the newest committed checkpoint every rank can verify: auto = "
         "if there is one, required = fail without one")
+DSM_ENV(CKPT_ASYNC, BOOL, "0", true, "",
+        "dsm_checkpoint copies the images and returns; a background thread writes them and "
+        "the epoch commits at the next checkpoint call, dsm_ckpt_wait or dsm_finalize")

@@ -168,8 +168,19 @@ static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *
     return rc;
 }
 
+/* Write the pending replica as rank-<me>.replica-of-<ward>; with crc, sum it first (the
+ * sums land in its header, so the in-memory copy carries them too). */
+static int write_replica(const char *epoch_dir, bool crc, char *why)
+{
+    char name[64];
+    struct dsmi_ckpt_hdr *h = (struct dsmi_ckpt_hdr *)rp.pend;
+    snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
+    return dsmi_ckpt_write(epoch_dir, name, h, rp.pend + sizeof *h,
+                           rp.pend + sizeof *h + h->seg_len, crc, why);
+}
+
 int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
-                          const void *seg, const void *reg, char *why)
+                          const void *seg, const void *reg, bool write, char *why)
 {
     if (!rp.on) {
         return DSM_OK;
@@ -192,15 +203,16 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
         return rc;
     }
     memcpy(buf, &wh, sizeof wh);
-    char name[64];
-    snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
-    rc = dsmi_ckpt_write(epoch_dir, name, &wh, buf + sizeof wh, buf + sizeof wh + wh.seg_len,
-                         false, why);
     free(rp.pend);
     rp.pend = buf;
     rp.pend_len = len;
     rp.pend_epoch = h->epoch;
-    return rc;
+    return write ? write_replica(epoch_dir, false, why) : DSM_OK;
+}
+
+int dsmi_replica_write_pending(const char *epoch_dir, char *why)
+{
+    return rp.on && rp.pend != NULL ? write_replica(epoch_dir, true, why) : DSM_OK;
 }
 
 bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len)
@@ -307,8 +319,11 @@ static int recv_image(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why
 }
 
 /* Rebuild the replica this rank kept for its ward from its replica file of epoch e. */
-static void reload_held(uint64_t e)
+void dsmi_replica_reload(uint64_t e)
 {
+    if (!rp.on) {
+        return;
+    }
     char dir[PATH_MAX], path[PATH_MAX + 64];
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/rank-%d.replica-of-%d", dir, dsmi_rt.rank, rp.ward);
@@ -331,7 +346,7 @@ out:
         close(fd);
     }
     if (rp.held == NULL) {
-        dsmi_log(DSMI_LOG_WARN, "recover: could not reload the replica of rank %d from %s",
+        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s",
                  rp.ward, path);
     }
 }
@@ -359,9 +374,7 @@ static int restore_wiped(uint64_t e, bool from_keeper)
     }
     memset(dsmi_w.base + h.seg_len, 0, dsmi_w.size - h.seg_len);
     rc = dsmi_ckpt_after_restore(reg, &h, true);
-    if (rp.on) {
-        reload_held(e);
-    }
+    dsmi_replica_reload(e);
     return rc;
 }
 

@@ -50,11 +50,18 @@ static void bar(void)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
-/* Start mpidsm for job with the given restart mode and replica setting. */
+/* Each case ("job" below) has its own checkpoint directory top/<job>; the job name in
+ * it is always JOB, so a case can start from a copy of a prepared directory (the job
+ * fingerprint in the headers must match), which saves a dsm_init per case. */
+#define JOB "base"
+
+/* Start mpidsm for case job with the given restart mode and replica setting. */
 static int start(const char *job, const char *restart, bool replicas)
 {
-    setenv("DSM_CKPT_DIR", top, 1);
-    setenv("DSM_CKPT_JOB", job, 1);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", top, job);
+    setenv("DSM_CKPT_DIR", dir, 1);
+    setenv("DSM_CKPT_JOB", JOB, 1);
     setenv("DSM_RESTART", restart, 1);
     setenv("DSM_CKPT_REPLICAS", replicas ? "1" : "0", 1);
     int rc = dsm_init(NULL, NULL);
@@ -137,13 +144,33 @@ static bool verify(int tag)
     return verify_tags(tags);
 }
 
+static void make_epochs(const char *job, bool replicas);
+
 static void path(char *out, const char *job, uint64_t e, const char *name)
 {
-    snprintf(out, PATH_MAX, "%s/%s/%08llu/%s", top, job, (unsigned long long)e, name);
+    snprintf(out, PATH_MAX, "%s/%s/" JOB "/%08llu/%s", top, job, (unsigned long long)e,
+             name);
 }
 
-/* Two committed epochs (tags 1, 2), then tag 3 written but never checkpointed. */
+/* Case job starts with two committed epochs (tags 1, 2) and tag 3 written but never
+ * checkpointed: a copy of a directory made once per replica setting. */
 static void two_epochs(const char *job, bool replicas)
+{
+    static bool made[2];
+    const char *base = replicas ? "base-rep" : "base-norep";
+    if (!made[replicas]) {
+        make_epochs(base, replicas);
+        made[replicas] = true;
+    }
+    if (harness_rank() == 0) {
+        char cmd[3 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "cp -r %s/%s %s/%s", top, base, top, job);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+    bar();
+}
+
+static void make_epochs(const char *job, bool replicas)
 {
     uint64_t e = 0;
     H_OK(start(job, "never", replicas));
@@ -350,7 +377,13 @@ static void test_ckpt_bad_input(void)
     H_OK(dsm_simulate_failure(n - 1));
     H_EXPECT(dsm_checkpoint(), DSM_ERR_STATE); // would overwrite good data with zeros
     H_EXPECT(dsm_recover(), DSM_ERR_NOTFOUND); // no checkpoint in this run
+    bool taken = true;
+    H_OK(dsm_checkpoint_maybe(&taken)); // DSM_CKPT_INTERVAL=0: never due
+    CU_ASSERT_FALSE(taken);
     H_OK(dsm_finalize());
+    setenv("DSM_CKPT_KEEP", "0", 1); // at least one epoch must be kept
+    H_EXPECT(start("bad", "never", false), DSM_ERR_ENV);
+    setenv("DSM_CKPT_KEEP", "2", 1);
 }
 
 /* Own file lost, cut short or flipped: the partner copy restores the newest epoch. */
@@ -470,8 +503,7 @@ static void test_ckpt_commit_record(void)
     }
     bar();
     expect_restart("commit", false, 0, 0); // auto: nothing valid, start fresh
-    setenv("DSM_CKPT_DIR", top, 1);
-    setenv("DSM_RESTART", "required", 1);
+    setenv("DSM_RESTART", "required", 1); // DSM_CKPT_DIR is still this case's
     H_EXPECT(dsm_init(NULL, NULL), DSM_ERR_NOTFOUND); // on every rank alike
     CU_ASSERT_FALSE(dsm_initialized());
 }
@@ -583,8 +615,8 @@ static void test_ckpt_crash_before_commit(void)
     two_epochs("crash", false);
     if (harness_rank() == 0) {
         char cmd[3 * PATH_MAX];
-        snprintf(cmd, sizeof cmd, "cp -r %s/crash/00000002 %s/crash/00000003 && "
-                 "rm %s/crash/00000003/COMMIT", top, top, top);
+        snprintf(cmd, sizeof cmd, "cd %s/crash/" JOB " && cp -r 00000002 00000003 && "
+                 "rm 00000003/COMMIT", top);
         CU_ASSERT_EQUAL(system(cmd), 0);
     }
     bar();
@@ -607,10 +639,13 @@ static void test_ckpt_crash_before_commit(void)
 /* DSM_CKPT_KEEP=2: after four checkpoints the two newest remain. */
 static void test_ckpt_keep(void)
 {
+    uint64_t other[3] = {0, 0, 0}, small[2];
     setenv("DSM_CKPT_KEEP", "2", 1);
     H_OK(start("keep", "never", false));
+    H_OK(dsm_ckpt_protect(other, sizeof other, "other"));
     for (int i = 1; i <= 4; i++) {
         fill(i);
+        other[2] = (uint64_t)(i * 10 + me);
         H_OK(dsm_checkpoint());
     }
     bar();
@@ -622,6 +657,12 @@ static void test_ckpt_keep(void)
     }
     H_OK(dsm_finalize());
     expect_restart("keep", false, 4, 4);
+    H_OK(start("keep", "auto", false)); // a region comes back only at its own size
+    other[2] = 0;
+    H_EXPECT(dsm_ckpt_protect(small, sizeof small, "other"), DSM_ERR_ARG);
+    H_OK(dsm_ckpt_protect(other, sizeof other, "other"));
+    CU_ASSERT_EQUAL(other[2], (uint64_t)(40 + me));
+    H_OK(dsm_finalize());
 }
 
 /* The interval is decided by rank 0 for everyone. */
@@ -699,6 +740,65 @@ static void test_ckpt_recover_two(void)
     H_OK(dsm_finalize());
 }
 
+/* After a restart the partners hold the replicas in memory again: with both files of
+ * a rank gone, its wiped segment still comes back. Registering a region again after a
+ * restart keeps its live bytes (restored data are handed out once). */
+static void test_ckpt_restart_then_recover(void)
+{
+    int nr = harness_nranks(), tags[64];
+    two_epochs("rr", true);
+    H_OK(start("rr", "auto", true));
+    CU_ASSERT_TRUE(verify(2));
+    prot[0] = 4242;
+    H_OK(dsm_ckpt_protect(prot, sizeof prot, "prot"));
+    CU_ASSERT_EQUAL(prot[0], 4242);
+    fill(4);
+    bar();
+    if (me == 0 && nr > 1) { // the files can no longer help rank n-1
+        char name[64];
+        snprintf(name, sizeof name, "rank-%d.ckpt", nr - 1);
+        remove_file("rr", 2, name);
+        snprintf(name, sizeof name, "rank-0.replica-of-%d", nr - 1);
+        remove_file("rr", 2, name);
+    }
+    bar();
+    H_OK(dsm_simulate_failure(n - 1));
+    H_OK(dsm_recover()); // one rank alone: from its own file, which is still there
+    for (int r = 0; r < n && r < 64; r++) {
+        tags[r] = r == n - 1 ? 2 : 4;
+    }
+    CU_ASSERT_TRUE(verify_tags(tags));
+    H_OK(dsm_finalize());
+}
+
+/* Asynchronous mode: dsm_checkpoint returns after the copy, so writes right after it
+ * do not reach the image; the epoch commits at dsm_ckpt_wait (or the next checkpoint
+ * call), replicas included. */
+static void test_ckpt_async(void)
+{
+    uint64_t e = 0;
+    setenv("DSM_CKPT_ASYNC", "1", 1);
+    H_OK(start("async", "never", true));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    fill(2); // while the writer may still be busy
+    H_EXPECT(dsm_ckpt_epoch(&e), DSM_ERR_NOTFOUND); // not committed yet
+    H_OK(dsm_ckpt_wait());
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    H_OK(dsm_ckpt_wait()); // nothing in flight
+    H_OK(dsm_checkpoint()); // epoch 2 (tag 2), committed by dsm_finalize
+    fill(3);
+    H_OK(dsm_finalize());
+    unsetenv("DSM_CKPT_ASYNC");
+    if (harness_rank() == 0) {
+        CU_ASSERT_TRUE(exists("async", 2, "COMMIT"));
+        remove_file("async", 2, "rank-0.ckpt"); // the replica written in the background
+    }
+    bar();
+    expect_restart("async", true, harness_nranks() > 1 ? 2 : 1, harness_nranks() > 1 ? 2 : 1);
+}
+
 static void test_ckpt_cleanup(void)
 {
     if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
@@ -732,6 +832,8 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_recover_from_replica", test_ckpt_recover_from_replica},
     {"test_ckpt_recover_from_files", test_ckpt_recover_from_files},
     {"test_ckpt_recover_two", test_ckpt_recover_two},
+    {"test_ckpt_restart_then_recover", test_ckpt_restart_then_recover},
+    {"test_ckpt_async", test_ckpt_async},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
