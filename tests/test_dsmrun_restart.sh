@@ -4,7 +4,8 @@
 #    DSM_RESTART=auto from the newest committed epoch and then succeeds; the log names
 #    the signal, the rank (when the launcher says it) and the epoch;
 #  - a program that always exits 3 is retried once, then dsmrun gives up with status 3;
-#  - without --restarts nothing is relaunched;
+#  - the relaunch resumes from the newest epoch with a COMMIT file;
+#  - without --restarts nothing is relaunched; stdin reaches the program;
 #  - SIGINT to dsmrun mid-run stops everything at once: status 130, no rank left.
 set -u
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -38,6 +39,18 @@ check "the restart names its epoch" grep -q "attempt 2: restarting from epoch 00
 check "the relaunch has DSM_RESTART=auto" grep -q "crashy: attempt 2 on $np ranks, DSM_RESTART=auto" <<<"$out"
 check "the program's output got through" grep -q "crashy: attempt 2 succeeded" <<<"$out"
 check "one restart, not more" test "$(grep -c 'restarting from' <<<"$out")" == 1
+
+echo "== the newest committed epoch, not an uncommitted one"
+mkdir -p "$work/cke/crashy/00000007" "$work/cke/crashy/00000012" "$work/cke/crashy/junk"
+touch "$work/cke/crashy/00000007/COMMIT" "$work/cke/crashy/junk/COMMIT"
+run --restarts 1 --ckpt-dir "$work/cke" "$crashy"
+check "relaunched and succeeded (status $rc)" test "$rc" == 0
+check "resumes from 00000007 (00000012 has no COMMIT)" \
+    grep -q "attempt 2: restarting from epoch 00000007" <<<"$out"
+
+echo "== stdin reaches the program"
+out=$(echo "stdin-ok" | timeout 60 "$dsmrun" -n 1 --timeout 30 --restarts 1 cat 2>&1)
+check "the program read dsmrun's stdin" grep -q "stdin-ok" <<<"$out"
 
 echo "== a program that always exits 3"
 run --restarts 5 --ckpt-dir "$work/ck3" "$crashy" --exit 3

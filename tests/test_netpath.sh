@@ -11,7 +11,8 @@
 #      test_rma's flag_orders_data case fails there intermittently (a rank spinning on
 #      atomic loads of its own memory does not see its neighbour's atomic store), so the
 #      suite's result on UCX is reported, not counted, unless DSM_TEST_UCX_STRICT=1.
-#  MPICH build (ch4:ucx): test_rma and dsm-demo with MPIR_CVAR_NOLOCAL=1, UCX_TLS=tcp,self.
+#  MPICH build (ch4:ucx): test_rma and dsm-demo with MPIR_CVAR_NOLOCAL=1, UCX_TLS=tcp,self
+#    (a hang in MPI_Finalize after complete results is tolerated, see below).
 # DSM_TEST_NETPATH=0 skips (77).
 set -u
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -64,12 +65,23 @@ case $built in
             fi
         fi ;;
     mpich)
+        # MPICH 4.0.2 with UCX 1.13 over TCP alone hangs in MPI_Finalize in one run of
+        # three to all of them, more often on a loaded machine (two ranks wait in the PMI barrier, two in ucp_worker_progress
+        # disconnecting from them). The results are complete by then, so a run that
+        # printed them and then hung (status 124) counts as passed, with a note.
+        finalize_hang() { # the run's results were all in when it timed out
+            [[ $rc == 124 ]] && grep -q "$1" <<<"$out" &&
+                echo "note: MPI_Finalize hung after the results were in (MPICH + UCX TCP)"
+        }
         echo "== MPICH over UCX TCP (MPIR_CVAR_NOLOCAL=1)"
-        run --net "$top/tests/test_rma"
+        to=80 run --net "$top/tests/test_rma" # about 30 s here when it does not hang
         check "dsmrun chose the netmod over TCP" grep -q "network path: MPICH with MPIR_CVAR_NOLOCAL=1" <<<"$out"
+        finalize_hang "suite rma: .* 0 failed assertions" && rc=0
         check "test_rma passes over TCP (status $rc)" test "$rc" == 0
-        run --net "$top/apps/dsm-demo" --rounds 100
-        check "dsm-demo (compare-and-swap) passes over TCP (status $rc)" test "$rc" == 0 ;;
+        to=30 run --net "$top/apps/dsm-demo" --rounds 100
+        finalize_hang "all checks passed" && rc=0
+        check "dsm-demo (compare-and-swap) passes over TCP (status $rc)" test "$rc" == 0
+        check "... and checked its results" grep -q "all checks passed" <<<"$out" ;;
     *)
         echo "SKIP: no network path known for MPI '$built'"; exit 77 ;;
 esac
