@@ -24,7 +24,7 @@ struct suite {
 static const struct suite suites[] = {
     {"rma", bench_rma, "put/get/fetch-add/CAS, 8 B to 4 MiB, mpidsm vs raw MPI RMA"},
     {"ckpt", bench_ckpt, "checkpoint write vs dd conv=fsync, restore vs dd read"},
-    {"heap", bench_heap, "alloc/free: local vs malloc, remote latency, collective vs MPI_Win_allocate"},
+    {"heap", bench_heap, "alloc/free: local vs malloc, remote, collective vs MPI_Win_allocate"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -83,8 +83,8 @@ static void local_line(const struct bench_opts *o, size_t len, int batch)
         }
     }
     double tm = bench_median(a, rounds) / iters * 1e9, td = bench_median(b, rounds) / iters * 1e9;
-    printf("%-22s %8zu %10.1f %10.1f %7.2f\n", batch == 1 ? "pair" : "batch of 1000", len, tm,
-           td, td / tm);
+    printf("%-22s %8zu %10.1f %10.1f %7.2f\n", batch == 1 ? "pair" : "batch of 1000", len, tm, td,
+           td / tm);
 }
 
 /* One raw compare-and-swap round trip to rank 1, the unit of remote cost. */
@@ -134,8 +134,7 @@ static void remote_lines(const struct bench_opts *o)
         printf("# remote (rank 0 -> rank 1, 64 B): one raw CAS+flush round trip = %.2f us\n",
                unit * 1e6);
         printf("%-22s %10.2f us %7.1f round trips", "dsm_alloc_on", ta / n * 1e6, ta / n / unit);
-        printf("   RMA ops per alloc+free: %s%.1f\n", ops ? "" : "(DSM_STATS=1) ",
-               (double)ops / K);
+        printf("   RMA ops per alloc+free: %s%.1f\n", ops ? "" : "(DSM_STATS=1) ", (double)ops / K);
         printf("%-22s %10.2f us %7.1f round trips\n", "dsm_free (remote)", tf / n * 1e6,
                tf / n / unit);
     }
@@ -168,8 +167,7 @@ static void collective_line(const struct bench_opts *o, size_t len)
     }
     if (dsm_rank() == 0) {
         double tm = bench_median(a, rounds) * 1e6, td = bench_median(b, rounds) * 1e6;
-        printf("%-22s %8zu %10.1f %10.1f %7.3f\n", "collective alloc+free", len, tm, td,
-               td / tm);
+        printf("%-22s %8zu %10.1f %10.1f %7.3f\n", "collective alloc+free", len, tm, td, td / tm);
     }
 }
 

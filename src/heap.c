@@ -56,8 +56,7 @@ static int lock_take(int rank, const char *func, unsigned *ops)
     int64_t old = 0;
     uint64_t t0 = 0;
     for (unsigned long spin = 0;; spin++) {
-        int rc = dsmi_rma_cas(dsmi_gptr(rank, R_LOCK), &id, &zero, &old, MPI_INT64_T, false,
-                              func);
+        int rc = dsmi_rma_cas(dsmi_gptr(rank, R_LOCK), &id, &zero, &old, MPI_INT64_T, false, func);
         (*ops)++;
         if (rc != DSM_OK || old == 0) {
             return rc;
@@ -65,8 +64,10 @@ static int lock_take(int rank, const char *func, unsigned *ops)
         if (spin == 0) {
             t0 = dsmi_now_ns();
         } else if (spin % 64 == 0 && dsmi_now_ns() - t0 > LOCK_TIMEOUT_NS) {
-            return dsmi_fail(DSM_ERR_TIMEOUT, func, "rank %d's heap lock has been held by rank "
-                             "%lld for over 30 s", rank, (long long)old - 1);
+            return dsmi_fail(DSM_ERR_TIMEOUT, func,
+                             "rank %d's heap lock has been held by rank "
+                             "%lld for over 30 s",
+                             rank, (long long)old - 1);
         }
         sched_yield();
     }
@@ -113,7 +114,8 @@ static int local_begin(struct dsmi_hview *v, const char *func)
 static int local_end(struct dsmi_hview *v, const char *func)
 {
     uint64_t old = ld(v, U_LARGEST);
-    int64_t d[4] = {v->d_in_use, v->d_free, (int64_t)(dsmi_hcore_largest(v, old) - old), v->d_blocks};
+    int64_t d[4] = {v->d_in_use, v->d_free, (int64_t)(dsmi_hcore_largest(v, old) - old),
+                    v->d_blocks};
     DSMI_MPI(func, MPI_Win_sync(dsmi_w.win)); // our stores before the next holder's gets
     return release(dsmi_rt.rank, d, func);
 }
@@ -130,19 +132,23 @@ static int remote_begin(struct dsmi_hview *v, struct dsmi_hcache *rc, int rank, 
         return err;
     }
     dsmi_hview_get(rc, USAGE_OFF, rc->roots, roots_len());
-    if (rc->err == DSM_OK && dsmi_hcore_roots_valid(v) != DSM_OK) {
-        int64_t none[4] = {0, 0, 0, 0};
-        release(rank, none, func);
-        return dsmi_fail(DSM_ERR_CORRUPT, func, "rank %d: %s", rank, v->why);
+    err = rc->err;
+    if (err == DSM_OK && dsmi_hcore_roots_valid(v) != DSM_OK) {
+        err = dsmi_fail(DSM_ERR_CORRUPT, func, "rank %d: %s", rank, v->why);
     }
-    return rc->err;
+    if (err != DSM_OK) { // nothing was changed: give the lock back
+        const int64_t none[4] = {0, 0, 0, 0};
+        release(rank, none, func);
+    }
+    return err;
 }
 
 static int remote_end(struct dsmi_hview *v, const char *func)
 {
     struct dsmi_hcache *rc = v->rc;
     uint64_t old = rc->roots[(U_LARGEST - USAGE_OFF) / 8];
-    int64_t d[4] = {v->d_in_use, v->d_free, (int64_t)(dsmi_hcore_largest(v, old) - old), v->d_blocks};
+    int64_t d[4] = {v->d_in_use, v->d_free, (int64_t)(dsmi_hcore_largest(v, old) - old),
+                    v->d_blocks};
     dsmi_hview_writeback(rc); // complete at the target before the release below
     int err = release(rc->rank, d, func);
     rc->ops++;
@@ -154,11 +160,13 @@ static int remote_end(struct dsmi_hview *v, const char *func)
 
 static int nomem(struct dsmi_hview *v, int rank, size_t size, uint64_t bs, const char *func)
 {
-    uint64_t fr = ld(v, U_FREE) + (uint64_t)v->d_free, big = dsmi_hcore_largest(v, ld(v, U_LARGEST));
-    return dsmi_fail(DSM_ERR_NOMEM, func, "rank %d has no room for %zu bytes (a %llu-byte "
-                     "block): %llu bytes free, largest free block %llu bytes (%s)", rank, size,
-                     (unsigned long long)bs, (unsigned long long)fr, (unsigned long long)big,
-                     v->why);
+    uint64_t fr = ld(v, U_FREE) + (uint64_t)v->d_free,
+             big = dsmi_hcore_largest(v, ld(v, U_LARGEST));
+    return dsmi_fail(DSM_ERR_NOMEM, func,
+                     "rank %d has no room for %zu bytes (a %llu-byte "
+                     "block): %llu bytes free, largest free block %llu bytes (%s)",
+                     rank, size, (unsigned long long)bs, (unsigned long long)fr,
+                     (unsigned long long)big, v->why);
 }
 
 /* Checks shared by every allocating call; *bs gets the block size. */
@@ -173,18 +181,21 @@ static int alloc_args(size_t size, size_t align, dsm_gptr_t *out, uint64_t *bs, 
     }
     *bs = dsmi_hcore_block_size(size);
     if (*bs == 0 || *bs > heap_cap) {
-        return dsmi_fail(DSM_ERR_ARG, func, "size %zu exceeds the %llu bytes of a segment's "
-                         "heap", size, (unsigned long long)heap_cap);
+        return dsmi_fail(DSM_ERR_ARG, func,
+                         "size %zu exceeds the %llu bytes of a segment's "
+                         "heap",
+                         size, (unsigned long long)heap_cap);
     }
     if (align == 0 || (align & (align - 1)) != 0 || align > heap_cap) {
-        return dsmi_fail(DSM_ERR_ARG, func, "alignment %zu is not a power of two up to the "
-                         "heap size", align);
+        return dsmi_fail(DSM_ERR_ARG, func,
+                         "alignment %zu is not a power of two up to the "
+                         "heap size",
+                         align);
     }
     return DSM_OK;
 }
 
-static int alloc_local(size_t size, uint64_t bs, size_t align, dsm_gptr_t *out,
-                       const char *func)
+static int alloc_local(size_t size, uint64_t bs, size_t align, dsm_gptr_t *out, const char *func)
 {
     struct dsmi_hview v;
     uint64_t b = 0;
@@ -192,7 +203,8 @@ static int alloc_local(size_t size, uint64_t bs, size_t align, dsm_gptr_t *out,
     if (rc != DSM_OK) {
         return rc;
     }
-    rc = align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b) : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
+    rc =
+        align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b) : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
     if (rc != DSM_OK) {
         nomem(&v, dsmi_rt.rank, size, bs, func);
     }
@@ -216,7 +228,8 @@ static int alloc_remote(int rank, size_t size, uint64_t bs, size_t align, dsm_gp
         return err;
     }
     for (int pass = 0; pass < 2; pass++) {
-        err = align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b) : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
+        err = align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b)
+                             : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
         if (err == DSM_OK || pass == 1 || ld(&v, R_PENDING) == 0) {
             break;
         }
@@ -240,8 +253,7 @@ static int heap_alloc(int rank, size_t size, size_t align, dsm_gptr_t *out, cons
         return rc;
     }
     if (rank < 0 || rank >= dsmi_rt.nranks) {
-        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank,
-                         dsmi_rt.nranks - 1);
+        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank, dsmi_rt.nranks - 1);
     }
     if (rank == dsmi_rt.rank) {
         return alloc_local(size, bs, align, out, func);
@@ -292,17 +304,22 @@ static int free_target(dsm_gptr_t g, int *rank, uint64_t *blk)
         return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "null global pointer");
     }
     if (r >= (uint64_t)dsmi_rt.nranks || off > dsmi_w.size) {
-        return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "%s is not in the address space (%d "
-                         "ranks, %zu-byte segments)", dsm_gptr_str(g, s, sizeof s),
-                         dsmi_rt.nranks, dsmi_w.size);
+        return dsmi_fail(DSM_ERR_INVALID, "dsm_free",
+                         "%s is not in the address space (%d "
+                         "ranks, %zu-byte segments)",
+                         dsm_gptr_str(g, s, sizeof s), dsmi_rt.nranks, dsmi_w.size);
     }
     if (off < DSMI_HDR_SIZE + HDR) {
-        return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "%s points into rank %d's runtime "
-                         "header, not at a block", dsm_gptr_str(g, s, sizeof s), (int)r);
+        return dsmi_fail(DSM_ERR_INVALID, "dsm_free",
+                         "%s points into rank %d's runtime "
+                         "header, not at a block",
+                         dsm_gptr_str(g, s, sizeof s), (int)r);
     }
     if (off % ALIGN != 0) { // refused without a round trip: blocks are aligned
-        return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "%s is not %u-byte aligned, so not a "
-                         "block", dsm_gptr_str(g, s, sizeof s), ALIGN);
+        return dsmi_fail(DSM_ERR_INVALID, "dsm_free",
+                         "%s is not %u-byte aligned, so not a "
+                         "block",
+                         dsm_gptr_str(g, s, sizeof s), ALIGN);
     }
     *rank = (int)r;
     *blk = off - HDR;
@@ -356,8 +373,8 @@ int dsm_usage(int rank, dsm_usage_t *out)
     dsmi_count(&dsmi_stat.atomics, 1);
     int rc = dsmi_rma_flush(rank, "dsm_usage");
     if (rc == DSM_OK) {
-        *out = (dsm_usage_t){(uint64_t)u[0], (uint64_t)u[1], (uint64_t)u[2], (uint64_t)u[3],
-                             heap_cap};
+        *out =
+            (dsm_usage_t){(uint64_t)u[0], (uint64_t)u[1], (uint64_t)u[2], (uint64_t)u[3], heap_cap};
     }
     return rc;
 }
@@ -390,8 +407,7 @@ static int minmax(const int64_t *a, int k, int64_t *mx, int64_t *mn)
     for (int i = 0; i < k; i++) {
         in[2 * i] = a[i], in[2 * i + 1] = -a[i];
     }
-    DSMI_MPI("dsm_alloc_all",
-             MPI_Allreduce(in, outv, 2 * k, MPI_INT64_T, MPI_MAX, dsmi_rt.comm));
+    DSMI_MPI("dsm_alloc_all", MPI_Allreduce(in, outv, 2 * k, MPI_INT64_T, MPI_MAX, dsmi_rt.comm));
     for (int i = 0; i < k; i++) {
         mx[i] = outv[2 * i], mn[i] = -outv[2 * i + 1];
     }
@@ -454,18 +470,20 @@ int dsm_alloc_all(size_t size, dsm_gptr_t *out)
         return DSM_ERR_MPI;
     }
     if (rc != DSM_OK || mn[0] != mx[0]) {
-        return rc != DSM_OK ? rc : dsmi_fail(DSM_ERR_ARG, "dsm_alloc_all",
-                                             "ranks asked for different sizes (%lld to %lld "
-                                             "bytes) or one failed its checks",
-                                             (long long)mn[0], (long long)mx[0]);
+        return rc != DSM_OK ? rc
+                            : dsmi_fail(DSM_ERR_ARG, "dsm_alloc_all",
+                                        "ranks asked for different sizes (%lld to %lld "
+                                        "bytes) or one failed its checks",
+                                        (long long)mn[0], (long long)mx[0]);
     }
     rc = sym_search(bs, mx[1], mn[1], &y);
     if (rc == DSM_ERR_NOMEM) {
         dsm_usage_t u = {0};
         dsm_usage(dsmi_rt.rank, &u);
-        return dsmi_fail(rc, "dsm_alloc_all", "no offset has %zu free bytes on every rank "
-                         "(this rank: %llu bytes free, largest free block %llu)", size,
-                         (unsigned long long)u.free, (unsigned long long)u.largest_free);
+        return dsmi_fail(rc, "dsm_alloc_all",
+                         "no offset has %zu free bytes on every rank "
+                         "(this rank: %llu bytes free, largest free block %llu)",
+                         size, (unsigned long long)u.free, (unsigned long long)u.largest_free);
     }
     if (rc == DSM_OK) {
         *out = dsmi_gptr(dsmi_rt.rank, y + HDR);
@@ -483,9 +501,10 @@ int dsm_free_all(dsm_gptr_t g)
         return rc;
     }
     if (mx != mn || mn < 0) {
-        return dsmi_fail(DSM_ERR_INVALID, "dsm_free_all", "%s (offsets 0x%llx to 0x%llx "
-                         "across ranks)", mn < 0 ? "a rank passed a null pointer"
-                                                 : "ranks passed different offsets",
+        return dsmi_fail(DSM_ERR_INVALID, "dsm_free_all",
+                         "%s (offsets 0x%llx to 0x%llx "
+                         "across ranks)",
+                         mn < 0 ? "a rank passed a null pointer" : "ranks passed different offsets",
                          (unsigned long long)mn, (unsigned long long)mx);
     }
     int64_t r = dsm_free(dsmi_gptr(dsmi_rt.rank, off));

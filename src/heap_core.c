@@ -314,8 +314,10 @@ void dsmi_hcore_drain(struct dsmi_hview *v)
     for (uint64_t k = 0; p != 0 && k < (v->hi - v->lo) / MINBLK; k++) {
         if (p < v->lo || p > v->hi - MINBLK || p % ALIGN != 0 ||
             ld(v, p + 8) != dsmi_hcore_tag(v, p, ST_RFREE)) {
-            dsmi_log(DSMI_LOG_ERROR, "heap: pending-free list broken at 0x%llx; the rest "
-                                     "of it is leaked", (unsigned long long)p);
+            dsmi_log(DSMI_LOG_ERROR,
+                     "heap: pending-free list broken at 0x%llx; the rest "
+                     "of it is leaked",
+                     (unsigned long long)p);
             return;
         }
         uint64_t next = ld(v, p + 16), size = ld(v, p);
@@ -373,7 +375,6 @@ void dsmi_hcore_format(struct dsmi_hview *v, uint64_t salt)
 }
 
 /* ---- the invariant checker (also the reload validator) ---- */
-
 
 /* Walk the block chain: sizes, tags, footers, no two free neighbours. */
 static int walk_blocks(struct dsmi_hview *v, struct dsmi_hwalk *w)
@@ -473,8 +474,8 @@ int dsmi_hcore_roots_valid(struct dsmi_hview *v)
     v->lo = ld(v, R_LO);
     v->hi = ld(v, R_HI);
     uint64_t top = ld(v, R_TOP);
-    if (ld(v, R_MAGIC) != HEAP_MAGIC || v->lo != DSMI_HDR_SIZE || v->hi > v->seg ||
-        v->hi % ALIGN || v->hi < v->lo + MINBLK || top < v->lo || top > v->hi || top % ALIGN) {
+    if (ld(v, R_MAGIC) != HEAP_MAGIC || v->lo != DSMI_HDR_SIZE || v->hi > v->seg || v->hi % ALIGN ||
+        v->hi < v->lo + MINBLK || top < v->lo || top > v->hi || top % ALIGN) {
         v->why = "heap roots invalid (magic or bounds)";
         return DSM_ERR_CORRUPT;
     }
@@ -548,7 +549,8 @@ int dsmi_heap_core_alloc(void *seg, uint64_t size, uint64_t align, uint64_t *off
         return DSM_ERR_ARG;
     }
     dsmi_hcore_drain(&v);
-    int rc = align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b) : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
+    int rc =
+        align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b) : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
     plain_publish(&v);
     if (rc == DSM_OK) {
         *off = b + HDR;

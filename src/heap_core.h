@@ -25,12 +25,12 @@
 #include "win.h"
 
 #define ALIGN 16u
-#define HDR 16u      // block header: size, tag
-#define MINBLK 48u   // header + links + footer of a free block, rounded to ALIGN
+#define HDR 16u    // block header: size, tag
+#define MINBLK 48u // header + links + footer of a free block, rounded to ALIGN
 #define SL_LOG2 4
 #define SL_COUNT 16
-#define FL_SHIFT 8   // sizes below 256 form row 0 with 16-byte steps
-#define FL_COUNT 37  // row 36 holds sizes of 2^43 and up (segments are < 2^44)
+#define FL_SHIFT 8  // sizes below 256 form row 0 with 16-byte steps
+#define FL_COUNT 37 // row 36 holds sizes of 2^43 and up (segments are < 2^44)
 
 enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
 
@@ -48,7 +48,7 @@ enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
 #define R_TOP (DSMI_HDR_HEAP_OFF + 48)
 #define R_FLMAP (DSMI_HDR_HEAP_OFF + 56)
 #define R_SLMAP(fl) (DSMI_HDR_HEAP_OFF + 64 + 8 * (uint64_t)(fl))
-#define R_HEAD(fl, sl) (R_SLMAP(FL_COUNT) + 8 * ((uint64_t)(fl) * SL_COUNT + (uint64_t)(sl)))
+#define R_HEAD(fl, sl) (R_SLMAP(FL_COUNT) + 8 * ((uint64_t)(fl)*SL_COUNT + (uint64_t)(sl)))
 #define ROOTS_END R_HEAD(FL_COUNT, 0)
 #define ROOTS_WORDS ((ROOTS_END - USAGE_OFF) / 8)
 #define HEAP_MAGIC UINT64_C(0x4d4453484541504c) // "MDSHEAPL"
@@ -63,10 +63,10 @@ _Static_assert(DSMI_HDR_SIZE % ALIGN == 0, "heap start must be aligned");
 /* A remote segment seen through RMA: the roots (fetched in one get) and a few words. */
 struct dsmi_hcache {
     int rank;
-    int err;              // first failure (a DSM_ERR_* code), sticky
+    int err; // first failure (a DSM_ERR_* code), sticky
     unsigned ops, flushes;
     const char *func;
-    uint64_t dlo, dhi;    // dirty byte range of roots[] (dlo >= dhi: clean)
+    uint64_t dlo, dhi; // dirty byte range of roots[] (dlo >= dhi: clean)
     uint64_t roots[ROOTS_WORDS];
     int n;
     uint64_t woff[RC_MAX], wval[RC_MAX], stage[RC_MAX];
@@ -74,12 +74,12 @@ struct dsmi_hcache {
 };
 
 struct dsmi_hview {
-    char *base;                 // local segment, or NULL when rc is used
+    char *base; // local segment, or NULL when rc is used
     struct dsmi_hcache *rc;
-    uint64_t salt, lo, hi, seg; // from the roots; seg = segment bytes
+    uint64_t salt, lo, hi, seg;         // from the roots; seg = segment bytes
     int64_t d_in_use, d_free, d_blocks; // usage deltas of this operation
-    uint64_t shrunk, grown;     // largest free block removed / inserted (for largest)
-    const char *why;            // reason of the last refusal
+    uint64_t shrunk, grown;             // largest free block removed / inserted (for largest)
+    const char *why;                    // reason of the last refusal
 };
 
 struct dsmi_hwalk {
@@ -148,7 +148,8 @@ DSMI_HIDDEN uint64_t dsmi_hcore_block_size(uint64_t n);
  * DSM_ERR_NOMEM (v->why says why) when nothing fits. */
 DSMI_HIDDEN int dsmi_hcore_alloc(struct dsmi_hview *v, uint64_t bs, uint64_t *out);
 /* The same with the user bytes (block + HDR) aligned to align (a power of two). */
-DSMI_HIDDEN int dsmi_hcore_alloc_aligned(struct dsmi_hview *v, uint64_t bs, uint64_t align, uint64_t *out);
+DSMI_HIDDEN int dsmi_hcore_alloc_aligned(struct dsmi_hview *v, uint64_t bs, uint64_t align,
+                                         uint64_t *out);
 /* Free the live block at b (merging with free neighbours), or DSM_ERR_INVALID. */
 DSMI_HIDDEN int dsmi_hcore_free(struct dsmi_hview *v, uint64_t b);
 /* A remote free: mark b RFREE and push it on the pending list, or DSM_ERR_INVALID. */

@@ -179,8 +179,8 @@ int dsm_alloc_balanced(size_t size, dsm_gptr_t *out)
 {
     DSMI_CHECK_UP("dsm_alloc_balanced");
     if (out == NULL || size == 0) {
-        return dsmi_fail(DSM_ERR_ARG, "dsm_alloc_balanced", "%s", out ? "size is 0"
-                                                                      : "out is NULL");
+        return dsmi_fail(DSM_ERR_ARG, "dsm_alloc_balanced", "%s",
+                         out ? "size is 0" : "out is NULL");
     }
     int rc = try_candidates(size, out);
     if (rc != DSM_ERR_NOMEM) {
@@ -198,6 +198,8 @@ int dsm_alloc_balanced(size_t size, dsm_gptr_t *out)
             return rc;
         }
     }
-    return dsmi_fail(DSM_ERR_NOMEM, "dsm_alloc_balanced", "no rank of %d has a free block "
-                     "of %zu bytes", dsmi_rt.nranks, size);
+    return dsmi_fail(DSM_ERR_NOMEM, "dsm_alloc_balanced",
+                     "no rank of %d has a free block "
+                     "of %zu bytes",
+                     dsmi_rt.nranks, size);
 }

@@ -39,11 +39,11 @@ static uint64_t next_rand(void)
     return rng;
 }
 
-#define FAIL(...)                                                                        \
-    do {                                                                                 \
-        fprintf(stderr, "fuzz_heap: " __VA_ARGS__);                                      \
-        fputc('\n', stderr);                                                             \
-        failures++;                                                                      \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "fuzz_heap: " __VA_ARGS__);                                                \
+        fputc('\n', stderr);                                                                       \
+        failures++;                                                                                \
     } while (0)
 
 static uint64_t pick_size(void)
@@ -87,8 +87,8 @@ static void do_free(int i, int deferred)
         }
     }
     const char *why = NULL;
-    int rc = deferred ? dsmi_heap_core_defer(seg, l.off, &why)
-                      : dsmi_heap_core_free(seg, l.off, &why);
+    int rc =
+        deferred ? dsmi_heap_core_defer(seg, l.off, &why) : dsmi_heap_core_free(seg, l.off, &why);
     if (rc != DSM_OK) {
         FAIL("free(0x%llx) = %d: %s", (unsigned long long)l.off, rc, why ? why : "");
     }
@@ -192,8 +192,8 @@ int main(int argc, char **argv)
     if (dsmi_heap_core_check(seg, &rep, &why) != DSM_OK || rep.in_use != 0 ||
         rep.free_blocks != 0 || rep.largest != size - HDR_SIZE) {
         FAIL("not one free block at the end (%s): in_use %llu, %llu free blocks, largest %llu",
-             why ? why : "ok", (unsigned long long)rep.in_use,
-             (unsigned long long)rep.free_blocks, (unsigned long long)rep.largest);
+             why ? why : "ok", (unsigned long long)rep.in_use, (unsigned long long)rep.free_blocks,
+             (unsigned long long)rep.largest);
     }
     free(seg);
     printf("fuzz_heap: %s\n", failures ? "FAILED" : "ok");

@@ -343,8 +343,8 @@ static void test_heap_remote_threads(void)
     struct churn_arg a[T];
     H_OK(dsm_barrier());
     for (int t = 0; t < T; t++) {
-        a[t] = (struct churn_arg){0, me, 100000 * me + 1000 * t, 24,
-                                  harness_seed() * 31 + (uint64_t)(me * T + t), 0};
+        a[t] = (struct churn_arg){
+            0, me, 100000 * me + 1000 * t, 24, harness_seed() * 31 + (uint64_t)(me * T + t), 0};
         pthread_create(&th[t], NULL, thread_main, &a[t]);
     }
     int errors = 0;

@@ -37,7 +37,7 @@ static void test_placement_balance(void)
     n = dsm_nranks();
     const int ranks[4] = {4, 16, 64, 1000};
     const double limit[4] = {1.01, 1.02, 1.04, 1.15}; // about 4 standard deviations
-    if (me == 0) { // pure computation: one rank is enough
+    if (me == 0) {                                    // pure computation: one rank is enough
         printf("\n");
         for (int i = 0; i < 4; i++) {
             double b = balance(ranks[i]);
@@ -63,8 +63,8 @@ static void test_placement_moves(void)
             elsewhere += a != b && b != nr;
         }
         double ideal = (double)KEYS / (nr + 1);
-        printf("  %d -> %d ranks: %ld keys moved (%.2f%%; ideal %.0f), %ld to an old rank\n",
-               nr, nr + 1, moved, 100.0 * (double)moved / KEYS, ideal, elsewhere);
+        printf("  %d -> %d ranks: %ld keys moved (%.2f%%; ideal %.0f), %ld to an old rank\n", nr,
+               nr + 1, moved, 100.0 * (double)moved / KEYS, ideal, elsewhere);
         CU_ASSERT(moved > 0.9 * ideal && moved < 1.1 * ideal);
         CU_ASSERT_EQUAL(elsewhere, 0);
     }
@@ -178,12 +178,9 @@ static void test_placement_balanced(void)
 }
 
 static CU_TestInfo cases[] = {
-    {"balance", test_placement_balance},
-    {"moves", test_placement_moves},
-    {"place", test_placement_place},
-    {"keyed", test_placement_keyed},
-    {"balanced", test_placement_balanced},
-    CU_TEST_INFO_NULL,
+    {"balance", test_placement_balance},   {"moves", test_placement_moves},
+    {"place", test_placement_place},       {"keyed", test_placement_keyed},
+    {"balanced", test_placement_balanced}, CU_TEST_INFO_NULL,
 };
 
 int main(int argc, char **argv)
