@@ -11,8 +11,9 @@
 #      test_rma's flag_orders_data case fails there intermittently (a rank spinning on
 #      atomic loads of its own memory does not see its neighbour's atomic store), so the
 #      suite's result on UCX is reported, not counted, unless DSM_TEST_UCX_STRICT=1.
-#  MPICH build (ch4:ucx): test_rma and dsm-demo with MPIR_CVAR_NOLOCAL=1, UCX_TLS=tcp,self
-#    (a hang in MPI_Finalize after complete results is tolerated, see below).
+#  MPICH build (ch4:ucx): dsm-demo, and test_rma with DSM_TEST_NETPATH=full (slow), with
+#    MPIR_CVAR_NOLOCAL=1, UCX_TLS=tcp,self (a hang in MPI_Finalize after complete
+#    results is tolerated, see below).
 # DSM_TEST_NETPATH=0 skips (77).
 set -u
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -74,14 +75,20 @@ case $built in
                 echo "note: MPI_Finalize hung after the results were in (MPICH + UCX TCP)"
         }
         echo "== MPICH over UCX TCP (MPIR_CVAR_NOLOCAL=1)"
-        to=80 run --net "$top/tests/test_rma" # about 30 s here when it does not hang
+        to=40 run --net "$top/apps/dsm-demo" --rounds 100
         check "dsmrun chose the netmod over TCP" grep -q "network path: MPICH with MPIR_CVAR_NOLOCAL=1" <<<"$out"
-        finalize_hang "suite rma: .* 0 failed assertions" && rc=0
-        check "test_rma passes over TCP (status $rc)" test "$rc" == 0
-        to=30 run --net "$top/apps/dsm-demo" --rounds 100
         finalize_hang "all checks passed" && rc=0
         check "dsm-demo (compare-and-swap) passes over TCP (status $rc)" test "$rc" == 0
-        check "... and checked its results" grep -q "all checks passed" <<<"$out" ;;
+        check "... and checked its results" grep -q "all checks passed" <<<"$out"
+        # UCX's TCP transport polls busily: 4 ranks on 2 cores take 30 s for the suite on
+        # an idle machine and minutes on a loaded one, so only on request
+        if [[ ${DSM_TEST_NETPATH:-1} == full ]]; then
+            to=240 run --net "$top/tests/test_rma"
+            finalize_hang "suite rma: .* 0 failed assertions" && rc=0
+            check "test_rma passes over TCP (status $rc)" test "$rc" == 0
+        else
+            echo "skip: test_rma over MPICH + UCX TCP (slow here; DSM_TEST_NETPATH=full runs it)"
+        fi ;;
     *)
         echo "SKIP: no network path known for MPI '$built'"; exit 77 ;;
 esac
