@@ -109,6 +109,11 @@ DSMI_HIDDEN void dsmi_held_remove(struct dsmi_held *h);
 DSMI_HIDDEN int dsmi_thread_id(void);
 
 /* ---- waiting ---- */
+/* Make other ranks' atomics on this rank's window land (MPICH: see sync.c; a no-op on
+ * Open MPI's osc sm, whose atomics need nothing from the target). Called by waiters and
+ * by a rank releasing a lock that lives in its own segment: without it, on MPICH, such
+ * a rank re-takes its own lock again and again while the others' swaps wait. */
+DSMI_HIDDEN void dsmi_sync_progress(void);
 struct dsmi_wait {
     uint64_t start_ns; // when the wait began
     uint64_t limit_ns; // DSM_LOCK_TIMEOUT in ns, 0 for none
