@@ -23,6 +23,7 @@ struct suite {
 
 static const struct suite suites[] = {
     {"rma", bench_rma, "put/get/fetch-add/CAS, 8 B to 4 MiB, mpidsm vs raw MPI RMA"},
+    {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -22,5 +22,6 @@ double bench_median(double *v, int n);
 void bench_check(int rc, const char *what);
 
 int bench_rma(const struct bench_opts *o);
+int bench_sync(const struct bench_opts *o);
 
 #endif
