@@ -230,9 +230,6 @@ static int successor(dsm_gptr_t g, uint64_t x, uint64_t *next, const char *func)
 
 int dsmi_mutex_release(dsm_gptr_t g, unsigned slot, bool granted, const char *func)
 {
-    if (dsm_gptr_rank(g) == dsmi_rt.rank) {
-        dsmi_sync_progress(); // let queued remote swaps of our tail land (see sync.h)
-    }
     int rc = dsmi_sync_fence(true, func);
     uint64_t x = dsmi_qid(dsmi_rt.rank, slot), next = 0, f = 0;
     bool own = true;

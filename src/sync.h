@@ -110,9 +110,9 @@ DSMI_HIDDEN int dsmi_thread_id(void);
 
 /* ---- waiting ---- */
 /* Make other ranks' atomics on this rank's window land (MPICH: see sync.c; a no-op on
- * Open MPI's osc sm, whose atomics need nothing from the target). Called by waiters and
- * by a rank releasing a lock that lives in its own segment: without it, on MPICH, such
- * a rank re-takes its own lock again and again while the others' swaps wait. */
+ * Open MPI, whose osc sm atomics need nothing from the target). Waiters call it: a
+ * waiter polls its own FLAG, and on MPICH the hand-over CAS from another rank may
+ * otherwise wait for this rank's progress for many milliseconds. */
 DSMI_HIDDEN void dsmi_sync_progress(void);
 struct dsmi_wait {
     uint64_t start_ns; // when the wait began
