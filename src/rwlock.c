@@ -176,6 +176,22 @@ static int write_acquire(dsm_gptr_t g, bool try_only, struct dsmi_held *h, const
     return DSM_OK;
 }
 
+/* Leave a read hold (count out) or a write hold (clear our bits, pass the writers'
+ * queue on), after the release fence. */
+static int rw_release(dsm_gptr_t l, const struct dsmi_held *mine, const char *func)
+{
+    int rc = dsmi_sync_fence(true, func);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    if (mine->kind == DSMI_HELD_READ) {
+        return dsmi_sync_fop(word(l, ROUT), true, MPI_SUM, RINC, NULL, func);
+    }
+    rc = dsmi_sync_fop(word(l, RIN), true, MPI_BAND, ~WBITS, NULL, func);
+    int rrc = dsmi_mutex_release(word(l, WQ), mine->slot, mine->granted, func);
+    return rc != DSM_OK ? rc : rrc;
+}
+
 static int lock_common(dsm_gptr_t g, bool write, bool try_only, const char *func)
 {
     DSMI_CHECK_UP(func);
@@ -191,7 +207,8 @@ static int lock_common(dsm_gptr_t g, bool write, bool try_only, const char *func
         return rc;
     }
     if ((rc = dsmi_held_add(&h, func)) != DSM_OK) {
-        return rc; // cannot happen before HELD_MAX locks; the lock stays held
+        rw_release(g, &h, func); // this thread holds too many locks: give this one back
+        return rc;
     }
     return dsmi_sync_fence(false, func);
 }
@@ -251,16 +268,7 @@ int dsm_rwlock_unlock(dsm_gptr_t l)
     }
     struct dsmi_held mine = *h;
     dsmi_held_remove(h);
-    int rc = dsmi_sync_fence(true, func);
-    if (rc != DSM_OK) {
-        return rc;
-    }
-    if (mine.kind == DSMI_HELD_READ) {
-        return dsmi_sync_fop(word(l, ROUT), true, MPI_SUM, RINC, NULL, func);
-    }
-    rc = dsmi_sync_fop(word(l, RIN), true, MPI_BAND, ~WBITS, NULL, func);
-    int rrc = dsmi_mutex_release(word(l, WQ), mine.slot, mine.granted, func);
-    return rc != DSM_OK ? rc : rrc;
+    return rw_release(l, &mine, func);
 }
 
 int dsm_rwlock_init(dsm_gptr_t l)
