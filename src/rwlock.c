@@ -238,8 +238,10 @@ static void describe(dsm_gptr_t g, char *buf, size_t len, const char *func)
 {
     uint64_t in = 0, out = 0;
     char wq[160];
-    if (dsmi_sync_load(word(g, RIN), true, &in, func) != DSM_OK ||
-        dsmi_sync_load(word(g, ROUT), true, &out, func) != DSM_OK) {
+    // ROUT before RIN: readers that come and go in between cannot make a held lock
+    // look free (ROUT then never exceeds the RIN read after it).
+    if (dsmi_sync_load(word(g, ROUT), true, &out, func) != DSM_OK ||
+        dsmi_sync_load(word(g, RIN), true, &in, func) != DSM_OK) {
         snprintf(buf, len, "in an unknown state");
     } else if ((in >> 48) != RW_MAGIC) {
         snprintf(buf, len, "not initialised");
@@ -276,8 +278,8 @@ int dsm_rwlock_init(dsm_gptr_t l)
     const char *func = "dsm_rwlock_init";
     DSMI_CHECK_UP(func);
     uint64_t in = 0, out = 0;
-    int rc = dsmi_sync_load(word(l, RIN), true, &in, func);
-    rc = rc == DSM_OK ? dsmi_sync_load(word(l, ROUT), true, &out, func) : rc;
+    int rc = dsmi_sync_load(word(l, ROUT), true, &out, func); // ROUT first (describe)
+    rc = rc == DSM_OK ? dsmi_sync_load(word(l, RIN), true, &in, func) : rc;
     if (rc != DSM_OK) {
         return rc;
     }
@@ -303,8 +305,8 @@ int dsm_rwlock_destroy(dsm_gptr_t l)
         return rw_fail(DSM_ERR_STATE, l, func, "is held by this thread: unlock it first");
     }
     uint64_t in = 0, out = 0, seen = 0;
-    int rc = dsmi_sync_load(word(l, RIN), true, &in, func);
-    rc = rc == DSM_OK ? dsmi_sync_load(word(l, ROUT), true, &out, func) : rc;
+    int rc = dsmi_sync_load(word(l, ROUT), true, &out, func); // ROUT first (describe)
+    rc = rc == DSM_OK ? dsmi_sync_load(word(l, RIN), true, &in, func) : rc;
     if (rc != DSM_OK) {
         return rc;
     }
