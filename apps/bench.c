@@ -25,6 +25,7 @@ static const struct suite suites[] = {
     {"rma", bench_rma, "put/get/fetch-add/CAS, 8 B to 4 MiB, mpidsm vs raw MPI RMA"},
     {"ckpt", bench_ckpt, "checkpoint write vs dd conv=fsync, restore vs dd read"},
     {"heap", bench_heap, "alloc/free: local vs malloc, remote, collective vs MPI_Win_allocate"},
+    {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -24,5 +24,6 @@ void bench_check(int rc, const char *what);
 int bench_rma(const struct bench_opts *o);
 int bench_ckpt(const struct bench_opts *o);
 int bench_heap(const struct bench_opts *o);
+int bench_sync(const struct bench_opts *o);
 
 #endif

@@ -247,6 +247,8 @@ int dsmi_mutex_release(dsm_gptr_t g, unsigned slot, bool granted, const char *fu
         }
         x = next; // its waiter gave up: release on its behalf, then go on down the queue
         own = false;
+        dsmi_log(DSMI_LOG_DEBUG, "%s: releasing the abandoned queue node of rank %d slot %u",
+                 func, dsmi_qid_rank(x), dsmi_qid_slot(x));
     }
     return rc;
 }

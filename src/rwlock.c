@@ -176,6 +176,22 @@ static int write_acquire(dsm_gptr_t g, bool try_only, struct dsmi_held *h, const
     return DSM_OK;
 }
 
+/* Leave a read hold (count out) or a write hold (clear our bits, pass the writers'
+ * queue on), after the release fence. */
+static int rw_release(dsm_gptr_t l, const struct dsmi_held *mine, const char *func)
+{
+    int rc = dsmi_sync_fence(true, func);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    if (mine->kind == DSMI_HELD_READ) {
+        return dsmi_sync_fop(word(l, ROUT), true, MPI_SUM, RINC, NULL, func);
+    }
+    rc = dsmi_sync_fop(word(l, RIN), true, MPI_BAND, ~WBITS, NULL, func);
+    int rrc = dsmi_mutex_release(word(l, WQ), mine->slot, mine->granted, func);
+    return rc != DSM_OK ? rc : rrc;
+}
+
 static int lock_common(dsm_gptr_t g, bool write, bool try_only, const char *func)
 {
     DSMI_CHECK_UP(func);
@@ -191,7 +207,8 @@ static int lock_common(dsm_gptr_t g, bool write, bool try_only, const char *func
         return rc;
     }
     if ((rc = dsmi_held_add(&h, func)) != DSM_OK) {
-        return rc; // cannot happen before HELD_MAX locks; the lock stays held
+        rw_release(g, &h, func); // this thread holds too many locks: give this one back
+        return rc;
     }
     return dsmi_sync_fence(false, func);
 }
@@ -221,8 +238,10 @@ static void describe(dsm_gptr_t g, char *buf, size_t len, const char *func)
 {
     uint64_t in = 0, out = 0;
     char wq[160];
-    if (dsmi_sync_load(word(g, RIN), true, &in, func) != DSM_OK ||
-        dsmi_sync_load(word(g, ROUT), true, &out, func) != DSM_OK) {
+    // ROUT before RIN: readers that come and go in between cannot make a held lock
+    // look free (ROUT then never exceeds the RIN read after it).
+    if (dsmi_sync_load(word(g, ROUT), true, &out, func) != DSM_OK ||
+        dsmi_sync_load(word(g, RIN), true, &in, func) != DSM_OK) {
         snprintf(buf, len, "in an unknown state");
     } else if ((in >> 48) != RW_MAGIC) {
         snprintf(buf, len, "not initialised");
@@ -251,16 +270,7 @@ int dsm_rwlock_unlock(dsm_gptr_t l)
     }
     struct dsmi_held mine = *h;
     dsmi_held_remove(h);
-    int rc = dsmi_sync_fence(true, func);
-    if (rc != DSM_OK) {
-        return rc;
-    }
-    if (mine.kind == DSMI_HELD_READ) {
-        return dsmi_sync_fop(word(l, ROUT), true, MPI_SUM, RINC, NULL, func);
-    }
-    rc = dsmi_sync_fop(word(l, RIN), true, MPI_BAND, ~WBITS, NULL, func);
-    int rrc = dsmi_mutex_release(word(l, WQ), mine.slot, mine.granted, func);
-    return rc != DSM_OK ? rc : rrc;
+    return rw_release(l, &mine, func);
 }
 
 int dsm_rwlock_init(dsm_gptr_t l)
@@ -268,8 +278,8 @@ int dsm_rwlock_init(dsm_gptr_t l)
     const char *func = "dsm_rwlock_init";
     DSMI_CHECK_UP(func);
     uint64_t in = 0, out = 0;
-    int rc = dsmi_sync_load(word(l, RIN), true, &in, func);
-    rc = rc == DSM_OK ? dsmi_sync_load(word(l, ROUT), true, &out, func) : rc;
+    int rc = dsmi_sync_load(word(l, ROUT), true, &out, func); // ROUT first (describe)
+    rc = rc == DSM_OK ? dsmi_sync_load(word(l, RIN), true, &in, func) : rc;
     if (rc != DSM_OK) {
         return rc;
     }
@@ -295,8 +305,8 @@ int dsm_rwlock_destroy(dsm_gptr_t l)
         return rw_fail(DSM_ERR_STATE, l, func, "is held by this thread: unlock it first");
     }
     uint64_t in = 0, out = 0, seen = 0;
-    int rc = dsmi_sync_load(word(l, RIN), true, &in, func);
-    rc = rc == DSM_OK ? dsmi_sync_load(word(l, ROUT), true, &out, func) : rc;
+    int rc = dsmi_sync_load(word(l, ROUT), true, &out, func); // ROUT first (describe)
+    rc = rc == DSM_OK ? dsmi_sync_load(word(l, RIN), true, &in, func) : rc;
     if (rc != DSM_OK) {
         return rc;
     }

@@ -109,6 +109,11 @@ DSMI_HIDDEN void dsmi_held_remove(struct dsmi_held *h);
 DSMI_HIDDEN int dsmi_thread_id(void);
 
 /* ---- waiting ---- */
+/* Make other ranks' atomics on this rank's window land (MPICH: see sync.c; a no-op on
+ * Open MPI, whose osc sm atomics need nothing from the target). Waiters call it: a
+ * waiter polls its own FLAG, and on MPICH the hand-over CAS from another rank may
+ * otherwise wait for this rank's progress for many milliseconds. */
+DSMI_HIDDEN void dsmi_sync_progress(void);
 struct dsmi_wait {
     uint64_t start_ns; // when the wait began
     uint64_t limit_ns; // DSM_LOCK_TIMEOUT in ns, 0 for none
