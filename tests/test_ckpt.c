@@ -10,7 +10,9 @@
  * Every case starts and stops mpidsm itself (the harness owns MPI) under its own job
  * name in a per-run directory made by rank 0 (mkdtemp) and removed at the end. Files
  * are disrupted by rank 0 between dsm_finalize and the next dsm_init, fenced by
- * MPI_Barrier. Data are written at fixed user offsets (the tests own the segment).
+ * MPI_Barrier. Data live in one symmetric heap block (dsm_alloc_all) made by a fresh
+ * start and found again after a restart through the root "blk" (the heap's block
+ * headers are in the segment, so the tests never write outside their blocks).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,13 +28,15 @@
 #include "ckpt.h" // dsmi_ckpt_hdr_crc and the header, to forge headers
 #include "harness.h"
 
-#define USER0 65536u           // first user offset
 #define PATTERN_LEN (200u << 10) // bytes of pattern per rank
-#define RING_OFF (USER0 + (512u << 10))
+#define RING_AT PATTERN_LEN        // the ring node, right after the pattern
+#define BLK_LEN (RING_AT + 64u)    // the symmetric block: pattern, ring node
+#define RING_OFF (blk + RING_AT)
 #define NPROT 16
 
 static char top[128]; // short, so paths built from it never truncate
 static int me, n;
+static uint64_t blk; // user offset of the symmetric block (the same on every rank)
 static uint64_t prot[NPROT]; // a protected rank-local region
 
 struct node {
@@ -56,6 +60,22 @@ static void bar(void)
 #define JOB "base"
 
 /* Start mpidsm for case job with the given restart mode and replica setting. */
+/* The case's data block: restored with the heap after a restart, else allocated. */
+static void find_block(void)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    if (dsm_restarted(NULL)) {
+        H_OK(dsm_root_get("blk", &g));
+    } else {
+        H_OK(dsm_alloc_all(BLK_LEN, &g));
+        if (me == 0) {
+            H_OK(dsm_root_set("blk", g));
+        }
+        H_OK(dsm_barrier());
+    }
+    blk = dsm_gptr_offset(g);
+}
+
 static int start(const char *job, const char *restart, bool replicas)
 {
     char dir[PATH_MAX];
@@ -70,6 +90,7 @@ static int start(const char *job, const char *restart, bool replicas)
         n = dsm_nranks();
         memset(prot, 0, sizeof prot);
         H_OK(dsm_ckpt_protect(prot, sizeof prot, "prot")); // refilled on restart
+        find_block();
     }
     return rc;
 }
@@ -86,7 +107,7 @@ static void *local(uint64_t off)
 /* This rank's pattern, ring node and protected region for tag (collective). */
 static void fill(int tag)
 {
-    unsigned char *p = local(USER0);
+    unsigned char *p = local(blk);
     for (size_t i = 0; p && i < PATTERN_LEN; i++) {
         p[i] = pat(me, tag, i);
     }
@@ -113,7 +134,7 @@ static void fill(int tag)
 static bool verify_tags(const int *tags)
 {
     bool ok = true;
-    unsigned char *p = local(USER0);
+    unsigned char *p = local(blk);
     for (size_t i = 0; p && i < PATTERN_LEN; i++) {
         ok &= p[i] == pat(me, tags[me], i);
     }
@@ -323,14 +344,14 @@ static void test_ckpt_roots(void)
     H_OK(start("roots", "never", false));
     dsm_gptr_t g, got = DSM_GPTR_NULL;
     char name[40];
-    H_OK(dsm_gptr_make(me, USER0 + 64 * (uint64_t)me, &g));
+    H_OK(dsm_gptr_make(me, blk + 64 * (uint64_t)me, &g));
     snprintf(name, sizeof name, "root-of-%d", me);
     H_OK(dsm_root_set(name, g));
     H_OK(dsm_barrier());
     snprintf(name, sizeof name, "root-of-%d", (me + 1) % n);
     H_OK(dsm_root_get(name, &got));
     CU_ASSERT_EQUAL(dsm_gptr_rank(got), (me + 1) % n);
-    CU_ASSERT_EQUAL(dsm_gptr_offset(got), USER0 + 64 * (uint64_t)((me + 1) % n));
+    CU_ASSERT_EQUAL(dsm_gptr_offset(got), blk + 64 * (uint64_t)((me + 1) % n));
     H_EXPECT(dsm_root_get("no-such-root", &got), DSM_ERR_NOTFOUND);
     H_EXPECT(dsm_root_get("", &got), DSM_ERR_ARG);
     H_EXPECT(dsm_root_get(NULL, &got), DSM_ERR_ARG);
@@ -699,7 +720,7 @@ static void recover_each(const char *job, bool replicas)
         fill(2);
         H_OK(dsm_simulate_failure(v));
         if (me == v) {
-            unsigned char *p = local(USER0);
+            unsigned char *p = local(blk);
             CU_ASSERT(p != NULL && p[0] == 0 && p[PATTERN_LEN - 1] == 0);
         }
         H_OK(dsm_recover());
