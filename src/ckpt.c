@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "sync.h"
 #include "win.h"
 
 #define MAX_REGIONS 64
@@ -342,6 +343,7 @@ int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply
         int r = claim(i, "dsm_recover");
         rc = rc != DSM_OK ? rc : r;
     }
+    dsmi_sync_reload(); // no lock waiter survives a restore: fresh queue-node pool
     int hr = dsmi_heap_reload();
     return hr != DSM_OK ? hr : rc;
 }

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "ckpt.h" // dsmi_ckpt_hdr_crc and the header, to forge headers
+#include "heap.h" // dsmi_heap_check
+#include "win.h"  // the sync region's place, to see it cleared
 #include "harness.h"
 
 #define PATTERN_LEN (200u << 10) // bytes of pattern per rank
@@ -820,6 +822,110 @@ static void test_ckpt_async(void)
     expect_restart("async", true, harness_nranks() > 1 ? 2 : 1, harness_nranks() > 1 ? 2 : 1);
 }
 
+static bool usage_same(const dsm_usage_t *a, const dsm_usage_t *b)
+{
+    return a->in_use == b->in_use && a->free == b->free &&
+           a->largest_free == b->largest_free && a->blocks == b->blocks &&
+           a->capacity == b->capacity;
+}
+
+/* This rank's queue-node region holds no node (what dsmi_sync_reload leaves). */
+static bool sync_region_clear(void)
+{
+    const unsigned char *p = (const unsigned char *)dsmi_w.base + DSMI_HDR_SYNC_OFF;
+    bool clear = true;
+    for (size_t i = 0; i < DSMI_HDR_SYNC_SIZE; i++) {
+        clear &= p[i] == 0;
+    }
+    return clear;
+}
+
+/* Every rank takes a new mutex once, in turn: the queue-node pool works. */
+static void mutex_round(void)
+{
+    dsm_gptr_t m = DSM_GPTR_NULL;
+    if (me == 0) {
+        H_OK(dsm_alloc(64, &m));
+        H_OK(dsm_mutex_init(m));
+    }
+    MPI_Bcast(&m.bits, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    for (int r = 0; r < n; r++) {
+        if (me == r) {
+            H_OK(dsm_mutex_lock(m));
+            H_OK(dsm_mutex_unlock(m));
+        }
+        H_OK(dsm_barrier());
+    }
+}
+
+/* The heap and the sync state after a restore: dsm_recover and a restart bring each
+ * heap back exactly as it was at the checkpoint (same usage, blocks live then are live
+ * again, later ones are not), allocation and free still work and the walk finds no
+ * fault; the queue nodes in use at checkpoint time (rank 0 held a mutex) are gone. */
+static void test_ckpt_heap_restored(void)
+{
+    dsm_gptr_t a, b, c, d, m = DSM_GPTR_NULL;
+    dsm_usage_t ck, now;
+    H_OK(start("heapok", "never", false));
+    fill(1);
+    H_OK(dsm_alloc(3000, &a));
+    H_OK(dsm_alloc_on((me + 1) % n, 700, &b));
+    if (me == 0) { // held across the checkpoint: its queue node is in the image
+        H_OK(dsm_alloc(64, &m));
+        H_OK(dsm_mutex_init(m));
+        H_OK(dsm_mutex_lock(m));
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_usage(me, &ck));
+    H_OK(dsm_checkpoint());
+    if (me == 0) {
+        H_OK(dsm_mutex_unlock(m));
+    }
+    H_OK(dsm_alloc(5000, &c)); // first, so that c cannot take a's place
+    H_OK(dsm_free(a));
+    H_OK(dsm_barrier());
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_FALSE(usage_same(&now, &ck)); // the check below can tell
+    int v = n - 1;
+    H_OK(dsm_simulate_failure(v));
+    H_OK(dsm_recover());
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_EQUAL(usage_same(&now, &ck), me == v);
+    if (me == v) {
+        CU_ASSERT_TRUE(sync_region_clear());
+        H_EXPECT(dsm_free(c), DSM_ERR_INVALID); // allocated after the checkpoint
+        H_OK(dsm_free(a)); // freed after the checkpoint: live again
+    } else {
+        H_OK(dsm_free(c));
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_free(b)); // on the next rank, the restored one for rank v - 1
+    H_OK(dsm_alloc(100, &d));
+    H_OK(dsm_free(d));
+    H_OK(dsmi_heap_check(NULL));
+    mutex_round();
+    H_OK(dsm_finalize());
+
+    H_OK(start("heapok", "auto", false)); // the restart: every rank at the checkpoint
+    CU_ASSERT_TRUE(dsm_restarted(NULL));
+    CU_ASSERT_TRUE(verify(1));
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_TRUE(usage_same(&now, &ck));
+    CU_ASSERT_TRUE(sync_region_clear());
+    H_OK(dsmi_heap_check(NULL));
+    H_OK(dsm_barrier()); // all have looked before b is freed on the next rank
+    H_OK(dsm_free(a));
+    H_OK(dsm_free(b));
+    H_OK(dsm_barrier()); // the previous rank's b is freed here, d merges it
+    H_OK(dsm_alloc(100, &d));
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_EQUAL(now.blocks, ck.blocks - 1); // a and a b gone, d new
+    H_OK(dsm_free(d));
+    H_OK(dsmi_heap_check(NULL));
+    mutex_round();
+    H_OK(dsm_finalize());
+}
+
 static void test_ckpt_cleanup(void)
 {
     if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
@@ -855,6 +961,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_recover_two", test_ckpt_recover_two},
     {"test_ckpt_restart_then_recover", test_ckpt_restart_then_recover},
     {"test_ckpt_async", test_ckpt_async},
+    {"test_ckpt_heap_restored", test_ckpt_heap_restored},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
