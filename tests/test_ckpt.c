@@ -4,8 +4,9 @@
  * ckpt: checkpoint/restart round trips, the FTI-style disruption matrix (delete, truncate
  * or bit-flip a rank's file, its partner copy, both, the commit record; a checkpoint of
  * another rank count, format or heap size; a full disk; a crash before commit), named
- * roots, protected regions, retention, the interval, and simulated failure + recovery
- * of each rank in turn.
+ * roots, protected regions, retention, the interval, simulated failure + recovery of
+ * each rank in turn, and the heap and sync state after a restore (valid, as at the
+ * checkpoint; an image with damaged heap metadata but good CRCs is rejected).
  *
  * Every case starts and stops mpidsm itself (the harness owns MPI) under its own job
  * name in a per-run directory made by rank 0 (mkdtemp) and removed at the end. Files
@@ -272,6 +273,29 @@ static void forge(const char *job, uint64_t e, const char *name, enum forge what
     }
     h.hdr_crc = dsmi_ckpt_hdr_crc(&h);
     CU_ASSERT_EQUAL(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    close(fd);
+}
+
+/* Overwrite the heap block header in front of user offset at in rank's image and fix
+ * both CRCs: the file check passes, only the heap's own validation can tell. */
+static void corrupt_heap(const char *job, uint64_t e, const char *name, uint64_t at)
+{
+    char p[PATH_MAX];
+    struct dsmi_ckpt_hdr h;
+    path(p, job, e, name);
+    int fd = open(p, O_RDWR);
+    CU_ASSERT_EQUAL(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    size_t len = h.seg_len + h.reg_len;
+    unsigned char *data = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_EQUAL(pread(fd, data, len, sizeof h), (ssize_t)len);
+    CU_ASSERT_EQUAL(dsmi_crc32c(0, data, len), h.data_crc); // intact before
+    memset(data + at - 16, 0xA5, 16); // the header {size, tag} (heap_core.h: HDR)
+    h.data_crc = dsmi_crc32c(0, data, len);
+    h.hdr_crc = dsmi_ckpt_hdr_crc(&h);
+    CU_ASSERT_EQUAL(pwrite(fd, data, len, sizeof h), (ssize_t)len);
+    CU_ASSERT_EQUAL(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    free(data);
     close(fd);
 }
 
@@ -822,6 +846,26 @@ static void test_ckpt_async(void)
     expect_restart("async", true, harness_nranks() > 1 ? 2 : 1, harness_nranks() > 1 ? 2 : 1);
 }
 
+/* An image whose heap metadata are damaged although its CRCs match (written by a
+ * buggy program, say): dsmi_heap_reload rejects it with DSM_ERR_CORRUPT on its rank,
+ * every rank falls back to the older epoch together, and the epoch is condemned. */
+static void test_ckpt_heap_corrupt(void)
+{
+    two_epochs("hcorrupt", false);
+    if (harness_rank() == 0) {
+        char name[32];
+        snprintf(name, sizeof name, "rank-%d.ckpt", 2 % harness_nranks());
+        corrupt_heap("hcorrupt", 2, name, blk);
+    }
+    bar();
+    expect_restart("hcorrupt", false, 1, 1);
+    if (harness_rank() == 0) {
+        CU_ASSERT_FALSE(exists("hcorrupt", 2, "COMMIT"));
+        CU_ASSERT_TRUE(exists("hcorrupt", 2, "COMMIT.rejected"));
+    }
+    bar();
+}
+
 static bool usage_same(const dsm_usage_t *a, const dsm_usage_t *b)
 {
     return a->in_use == b->in_use && a->free == b->free &&
@@ -962,6 +1006,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_restart_then_recover", test_ckpt_restart_then_recover},
     {"test_ckpt_async", test_ckpt_async},
     {"test_ckpt_heap_restored", test_ckpt_heap_restored},
+    {"test_ckpt_heap_corrupt", test_ckpt_heap_corrupt},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
