@@ -636,7 +636,12 @@ DSM_API int dsm_rank_unlock(int rank);
  *
  * What is not recovered: writes after the last committed checkpoint; process state not
  * in a segment or a protected region (open files, MPI objects, pointers into
- * process memory); outstanding non-blocking requests.
+ * process memory); outstanding non-blocking requests; locks. A restore (restart, or
+ * dsm_recover() of a rank) brings the heap back exactly as it was at the checkpoint
+ * (blocks, usage; its lock free) and empties the restored rank's lock queue nodes, as
+ * no waiter survives it: take checkpoints with no mutex, rwlock or semaphore held or
+ * awaited, since a lock word in user memory comes back as it was and would name a
+ * holder that no longer exists.
  * @{ */
 /** Longest name of a protected region or a root, in characters. */
 #define DSM_CKPT_NAME_MAX 31

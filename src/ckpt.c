@@ -29,12 +29,14 @@
 #include "ckpt.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "heap.h"
+#include "sync.h"
 #include "win.h"
 
 #define MAX_REGIONS 64
@@ -342,6 +344,7 @@ int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply
         int r = claim(i, "dsm_recover");
         rc = rc != DSM_OK ? rc : r;
     }
+    dsmi_sync_reload(); // no lock waiter survives a restore: fresh queue-node pool
     int hr = dsmi_heap_reload();
     return hr != DSM_OK ? hr : rc;
 }
@@ -629,10 +632,26 @@ static void abandon(const char *dir)
     dsmi_replica_commit(false);
 }
 
+bool dsmi_ckpt_crash_due(int where, uint64_t e)
+{
+    int victim = where == DSMI_CKPT_CRASH_WRITE ? dsmi_rt.nranks - 1 : 0;
+    if (dsmi_rt.cfg.CKPT_CRASH != where || dsmi_rt.rank != victim ||
+        e != (uint64_t)dsmi_rt.cfg.CKPT_CRASH_EPOCH ||
+        dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER) {
+        return false;
+    }
+    dsmi_log(DSMI_LOG_ERROR, "DSM_CKPT_CRASH=%s (test hook): raising SIGKILL in epoch %llu",
+             where == DSMI_CKPT_CRASH_WRITE ? "write" : "commit", (unsigned long long)e);
+    return true;
+}
+
 int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why)
 {
     int rc = dsmi_ckpt_agree(mine);
     char cwhy[DSMI_WHY] = "";
+    if (rc == DSM_OK && dsmi_ckpt_crash_due(DSMI_CKPT_CRASH_COMMIT, e)) {
+        raise(SIGKILL); // every image is on disk, COMMIT is not
+    }
     if (rc == DSM_OK) {
         rc = commit(e, dir, cwhy);
         mine = rc;

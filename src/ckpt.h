@@ -55,6 +55,10 @@ struct dsmi_ckpt_expect {
 
 /* DSM_RESTART values, in the order of its choices in env_defs.h. */
 enum { DSMI_RESTART_NEVER, DSMI_RESTART_AUTO, DSMI_RESTART_REQUIRED };
+/* DSM_CKPT_CRASH (a test hook): whether this rank must die now at point where of epoch
+ * e (logged when it must). The caller makes what it wrote durable, then raise(SIGKILL). */
+enum { DSMI_CKPT_CRASH_NONE, DSMI_CKPT_CRASH_WRITE, DSMI_CKPT_CRASH_COMMIT };
+DSMI_HIDDEN bool dsmi_ckpt_crash_due(int where, uint64_t e);
 
 /* Fixed-size reason buffer for rejected images and failed writes. */
 #define DSMI_WHY 256

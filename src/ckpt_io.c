@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -201,8 +202,15 @@ static int write_image_fd(int fd, struct dsmi_ckpt_hdr *h, const void *seg, cons
                           bool crc)
 {
     uint32_t c = 0;
-    if (write_all(fd, h, sizeof *h) != 0 ||
-        write_summed(fd, seg, h->seg_len, crc ? &c : NULL) != 0 ||
+    size_t half = h->seg_len / 2; // the crash hook's cut (CRCs are summed in pieces)
+    if (write_all(fd, h, sizeof *h) != 0 || write_summed(fd, seg, half, crc ? &c : NULL) != 0) {
+        return -1;
+    }
+    if (h->rank == dsmi_rt.rank && dsmi_ckpt_crash_due(DSMI_CKPT_CRASH_WRITE, h->epoch)) {
+        fsync(fd); // a half-written file on disk, as a crash mid-write leaves it
+        raise(SIGKILL);
+    }
+    if (write_summed(fd, (const char *)seg + half, h->seg_len - half, crc ? &c : NULL) != 0 ||
         write_summed(fd, reg, h->reg_len, crc ? &c : NULL) != 0) {
         return -1;
     }

@@ -264,6 +264,24 @@ int dsmi_sync_start(void)
     return dsmi_win_create_lockwin(&rank_win);
 }
 
+/* The restored image holds the nodes as they were at checkpoint time (a node in use
+ * then names a waiter that no longer exists): back to the state dsmi_sync_start leaves,
+ * without touching the rank-lock window. Plain stores: during a restore no other rank
+ * touches this region, and ckpt/replica publish the bytes with MPI_Win_sync. */
+void dsmi_sync_reload(void)
+{
+    memset(dsmi_w.base + DSMI_HDR_SYNC_OFF, 0, DSMI_HDR_SYNC_SIZE);
+    for (unsigned w = 0; w < BITMAP_WORDS; w++) {
+        atomic_store(&slot_zombie[w], 0);
+        atomic_store(&slot_used[w], 0);
+    }
+    if (DSMI_QN_SLOTS % 64) {
+        atomic_store(&slot_used[BITMAP_WORDS - 1], ~UINT64_C(0) << (DSMI_QN_SLOTS % 64));
+    }
+    atomic_store(&zombies, 0);
+    atomic_fetch_add(&generation, 1); // held records name slots that were just cleared
+}
+
 int dsmi_sync_stop(void)
 {
     int rc = dsmi_win_free_lockwin(&rank_win);

@@ -138,5 +138,9 @@ DSMI_HIDDEN void dsmi_mutex_describe(dsm_gptr_t g, char *buf, size_t len, const 
 /* ---- subsystem (runtime.c's table) ---- */
 DSMI_HIDDEN int dsmi_sync_start(void);
 DSMI_HIDDEN int dsmi_sync_stop(void);
+/* This rank's segment bytes were replaced (restart or dsm_recover, ckpt.c): no waiter or
+ * holder of a queue node survives that, so clear the node region and the pool, and end
+ * the held-lock records of this process (lock words in user memory are the program's). */
+DSMI_HIDDEN void dsmi_sync_reload(void);
 
 #endif /* DSMI_SYNC_H */

@@ -85,5 +85,6 @@ tests_fuzz_heap_SOURCES = tests/fuzz_heap.c
 tests_fuzz_heap_LDADD = src/libdsmcore.la
 check_SCRIPTS += tests/test_heap_fuzz.sh
 check_SCRIPTS += tests/test_fault.sh
+check_SCRIPTS += tests/test_fault_ckpt.sh
 endif
 EXTRA_DIST += tests/soak_fault.sh

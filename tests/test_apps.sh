@@ -24,4 +24,7 @@ done
 np=$((np < 2 ? 2 : np)) # the benchmark measures rank 0 -> rank 1
 run "$apps/dsm-bench" rma --quick --rounds 1
 run "$apps/dsm-bench" heap --quick --rounds 1
+ck=$(mktemp -d /tmp/dsm-bench-ckpt.XXXXXX) # the checkpoints and dd's scratch file
+DSM_CKPT_DIR=$ck DSM_HEAP_SIZE=8M run "$apps/dsm-bench" ckpt --quick --rounds 1
+rm -rf "$ck"
 exit $fail

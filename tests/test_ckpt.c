@@ -4,13 +4,16 @@
  * ckpt: checkpoint/restart round trips, the FTI-style disruption matrix (delete, truncate
  * or bit-flip a rank's file, its partner copy, both, the commit record; a checkpoint of
  * another rank count, format or heap size; a full disk; a crash before commit), named
- * roots, protected regions, retention, the interval, and simulated failure + recovery
- * of each rank in turn.
+ * roots, protected regions, retention, the interval, simulated failure + recovery of
+ * each rank in turn, and the heap and sync state after a restore (valid, as at the
+ * checkpoint; an image with damaged heap metadata but good CRCs is rejected).
  *
  * Every case starts and stops mpidsm itself (the harness owns MPI) under its own job
  * name in a per-run directory made by rank 0 (mkdtemp) and removed at the end. Files
  * are disrupted by rank 0 between dsm_finalize and the next dsm_init, fenced by
- * MPI_Barrier. Data are written at fixed user offsets (the tests own the segment).
+ * MPI_Barrier. Data live in one symmetric heap block (dsm_alloc_all) made by a fresh
+ * start and found again after a restart through the root "blk" (the heap's block
+ * headers are in the segment, so the tests never write outside their blocks).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,15 +27,19 @@
 #include <unistd.h>
 
 #include "ckpt.h" // dsmi_ckpt_hdr_crc and the header, to forge headers
+#include "heap.h" // dsmi_heap_check
+#include "win.h"  // the sync region's place, to see it cleared
 #include "harness.h"
 
-#define USER0 65536u           // first user offset
 #define PATTERN_LEN (200u << 10) // bytes of pattern per rank
-#define RING_OFF (USER0 + (512u << 10))
+#define RING_AT PATTERN_LEN        // the ring node, right after the pattern
+#define BLK_LEN (RING_AT + 64u)    // the symmetric block: pattern, ring node
+#define RING_OFF (blk + RING_AT)
 #define NPROT 16
 
 static char top[128]; // short, so paths built from it never truncate
 static int me, n;
+static uint64_t blk; // user offset of the symmetric block (the same on every rank)
 static uint64_t prot[NPROT]; // a protected rank-local region
 
 struct node {
@@ -56,6 +63,22 @@ static void bar(void)
 #define JOB "base"
 
 /* Start mpidsm for case job with the given restart mode and replica setting. */
+/* The case's data block: restored with the heap after a restart, else allocated. */
+static void find_block(void)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    if (dsm_restarted(NULL)) {
+        H_OK(dsm_root_get("blk", &g));
+    } else {
+        H_OK(dsm_alloc_all(BLK_LEN, &g));
+        if (me == 0) {
+            H_OK(dsm_root_set("blk", g));
+        }
+        H_OK(dsm_barrier());
+    }
+    blk = dsm_gptr_offset(g);
+}
+
 static int start(const char *job, const char *restart, bool replicas)
 {
     char dir[PATH_MAX];
@@ -70,6 +93,7 @@ static int start(const char *job, const char *restart, bool replicas)
         n = dsm_nranks();
         memset(prot, 0, sizeof prot);
         H_OK(dsm_ckpt_protect(prot, sizeof prot, "prot")); // refilled on restart
+        find_block();
     }
     return rc;
 }
@@ -86,7 +110,7 @@ static void *local(uint64_t off)
 /* This rank's pattern, ring node and protected region for tag (collective). */
 static void fill(int tag)
 {
-    unsigned char *p = local(USER0);
+    unsigned char *p = local(blk);
     for (size_t i = 0; p && i < PATTERN_LEN; i++) {
         p[i] = pat(me, tag, i);
     }
@@ -113,7 +137,7 @@ static void fill(int tag)
 static bool verify_tags(const int *tags)
 {
     bool ok = true;
-    unsigned char *p = local(USER0);
+    unsigned char *p = local(blk);
     for (size_t i = 0; p && i < PATTERN_LEN; i++) {
         ok &= p[i] == pat(me, tags[me], i);
     }
@@ -252,6 +276,29 @@ static void forge(const char *job, uint64_t e, const char *name, enum forge what
     close(fd);
 }
 
+/* Overwrite the heap block header in front of user offset at in rank's image and fix
+ * both CRCs: the file check passes, only the heap's own validation can tell. */
+static void corrupt_heap(const char *job, uint64_t e, const char *name, uint64_t at)
+{
+    char p[PATH_MAX];
+    struct dsmi_ckpt_hdr h;
+    path(p, job, e, name);
+    int fd = open(p, O_RDWR);
+    CU_ASSERT_EQUAL(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    size_t len = h.seg_len + h.reg_len;
+    unsigned char *data = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_EQUAL(pread(fd, data, len, sizeof h), (ssize_t)len);
+    CU_ASSERT_EQUAL(dsmi_crc32c(0, data, len), h.data_crc); // intact before
+    memset(data + at - 16, 0xA5, 16); // the header {size, tag} (heap_core.h: HDR)
+    h.data_crc = dsmi_crc32c(0, data, len);
+    h.hdr_crc = dsmi_ckpt_hdr_crc(&h);
+    CU_ASSERT_EQUAL(pwrite(fd, data, len, sizeof h), (ssize_t)len);
+    CU_ASSERT_EQUAL(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    free(data);
+    close(fd);
+}
+
 static bool exists(const char *job, uint64_t e, const char *name)
 {
     char p[PATH_MAX];
@@ -323,14 +370,14 @@ static void test_ckpt_roots(void)
     H_OK(start("roots", "never", false));
     dsm_gptr_t g, got = DSM_GPTR_NULL;
     char name[40];
-    H_OK(dsm_gptr_make(me, USER0 + 64 * (uint64_t)me, &g));
+    H_OK(dsm_gptr_make(me, blk + 64 * (uint64_t)me, &g));
     snprintf(name, sizeof name, "root-of-%d", me);
     H_OK(dsm_root_set(name, g));
     H_OK(dsm_barrier());
     snprintf(name, sizeof name, "root-of-%d", (me + 1) % n);
     H_OK(dsm_root_get(name, &got));
     CU_ASSERT_EQUAL(dsm_gptr_rank(got), (me + 1) % n);
-    CU_ASSERT_EQUAL(dsm_gptr_offset(got), USER0 + 64 * (uint64_t)((me + 1) % n));
+    CU_ASSERT_EQUAL(dsm_gptr_offset(got), blk + 64 * (uint64_t)((me + 1) % n));
     H_EXPECT(dsm_root_get("no-such-root", &got), DSM_ERR_NOTFOUND);
     H_EXPECT(dsm_root_get("", &got), DSM_ERR_ARG);
     H_EXPECT(dsm_root_get(NULL, &got), DSM_ERR_ARG);
@@ -699,7 +746,7 @@ static void recover_each(const char *job, bool replicas)
         fill(2);
         H_OK(dsm_simulate_failure(v));
         if (me == v) {
-            unsigned char *p = local(USER0);
+            unsigned char *p = local(blk);
             CU_ASSERT(p != NULL && p[0] == 0 && p[PATTERN_LEN - 1] == 0);
         }
         H_OK(dsm_recover());
@@ -799,6 +846,130 @@ static void test_ckpt_async(void)
     expect_restart("async", true, harness_nranks() > 1 ? 2 : 1, harness_nranks() > 1 ? 2 : 1);
 }
 
+/* An image whose heap metadata are damaged although its CRCs match (written by a
+ * buggy program, say): dsmi_heap_reload rejects it with DSM_ERR_CORRUPT on its rank,
+ * every rank falls back to the older epoch together, and the epoch is condemned. */
+static void test_ckpt_heap_corrupt(void)
+{
+    two_epochs("hcorrupt", false);
+    if (harness_rank() == 0) {
+        char name[32];
+        snprintf(name, sizeof name, "rank-%d.ckpt", 2 % harness_nranks());
+        corrupt_heap("hcorrupt", 2, name, blk);
+    }
+    bar();
+    expect_restart("hcorrupt", false, 1, 1);
+    if (harness_rank() == 0) {
+        CU_ASSERT_FALSE(exists("hcorrupt", 2, "COMMIT"));
+        CU_ASSERT_TRUE(exists("hcorrupt", 2, "COMMIT.rejected"));
+    }
+    bar();
+}
+
+static bool usage_same(const dsm_usage_t *a, const dsm_usage_t *b)
+{
+    return a->in_use == b->in_use && a->free == b->free &&
+           a->largest_free == b->largest_free && a->blocks == b->blocks &&
+           a->capacity == b->capacity;
+}
+
+/* This rank's queue-node region holds no node (what dsmi_sync_reload leaves). */
+static bool sync_region_clear(void)
+{
+    const unsigned char *p = (const unsigned char *)dsmi_w.base + DSMI_HDR_SYNC_OFF;
+    bool clear = true;
+    for (size_t i = 0; i < DSMI_HDR_SYNC_SIZE; i++) {
+        clear &= p[i] == 0;
+    }
+    return clear;
+}
+
+/* Every rank takes a new mutex once, in turn: the queue-node pool works. */
+static void mutex_round(void)
+{
+    dsm_gptr_t m = DSM_GPTR_NULL;
+    if (me == 0) {
+        H_OK(dsm_alloc(64, &m));
+        H_OK(dsm_mutex_init(m));
+    }
+    MPI_Bcast(&m.bits, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    for (int r = 0; r < n; r++) {
+        if (me == r) {
+            H_OK(dsm_mutex_lock(m));
+            H_OK(dsm_mutex_unlock(m));
+        }
+        H_OK(dsm_barrier());
+    }
+}
+
+/* The heap and the sync state after a restore: dsm_recover and a restart bring each
+ * heap back exactly as it was at the checkpoint (same usage, blocks live then are live
+ * again, later ones are not), allocation and free still work and the walk finds no
+ * fault; the queue nodes in use at checkpoint time (rank 0 held a mutex) are gone. */
+static void test_ckpt_heap_restored(void)
+{
+    dsm_gptr_t a, b, c, d, m = DSM_GPTR_NULL;
+    dsm_usage_t ck, now;
+    H_OK(start("heapok", "never", false));
+    fill(1);
+    H_OK(dsm_alloc(3000, &a));
+    H_OK(dsm_alloc_on((me + 1) % n, 700, &b));
+    if (me == 0) { // held across the checkpoint: its queue node is in the image
+        H_OK(dsm_alloc(64, &m));
+        H_OK(dsm_mutex_init(m));
+        H_OK(dsm_mutex_lock(m));
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_usage(me, &ck));
+    H_OK(dsm_checkpoint());
+    if (me == 0) {
+        H_OK(dsm_mutex_unlock(m));
+    }
+    H_OK(dsm_alloc(5000, &c)); // first, so that c cannot take a's place
+    H_OK(dsm_free(a));
+    H_OK(dsm_barrier());
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_FALSE(usage_same(&now, &ck)); // the check below can tell
+    int v = n - 1;
+    H_OK(dsm_simulate_failure(v));
+    H_OK(dsm_recover());
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_EQUAL(usage_same(&now, &ck), me == v);
+    if (me == v) {
+        CU_ASSERT_TRUE(sync_region_clear());
+        H_EXPECT(dsm_free(c), DSM_ERR_INVALID); // allocated after the checkpoint
+        H_OK(dsm_free(a)); // freed after the checkpoint: live again
+    } else {
+        H_OK(dsm_free(c));
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_free(b)); // on the next rank, the restored one for rank v - 1
+    H_OK(dsm_alloc(100, &d));
+    H_OK(dsm_free(d));
+    H_OK(dsmi_heap_check(NULL));
+    mutex_round();
+    H_OK(dsm_finalize());
+
+    H_OK(start("heapok", "auto", false)); // the restart: every rank at the checkpoint
+    CU_ASSERT_TRUE(dsm_restarted(NULL));
+    CU_ASSERT_TRUE(verify(1));
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_TRUE(usage_same(&now, &ck));
+    CU_ASSERT_TRUE(sync_region_clear());
+    H_OK(dsmi_heap_check(NULL));
+    H_OK(dsm_barrier()); // all have looked before b is freed on the next rank
+    H_OK(dsm_free(a));
+    H_OK(dsm_free(b));
+    H_OK(dsm_barrier()); // the previous rank's b is freed here, d merges it
+    H_OK(dsm_alloc(100, &d));
+    H_OK(dsm_usage(me, &now));
+    CU_ASSERT_EQUAL(now.blocks, ck.blocks - 1); // a and a b gone, d new
+    H_OK(dsm_free(d));
+    H_OK(dsmi_heap_check(NULL));
+    mutex_round();
+    H_OK(dsm_finalize());
+}
+
 static void test_ckpt_cleanup(void)
 {
     if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
@@ -834,6 +1005,8 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_recover_two", test_ckpt_recover_two},
     {"test_ckpt_restart_then_recover", test_ckpt_restart_then_recover},
     {"test_ckpt_async", test_ckpt_async},
+    {"test_ckpt_heap_restored", test_ckpt_heap_restored},
+    {"test_ckpt_heap_corrupt", test_ckpt_heap_corrupt},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
