@@ -545,6 +545,14 @@ DSM_API int dsm_mutex_unlock(dsm_gptr_t m);
 /** \brief Turn a free mutex back into plain memory; later use is ::DSM_ERR_STATE.
  * \return ::DSM_OK, ::DSM_ERR_STATE (held or awaited, with the holder; not initialised) */
 DSM_API int dsm_mutex_destroy(dsm_gptr_t m);
+/** \brief Allocate a mutex in rank's heap (one-sided, dsm_alloc_on()) and initialise it.
+ * \param[in] rank where the mutex lives: put it next to the data it guards
+ * \param[out] out the new mutex, ready to use by any rank that learns of it
+ * \return ::DSM_OK, and as dsm_alloc_on() \par Not collective. Thread safe. */
+DSM_API int dsm_mutex_create(int rank, dsm_gptr_t *out);
+/** \brief Destroy a mutex made by dsm_mutex_create() and free its memory.
+ * \return as dsm_mutex_destroy() (then nothing is freed), and as dsm_free() */
+DSM_API int dsm_mutex_free(dsm_gptr_t m);
 
 /**
  * \brief Make the ::DSM_RWLOCK_SIZE bytes at l a free reader-writer lock.

@@ -357,3 +357,27 @@ int dsm_mutex_destroy(dsm_gptr_t m)
     dsmi_mutex_describe(m, holder, sizeof holder, func);
     return dsmi_fail(DSM_ERR_STATE, func, "cannot destroy mutex %s: it is %s", name, holder);
 }
+
+int dsm_mutex_create(int rank, dsm_gptr_t *out)
+{
+    dsm_gptr_t m = DSM_GPTR_NULL;
+    if (out == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_mutex_create", "out is NULL");
+    }
+    int rc = dsm_alloc_on(rank, DSM_MUTEX_SIZE, &m); // 16-byte aligned, so 8 is met
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    if ((rc = dsm_mutex_init(m)) != DSM_OK) {
+        dsm_free(m);
+        return rc;
+    }
+    *out = m;
+    return DSM_OK;
+}
+
+int dsm_mutex_free(dsm_gptr_t m)
+{
+    int rc = dsm_mutex_destroy(m); // refuses a held or awaited mutex: nothing is freed
+    return rc != DSM_OK ? rc : dsm_free(m);
+}

@@ -659,6 +659,44 @@ static void test_sync_timeout(void)
     restart(NULL);
 }
 
+/* dsm_mutex_create puts a ready mutex in a chosen rank's heap; dsm_mutex_free refuses a
+ * held one and otherwise gives the memory back. */
+static void test_sync_mutex_create(void)
+{
+    enum { ITERS = 50 };
+    dsm_gptr_t mc[2] = {DSM_GPTR_NULL, DSM_GPTR_NULL}; // {mutex, counter}, both on rank n-1
+    dsm_usage_t before, after;
+    H_OK(dsm_usage(n - 1, &before));
+    H_OK(dsm_barrier());
+    if (me == 0) {
+        int64_t zero = 0;
+        H_OK(dsm_mutex_create(n - 1, &mc[0]));
+        H_OK(dsm_alloc_on(n - 1, sizeof zero, &mc[1]));
+        H_OK(dsm_put(mc[1], &zero, sizeof zero));
+    }
+    MPI_Bcast(mc, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    for (int i = 0; i < ITERS; i++) {
+        H_OK(dsm_mutex_lock(mc[0]));
+        H_OK(bump(mc[1]));
+        H_OK(dsm_mutex_unlock(mc[0]));
+    }
+    H_OK(dsm_barrier());
+    CU_ASSERT_EQUAL(load(mc[1]), (int64_t)ITERS * n);
+    if (me == 0) {
+        H_OK(dsm_mutex_lock(mc[0]));
+        H_EXPECT(dsm_mutex_free(mc[0]), DSM_ERR_STATE); // held: nothing is freed
+        H_OK(dsm_mutex_unlock(mc[0]));
+        H_OK(dsm_mutex_free(mc[0]));
+        H_OK(dsm_free(mc[1]));
+        H_EXPECT(dsm_mutex_create(n, &mc[0]), DSM_ERR_RANGE);
+        H_EXPECT(dsm_mutex_create(0, NULL), DSM_ERR_ARG);
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_usage(n - 1, &after));
+    CU_ASSERT_EQUAL(after.blocks, before.blocks);
+    CU_ASSERT_EQUAL(after.in_use, before.in_use);
+}
+
 static void test_sync_setup(void)
 {
     dsm_gptr_t g = DSM_GPTR_NULL;
@@ -680,6 +718,7 @@ static CU_TestInfo cases[] = {
     {"mutex_threads", test_sync_mutex_threads},
     {"mutex_fairness", test_sync_mutex_fairness},
     {"mutex_trylock", test_sync_mutex_trylock},
+    {"mutex_create", test_sync_mutex_create},
     {"mutex_many_held", test_sync_mutex_many_held},
     {"mutex_ordering", test_sync_mutex_ordering},
     {"mutex_errors", test_sync_mutex_errors},
