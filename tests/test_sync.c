@@ -682,6 +682,7 @@ static void test_sync_mutex_create(void)
     }
     H_OK(dsm_barrier());
     CU_ASSERT_EQUAL(load(mc[1]), (int64_t)ITERS * n);
+    H_OK(dsm_barrier()); // everyone has read the counter before it is freed
     if (me == 0) {
         H_OK(dsm_mutex_lock(mc[0]));
         H_EXPECT(dsm_mutex_free(mc[0]), DSM_ERR_STATE); // held: nothing is freed
