@@ -10,8 +10,8 @@ dsmrun=$top/mpi-launch/dsmrun
 heat=$top/apps/heat
 np=${NPROCS:-4}
 seeds=${FAULT_SEEDS:-"1 2 3"}
-marker=$((300 + $$ % 97))           # a step count unique to this run, to find its ranks
-args=(--nx 96 --ny 96 --steps "$marker" --ckpt-every 8)
+marker=$((4000 + $$ % 97))          # a step count unique to this run, to find its ranks
+args=(--nx 96 --ny 96 --steps "$marker" --ckpt-every 40)
 
 ref=$("$dsmrun" -n "$np" --timeout 120 "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
 [[ -n $ref ]] || { echo "FAIL: the fault-free reference run failed"; exit 1; }
@@ -33,18 +33,26 @@ for seed in $seeds; do
     "$dsmrun" -n "$np" --timeout 300 --restarts 3 --ckpt-dir "$dir/ckpt" \
         "$heat" "${args[@]}" --expect "$ref" >"$dir/out" 2>&1 &
     job=$!
-    for _ in $(seq 600); do # wait (at most 60 s) for the first committed epoch
-        compgen -G "$dir/ckpt/*/*/COMMIT" >/dev/null && break
-        sleep 0.1
+    # The moment: once a random committed epoch between 1 and 20 exists,
+    # plus 0-40 ms (the run has about 100). Progress, not wall time, so a slow or busy machine still hits the run.
+    target=$((1 + RANDOM % 20))
+    for _ in $(seq 1200); do # at most 60 s
+        newest=$(ls "$dir"/ckpt/*/*/COMMIT 2>/dev/null | sed 's|.*/\([0-9]*\)/COMMIT|\1|' | sort | tail -1)
+        [[ -n $newest && $((10#$newest)) -ge $target ]] && break
+        sleep 0.05
     done
-    sleep "0.$((RANDOM % 10))"
+    sleep "0.0$((RANDOM % 5))"
     victims=($(ranks))
     if [[ ${#victims[@]} -gt 0 ]]; then
         v=${victims[$((RANDOM % ${#victims[@]}))]}
-        echo "seed $seed: kill -9 rank process $v (of ${#victims[@]})"
+        echo "seed $seed: kill -9 rank process $v (of ${#victims[@]}) after epoch $target"
         kill -9 "$v" 2>/dev/null
-    else
-        echo "seed $seed: the job ended before a rank could be killed"
+    else # a trial that injected nothing must not count as a recovery
+        echo "FAIL seed $seed: the job ended before a rank could be killed"
+        fail=1
+        wait "$job"
+        rm -rf "$dir"
+        continue
     fi
     wait "$job"
     rc=$?
