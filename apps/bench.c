@@ -92,8 +92,7 @@ int main(int argc, char **argv)
             o.iters = v, i++;
         } else if (i + 1 < argc && !strcmp(argv[i], "--rounds") && !parse_num(argv[i + 1], &v)) {
             o.rounds = (int)v, i++;
-        } else if (i + 1 < argc && !strcmp(argv[i], "--max-size") &&
-                   !parse_num(argv[i + 1], &v)) {
+        } else if (i + 1 < argc && !strcmp(argv[i], "--max-size") && !parse_num(argv[i + 1], &v)) {
             o.max_size = (size_t)v, i++;
         } else if (argv[i][0] != '-' && nchosen < (int)NSUITES) {
             chosen[nchosen++] = argv[i];

@@ -99,8 +99,8 @@ static double time_restore(void)
 static void report(const char *what, double bytes, double ours, double dd, const char *vs)
 {
     if (dsm_rank() == 0) {
-        printf("%-22s %8.1f MB/s   %-26s %8.1f MB/s   ratio %.2f\n", what, bytes / ours / 1e6,
-               vs, dd > 0 ? bytes / dd / 1e6 : 0.0, dd > 0 ? dd / ours : 0.0);
+        printf("%-22s %8.1f MB/s   %-26s %8.1f MB/s   ratio %.2f\n", what, bytes / ours / 1e6, vs,
+               dd > 0 ? bytes / dd / 1e6 : 0.0, dd > 0 ? dd / ours : 0.0);
     }
 }
 
@@ -119,9 +119,10 @@ int bench_ckpt(const struct bench_opts *o)
     timed_system(cmd);
     for (int i = 0; i < rounds; i++) {
         // Alternate which goes first, so neither always meets the other's writeback.
-        snprintf(cmd, sizeof cmd, "dd if=/dev/zero of=%s/%s/dd-bench.tmp bs=4M count=%.0f "
-                 "conv=fsync status=none && rm -f %s/%s/dd-bench.tmp", ckpt_dir(), job,
-                 total / (4 << 20), ckpt_dir(), job);
+        snprintf(cmd, sizeof cmd,
+                 "dd if=/dev/zero of=%s/%s/dd-bench.tmp bs=4M count=%.0f "
+                 "conv=fsync status=none && rm -f %s/%s/dd-bench.tmp",
+                 ckpt_dir(), job, total / (4 << 20), ckpt_dir(), job);
         if (i % 2) {
             d[i] = timed_system(cmd);
         }
@@ -131,24 +132,26 @@ int bench_ckpt(const struct bench_opts *o)
             d[i] = timed_system(cmd);
         }
         bench_check(dsm_ckpt_epoch(&e), "dsm_ckpt_epoch");
-        snprintf(cmd, sizeof cmd, "cat %s/%s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
-                 "status=none", ckpt_dir(), job, (unsigned long long)e);
+        snprintf(cmd, sizeof cmd,
+                 "cat %s/%s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
+                 "status=none",
+                 ckpt_dir(), job, (unsigned long long)e);
         rd[i] = i % 2 ? timed_system(cmd) : 0;
         r[i] = time_restore();
         rd[i] = i % 2 ? rd[i] : timed_system(cmd);
     }
     if (dsm_rank() == 0) {
         printf("# ckpt: %d ranks x %.1f MiB segment = %.1f MiB per checkpoint in %s/%s, "
-               "median of %d\n", n, t.segment_size / 1048576.0, total / 1048576.0,
-               ckpt_dir(), job, rounds);
+               "median of %d\n",
+               n, t.segment_size / 1048576.0, total / 1048576.0, ckpt_dir(), job, rounds);
     }
     report("checkpoint write", total, bench_median(w, rounds), bench_median(d, rounds),
            "dd conv=fsync (1 stream)");
     if (dsm_rank() == 0) {
         double bl = bench_median(b, rounds);
         printf("%-22s %8.1f ms   (the program waits this long; DSM_CKPT_ASYNC=%s)\n",
-               "checkpoint call", bl * 1e3, getenv("DSM_CKPT_ASYNC") ? getenv("DSM_CKPT_ASYNC")
-                                                                   : "0");
+               "checkpoint call", bl * 1e3,
+               getenv("DSM_CKPT_ASYNC") ? getenv("DSM_CKPT_ASYNC") : "0");
     }
     report("restore (recover all)", total, bench_median(r, rounds), bench_median(rd, rounds),
            "cat files | dd (cached)");

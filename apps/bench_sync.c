@@ -150,8 +150,8 @@ static void print_uncontended(struct lk *l, const struct bench_opts *o)
         }
     }
     if (l->me == 0) {
-        printf("# sync: uncontended lock+unlock by rank 0, median of %d rounds of %ld\n",
-               rounds, iters);
+        printf("# sync: uncontended lock+unlock by rank 0, median of %d rounds of %ld\n", rounds,
+               iters);
         printf("%-10s %14s %14s\n", "lock", "own_rank_us", "rank1_us");
         for (int k = 0; k < NKINDS; k++) {
             printf("%-10s %14.3f %14.3f\n", kind_names[k], bench_median(v[k][0], rounds),
@@ -170,8 +170,8 @@ static void print_contended(struct lk *l, const struct bench_opts *o)
         }
     }
     if (l->me == 0) {
-        printf("# sync: contended, k ranks on one lock of rank 0 for %.2f s, median of %d\n",
-               secs, rounds);
+        printf("# sync: contended, k ranks on one lock of rank 0 for %.2f s, median of %d\n", secs,
+               rounds);
         printf("%-10s %5s %12s %10s\n", "lock", "ranks", "Macq/s", "max/min");
     }
     for (int c = 0; c < nc; c++) {

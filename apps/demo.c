@@ -20,13 +20,13 @@
 #include "mpidsm.h"
 
 static uint64_t base; /* offset of the demo's symmetric block (dsm_alloc_all) */
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != DSM_OK) {                                                             \
-            fprintf(stderr, "dsm-demo: %s: %s\n", #call, dsm_last_error());              \
-            return 1;                                                                    \
-        }                                                                                \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != DSM_OK) {                                                                       \
+            fprintf(stderr, "dsm-demo: %s: %s\n", #call, dsm_last_error());                        \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static dsm_gptr_t at(int rank, uint64_t off)
@@ -65,8 +65,8 @@ static int counter(int me, int n, long rounds, int *ok)
     CHECK(dsm_atomic_load_i64(c, &total));
     *ok &= total == rounds * n;
     if (me == 0) {
-        printf("counter on rank 0: %lld after %d ranks x %ld fetch-adds\n", (long long)total,
-               n, rounds);
+        printf("counter on rank 0: %lld after %d ranks x %ld fetch-adds\n", (long long)total, n,
+               rounds);
     }
     return 0;
 }

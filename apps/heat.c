@@ -44,36 +44,35 @@ struct opts {
 struct meta {
     int64_t nx, ny, nranks, step, steps, cur; // cur: which buffer (0/1) holds step's grid
     double alpha;
-    dsm_gptr_t buf[2];                        // symmetric: valid with any rank
+    dsm_gptr_t buf[2]; // symmetric: valid with any rank
 };
 
-#define DIE(...)                                                                         \
-    do {                                                                                 \
-        fprintf(stderr, "heat: " __VA_ARGS__);                                           \
-        fputc('\n', stderr);                                                             \
-        return 1;                                                                        \
+#define DIE(...)                                                                                   \
+    do {                                                                                           \
+        fprintf(stderr, "heat: " __VA_ARGS__);                                                     \
+        fputc('\n', stderr);                                                                       \
+        return 1;                                                                                  \
     } while (0)
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        if ((call) != DSM_OK) {                                                          \
-            DIE("%s failed: %s", #call, dsm_last_error());                               \
-        }                                                                                \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        if ((call) != DSM_OK) {                                                                    \
+            DIE("%s failed: %s", #call, dsm_last_error());                                         \
+        }                                                                                          \
     } while (0)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: heat [--nx N] [--ny N] [--steps N] [--alpha A] [--ckpt-every K]\n"
-            "            [--verify] [--expect HEX] [--progress]\n"
-            "  --nx, --ny      grid size including the fixed boundary (default 256 x 256)\n"
-            "  --steps         time steps (default 200)\n"
-            "  --alpha         diffusion number, 0 < A <= 0.25 (default 0.2)\n"
-            "  --ckpt-every K  checkpoint every K steps (default: only when DSM_CKPT_INTERVAL\n"
-            "                  seconds have passed, via dsm_checkpoint_maybe)\n"
-            "  --verify        also compute the grid serially on rank 0; exit 1 unless equal\n"
-            "  --expect HEX    exit 1 unless the final checksum is HEX\n"
-            "  --progress      print a progress line every 10%% of the steps\n"
-            "Run under mpi-launch/dsmrun; resumes from a checkpoint when DSM_RESTART=auto.\n");
+    fprintf(f, "usage: heat [--nx N] [--ny N] [--steps N] [--alpha A] [--ckpt-every K]\n"
+               "            [--verify] [--expect HEX] [--progress]\n"
+               "  --nx, --ny      grid size including the fixed boundary (default 256 x 256)\n"
+               "  --steps         time steps (default 200)\n"
+               "  --alpha         diffusion number, 0 < A <= 0.25 (default 0.2)\n"
+               "  --ckpt-every K  checkpoint every K steps (default: only when DSM_CKPT_INTERVAL\n"
+               "                  seconds have passed, via dsm_checkpoint_maybe)\n"
+               "  --verify        also compute the grid serially on rank 0; exit 1 unless equal\n"
+               "  --expect HEX    exit 1 unless the final checksum is HEX\n"
+               "  --progress      print a progress line every 10%% of the steps\n"
+               "Run under mpi-launch/dsmrun; resumes from a checkpoint when DSM_RESTART=auto.\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -243,8 +242,8 @@ static int resume(struct run *R)
     CHECK(dsm_get(&R->m, R->metag, sizeof R->m));
     if (R->m.nx != R->o.nx || R->m.ny != R->o.ny || R->m.nranks != R->n ||
         R->m.alpha != R->o.alpha || R->m.steps != R->o.steps) {
-        DIE("the checkpoint is of another run (%" PRId64 "x%" PRId64 ", %" PRId64
-            " ranks, %" PRId64 " steps); remove it or use the same arguments",
+        DIE("the checkpoint is of another run (%" PRId64 "x%" PRId64 ", %" PRId64 " ranks, %" PRId64
+            " steps); remove it or use the same arguments",
             R->m.nx, R->m.ny, R->m.nranks, R->m.steps);
     }
     for (int b = 0; b < 2; b++) {
@@ -267,8 +266,8 @@ static int exchange(struct run *R)
     if (R->me > 0 && R->count > 0) { // row above ours: the last row of the rank above
         long above_count, above_first;
         my_rows(R->o.ny, R->me - 1, R->n, &above_first, &above_count);
-        CHECK(dsm_get_nb(R->local[c], row_of(R, c, R->me - 1, above_count), rowbytes,
-                         &req[nreq++]));
+        CHECK(
+            dsm_get_nb(R->local[c], row_of(R, c, R->me - 1, above_count), rowbytes, &req[nreq++]));
     }
     if (R->me < R->n - 1 && R->count > 0) { // row below ours: the first of the rank below
         CHECK(dsm_get_nb(R->local[c] + (R->count + 1) * R->o.nx, row_of(R, c, R->me + 1, 1),

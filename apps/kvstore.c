@@ -223,12 +223,12 @@ static long keygen_next(struct keygen *g)
 
 /* ---- the table ---- */
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        if ((call) != DSM_OK) {                                                          \
-            fprintf(stderr, "kvstore: %s: %s\n", #call, dsm_last_error());               \
-            return -1;                                                                   \
-        }                                                                                \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        if ((call) != DSM_OK) {                                                                    \
+            fprintf(stderr, "kvstore: %s: %s\n", #call, dsm_last_error());                         \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static dsm_gptr_t bucket_of(const struct kv *K, uint64_t key, int *owner)
@@ -248,8 +248,7 @@ static dsm_gptr_t field(dsm_gptr_t g, size_t off)
 }
 
 /* Under the bucket's lock: find key; *prev is the link that points at the entry. */
-static int find(dsm_gptr_t bucket, uint64_t key, dsm_gptr_t *at, dsm_gptr_t *prev,
-                struct entry *e)
+static int find(dsm_gptr_t bucket, uint64_t key, dsm_gptr_t *at, dsm_gptr_t *prev, struct entry *e)
 {
     dsm_gptr_t link = field(bucket, offsetof(struct bucket, head)), cur;
     CHECK(dsm_get(&cur, link, sizeof cur));
@@ -330,9 +329,10 @@ static int64_t kv_get(struct kv *K, uint64_t key)
     }
     if (found > 0) {
         fill_value(K->val, K->o.value_size, key, e.version);
-        if (e.check != check_of(key, e.version) || memcmp(K->val, K->got, (size_t)K->o.value_size)) {
-            fprintf(stderr, "kvstore: rank %d: key %" PRIu64 " version %" PRIu64
-                            " is malformed\n", K->me, key, e.version);
+        if (e.check != check_of(key, e.version) ||
+            memcmp(K->val, K->got, (size_t)K->o.value_size)) {
+            fprintf(stderr, "kvstore: rank %d: key %" PRIu64 " version %" PRIu64 " is malformed\n",
+                    K->me, key, e.version);
             return -1;
         }
     }
@@ -356,8 +356,12 @@ static int table_setup(struct kv *K)
             printf("kvstore: restarted from epoch %" PRIu64 "\n", epoch);
         }
     } else {
-        K->m = (struct meta){KV_MAGIC, (uint64_t)K->n, (uint64_t)K->o.buckets,
-                             (uint64_t)K->o.keys, (uint64_t)K->o.value_size, DSM_GPTR_NULL};
+        K->m = (struct meta){KV_MAGIC,
+                             (uint64_t)K->n,
+                             (uint64_t)K->o.buckets,
+                             (uint64_t)K->o.keys,
+                             (uint64_t)K->o.value_size,
+                             DSM_GPTR_NULL};
         CHECK(dsm_alloc_all(sizeof(struct bucket) * (size_t)K->o.buckets, &K->m.table));
         for (long b = 0; b < K->o.buckets; b++) {
             dsm_gptr_t g;
@@ -389,8 +393,9 @@ static int dsm_op(struct kv *K, struct keygen *g)
         int64_t v = kv_get(K, (uint64_t)k);
         K->reads++;
         if (v < 0 || (own_key && (uint64_t)v != K->model[k / K->n])) {
-            fprintf(stderr, "kvstore: rank %d: read key %ld: got version %" PRId64
-                            ", expected %" PRIu64 "\n",
+            fprintf(stderr,
+                    "kvstore: rank %d: read key %ld: got version %" PRId64 ", expected %" PRIu64
+                    "\n",
                     K->me, k, v, own_key ? K->model[k / K->n] : 0);
             return -1;
         }
@@ -414,8 +419,8 @@ static int dsm_op(struct kv *K, struct keygen *g)
     int found = kv_del(K, (uint64_t)k);
     K->dels++;
     if (found < 0 || found != (*slot != 0)) {
-        fprintf(stderr, "kvstore: rank %d: delete key %ld found=%d, model says %d\n", K->me,
-                k, found, *slot != 0);
+        fprintf(stderr, "kvstore: rank %d: delete key %ld found=%d, model says %d\n", K->me, k,
+                found, *slot != 0);
         return -1;
     }
     *slot = 0;
@@ -441,7 +446,8 @@ static int final_check(struct kv *K)
     long long want = sum[0] + K->n + 1;
     if (K->me == 0) {
         printf("kvstore: final check: %lld keys present, %lld wrong, %lld live blocks "
-               "(expected %lld)\n", sum[0], sum[1], all_blocks, want);
+               "(expected %lld)\n",
+               sum[0], sum[1], all_blocks, want);
     }
     return sum[1] == 0 && all_blocks == want ? 0 : -1;
 }
@@ -505,12 +511,12 @@ struct base {
     size_t slot; // 8 bytes of version, then the value
 };
 
-#define MPICHECK(call)                                                                   \
-    do {                                                                                 \
-        if ((call) != MPI_SUCCESS) {                                                     \
-            fprintf(stderr, "kvstore: %s failed\n", #call);                              \
-            return -1;                                                                   \
-        }                                                                                \
+#define MPICHECK(call)                                                                             \
+    do {                                                                                           \
+        if ((call) != MPI_SUCCESS) {                                                               \
+            fprintf(stderr, "kvstore: %s failed\n", #call);                                        \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 /* One operation under the global lock (an exclusive lock of rank 0's lock window). */

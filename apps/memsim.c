@@ -252,8 +252,8 @@ static int reconcile(struct worker *ws, long t, int me, int n)
     MPI_Allgather(&mynode, 1, MPI_INT, nodes, 1, MPI_INT, dsm_comm());
     int ok = 1;
     if (me == 0) {
-        printf("%5s %5s %10s %12s %12s %12s %10s\n", "rank", "node", "blocks", "in_use_B",
-               "free_B", "largest_B", "books");
+        printf("%5s %5s %10s %12s %12s %12s %10s\n", "rank", "node", "blocks", "in_use_B", "free_B",
+               "largest_B", "books");
     }
     for (int r = 0; r < n; r++) {
         dsm_usage_t u;
@@ -264,8 +264,8 @@ static int reconcile(struct worker *ws, long t, int me, int n)
         // Besides the books' blocks, each rank holds nothing: memsim allocates nothing else.
         ok &= (long long)u.blocks == all[r];
         if (me == 0) {
-            printf("%5d %5d %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10lld%s\n",
-                   r, nodes[r], u.blocks, u.in_use, u.free, u.largest_free, all[r],
+            printf("%5d %5d %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10lld%s\n", r,
+                   nodes[r], u.blocks, u.in_use, u.free, u.largest_free, all[r],
                    (long long)u.blocks == all[r] ? "" : "  MISMATCH");
         }
     }

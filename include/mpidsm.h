@@ -65,8 +65,7 @@ extern "C" {
 #define DSM_VERSION_MINOR 1
 #define DSM_VERSION_PATCH 0
 /** Version as one number: major * 10000 + minor * 100 + patch. */
-#define DSM_VERSION                                                                      \
-    (DSM_VERSION_MAJOR * 10000 + DSM_VERSION_MINOR * 100 + DSM_VERSION_PATCH)
+#define DSM_VERSION (DSM_VERSION_MAJOR * 10000 + DSM_VERSION_MINOR * 100 + DSM_VERSION_PATCH)
 /** \brief Version of the library linked at run time, as ::DSM_VERSION. Never fails. */
 DSM_API int dsm_version(void);
 /** @} */
@@ -132,18 +131,18 @@ typedef struct dsm_request {
 
 /** Facts about where this rank runs (dsm_topology()). */
 typedef struct dsm_topo {
-    int32_t rank;           /**< rank in dsm_comm() */
-    int32_t nranks;         /**< ranks in dsm_comm() */
-    int32_t node;           /**< node index, 0..nnodes-1 */
-    int32_t nnodes;         /**< nodes the job spans */
-    int32_t local_rank;     /**< rank among the ranks of this node */
-    int32_t local_ranks;    /**< ranks on this node */
-    int32_t numa_nodes;     /**< NUMA nodes of this node (1 without hwloc) */
-    int32_t cores;          /**< physical cores of this node */
-    int32_t pus;            /**< hardware threads of this node */
-    int32_t reserved;       /**< zero */
-    uint64_t node_memory;   /**< bytes of memory on this node */
-    uint64_t segment_size;  /**< bytes of each rank's segment (all equal) */
+    int32_t rank;          /**< rank in dsm_comm() */
+    int32_t nranks;        /**< ranks in dsm_comm() */
+    int32_t node;          /**< node index, 0..nnodes-1 */
+    int32_t nnodes;        /**< nodes the job spans */
+    int32_t local_rank;    /**< rank among the ranks of this node */
+    int32_t local_ranks;   /**< ranks on this node */
+    int32_t numa_nodes;    /**< NUMA nodes of this node (1 without hwloc) */
+    int32_t cores;         /**< physical cores of this node */
+    int32_t pus;           /**< hardware threads of this node */
+    int32_t reserved;      /**< zero */
+    uint64_t node_memory;  /**< bytes of memory on this node */
+    uint64_t segment_size; /**< bytes of each rank's segment (all equal) */
 } dsm_topo_t;
 /** @} */
 
@@ -273,18 +272,18 @@ DSM_API int dsm_barrier(void);
  * ::DSM_ERR_MPI, and ::DSM_ERR_UNSUPPORTED for compare-and-swap on an MPI library with a
  * known broken one that could not be avoided (the message says how to relaunch).
  * @{ */
-#define DSM_ATOMIC_DECLARE(T, S)                                                        \
-    DSM_API int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old);                  \
-    DSM_API int dsm_atomic_add_##S(dsm_gptr_t g, T val);                                \
-    DSM_API int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old);                       \
-    DSM_API int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old);        \
-    DSM_API int dsm_atomic_load_##S(dsm_gptr_t g, T *out);                              \
-    DSM_API int dsm_atomic_store_##S(dsm_gptr_t g, T val);                              \
-    DSM_API int dsm_atomic_fetch_and_##S(dsm_gptr_t g, T val, T *old);                  \
-    DSM_API int dsm_atomic_fetch_or_##S(dsm_gptr_t g, T val, T *old);                   \
-    DSM_API int dsm_atomic_fetch_xor_##S(dsm_gptr_t g, T val, T *old);                  \
-    DSM_API int dsm_atomic_and_##S(dsm_gptr_t g, T val);                                \
-    DSM_API int dsm_atomic_or_##S(dsm_gptr_t g, T val);                                 \
+#define DSM_ATOMIC_DECLARE(T, S)                                                                   \
+    DSM_API int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old);                             \
+    DSM_API int dsm_atomic_add_##S(dsm_gptr_t g, T val);                                           \
+    DSM_API int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old);                                  \
+    DSM_API int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old);                   \
+    DSM_API int dsm_atomic_load_##S(dsm_gptr_t g, T *out);                                         \
+    DSM_API int dsm_atomic_store_##S(dsm_gptr_t g, T val);                                         \
+    DSM_API int dsm_atomic_fetch_and_##S(dsm_gptr_t g, T val, T *old);                             \
+    DSM_API int dsm_atomic_fetch_or_##S(dsm_gptr_t g, T val, T *old);                              \
+    DSM_API int dsm_atomic_fetch_xor_##S(dsm_gptr_t g, T val, T *old);                             \
+    DSM_API int dsm_atomic_and_##S(dsm_gptr_t g, T val);                                           \
+    DSM_API int dsm_atomic_or_##S(dsm_gptr_t g, T val);                                            \
     DSM_API int dsm_atomic_xor_##S(dsm_gptr_t g, T val);
 
 /** int32_t: dsm_atomic_{fetch_add,add,swap,cas,load,store,fetch_and,fetch_or,

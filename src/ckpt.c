@@ -51,13 +51,13 @@ static struct {
         size_t size;
     } prot[MAX_REGIONS];
     int nprot;
-    void *pend_blob;        // region records of the restored image, until claimed
+    void *pend_blob; // region records of the restored image, until claimed
     uint32_t npend;
     uint64_t pend_len;
     struct dsmi_ident ident; // this run's ident header, put back after every restore
     bool restarted;
     uint64_t restart_epoch;
-    double last_time;       // rank 0: when the interval last started
+    double last_time; // rank 0: when the interval last started
 } cs;
 
 static const char *const FN = "dsm_checkpoint";
@@ -137,8 +137,10 @@ static bool committed(uint64_t e, bool say)
         return false;
     }
     if (ranks != dsmi_rt.nranks && say) {
-        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu was written by %d ranks, this job has "
-                 "%d: skipped", (unsigned long long)e, ranks, dsmi_rt.nranks);
+        dsmi_log(DSMI_LOG_ERROR,
+                 "restart: epoch %llu was written by %d ranks, this job has "
+                 "%d: skipped",
+                 (unsigned long long)e, ranks, dsmi_rt.nranks);
     }
     return ranks == dsmi_rt.nranks;
 }
@@ -264,9 +266,10 @@ static int claim(int i, const char *func)
     uint64_t size;
     memcpy(&size, &r->size, sizeof size);
     if (size != cs.prot[i].size) {
-        return dsmi_fail(DSM_ERR_ARG, func, "region '%s' was checkpointed with %llu bytes, "
-                         "registered now with %zu", cs.prot[i].name,
-                         (unsigned long long)size, cs.prot[i].size);
+        return dsmi_fail(DSM_ERR_ARG, func,
+                         "region '%s' was checkpointed with %llu bytes, "
+                         "registered now with %zu",
+                         cs.prot[i].name, (unsigned long long)size, cs.prot[i].size);
     }
     memcpy(cs.prot[i].ptr, data, size);
     r->name[0] = '\0'; // claimed once: registering again later keeps the live bytes
@@ -276,8 +279,7 @@ static int claim(int i, const char *func)
 static int check_name(const char *name, const char *func)
 {
     if (name == NULL || name[0] == '\0' || strlen(name) >= DSMI_CKPT_NAME) {
-        return dsmi_fail(DSM_ERR_ARG, func, "name must be 1..%d characters",
-                         DSMI_CKPT_NAME - 1);
+        return dsmi_fail(DSM_ERR_ARG, func, "name must be 1..%d characters", DSMI_CKPT_NAME - 1);
     }
     return DSM_OK;
 }
@@ -383,8 +385,10 @@ static void condemn(uint64_t e)
     snprintf(to, sizeof to, "%s/COMMIT.rejected", dir);
     if (rename(from, to) == 0) {
         dsmi_ckpt_fsync_dir(dir);
-        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu is damaged: %s renamed to "
-                 "COMMIT.rejected, it will not be tried again", (unsigned long long)e, from);
+        dsmi_log(DSMI_LOG_ERROR,
+                 "restart: epoch %llu is damaged: %s renamed to "
+                 "COMMIT.rejected, it will not be tried again",
+                 (unsigned long long)e, from);
     }
 }
 
@@ -398,15 +402,19 @@ static int try_epoch(uint64_t e)
     if (rc == DSM_OK) {
         rc = dsmi_ckpt_agree(dsmi_ckpt_after_restore(reg, &h, false));
         if (rc != DSM_OK) {
-            dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu: the heap rejected the restored "
-                     "segment", (unsigned long long)e);
+            dsmi_log(DSMI_LOG_ERROR,
+                     "restart: epoch %llu: the heap rejected the restored "
+                     "segment",
+                     (unsigned long long)e);
         }
     } else {
         free(reg);
     }
     if (rc != DSM_OK && dsmi_rt.rank == 0) {
-        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu rejected (%s on some rank); falling "
-                 "back to an older epoch", (unsigned long long)e, dsm_strerror(rc));
+        dsmi_log(DSMI_LOG_ERROR,
+                 "restart: epoch %llu rejected (%s on some rank); falling "
+                 "back to an older epoch",
+                 (unsigned long long)e, dsm_strerror(rc));
         if (rc == DSM_ERR_CORRUPT || rc == DSM_ERR_NOTFOUND) {
             condemn(e);
         }
@@ -446,9 +454,10 @@ static int restart(const uint64_t *cand, int n)
     cs.pend_len = 0;
     rc = dsmi_ckpt_agree(dsmi_heap_reload());
     if (rc == DSM_OK && dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED) {
-        return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "DSM_RESTART=required, but none of the "
-                         "%d committed checkpoint(s) of job '%s' could be restored", n,
-                         dsmi_ck.job);
+        return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init",
+                         "DSM_RESTART=required, but none of the "
+                         "%d committed checkpoint(s) of job '%s' could be restored",
+                         n, dsmi_ck.job);
     }
     if (rc == DSM_OK && dsmi_rt.rank == 0) {
         dsmi_log(DSMI_LOG_ERROR, "restart: no usable checkpoint of job '%s': starting fresh",
@@ -488,8 +497,10 @@ static int check_settings(void)
 {
     const struct dsmi_settings *c = &dsmi_rt.cfg;
     if (c->CKPT_KEEP < 1 || c->CKPT_INTERVAL < 0) {
-        return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_KEEP=%ld must be >= 1 and "
-                         "DSM_CKPT_INTERVAL=%ld >= 0", c->CKPT_KEEP, c->CKPT_INTERVAL);
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init",
+                         "DSM_CKPT_KEEP=%ld must be >= 1 and "
+                         "DSM_CKPT_INTERVAL=%ld >= 0",
+                         c->CKPT_KEEP, c->CKPT_INTERVAL);
     }
     if (c->CKPT_DIR == NULL || c->CKPT_DIR[0] == '\0') {
         return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_DIR is empty");
@@ -530,9 +541,10 @@ static int start(void)
     }
     if (n == 0) {
         return dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED
-                   ? dsmi_fail(DSM_ERR_NOTFOUND, "dsm_init", "DSM_RESTART=required, but job "
-                               "'%s' has no committed checkpoint in %s", dsmi_ck.job,
-                               dsmi_ck.jobdir)
+                   ? dsmi_fail(DSM_ERR_NOTFOUND, "dsm_init",
+                               "DSM_RESTART=required, but job "
+                               "'%s' has no committed checkpoint in %s",
+                               dsmi_ck.job, dsmi_ck.jobdir)
                    : DSM_OK;
     }
     rc = restart(cand, n);
@@ -560,10 +572,15 @@ int dsmi_ckpt_stop(void)
 
 struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e)
 {
-    struct dsmi_ckpt_hdr h = {.magic = DSMI_CKPT_MAGIC, .format = DSMI_CKPT_FORMAT,
-                              .hdr_size = sizeof h, .job = dsmi_ck.job_fp, .epoch = e,
-                              .nranks = dsmi_rt.nranks, .rank = dsmi_rt.rank,
-                              .layout = DSMI_LAYOUT_VERSION, .seg_size = dsmi_w.size,
+    struct dsmi_ckpt_hdr h = {.magic = DSMI_CKPT_MAGIC,
+                              .format = DSMI_CKPT_FORMAT,
+                              .hdr_size = sizeof h,
+                              .job = dsmi_ck.job_fp,
+                              .epoch = e,
+                              .nranks = dsmi_rt.nranks,
+                              .rank = dsmi_rt.rank,
+                              .layout = DSMI_LAYOUT_VERSION,
+                              .seg_size = dsmi_w.size,
                               .seg_len = dsmi_heap_extent()};
     return h;
 }
@@ -612,10 +629,11 @@ static int commit(uint64_t e, const char *dir, char *why)
     int rc = DSM_OK;
     if (dsmi_rt.rank == 0) {
         char text[512];
-        snprintf(text, sizeof text, "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
-                 "replicas %d\nformat %u\n", (unsigned long long)e, dsmi_rt.nranks,
-                 dsmi_ck.job, DSMI_LAYOUT_VERSION, dsmi_w.size, dsmi_rt.cfg.CKPT_REPLICAS,
-                 DSMI_CKPT_FORMAT);
+        snprintf(text, sizeof text,
+                 "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
+                 "replicas %d\nformat %u\n",
+                 (unsigned long long)e, dsmi_rt.nranks, dsmi_ck.job, DSMI_LAYOUT_VERSION,
+                 dsmi_w.size, dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT);
         rc = dsmi_ckpt_write_text(dir, "COMMIT", text, why);
     }
     DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
@@ -636,8 +654,7 @@ bool dsmi_ckpt_crash_due(int where, uint64_t e)
 {
     int victim = where == DSMI_CKPT_CRASH_WRITE ? dsmi_rt.nranks - 1 : 0;
     if (dsmi_rt.cfg.CKPT_CRASH != where || dsmi_rt.rank != victim ||
-        e != (uint64_t)dsmi_rt.cfg.CKPT_CRASH_EPOCH ||
-        dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER) {
+        e != (uint64_t)dsmi_rt.cfg.CKPT_CRASH_EPOCH || dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER) {
         return false;
     }
     dsmi_log(DSMI_LOG_ERROR, "DSM_CKPT_CRASH=%s (test hook): raising SIGKILL in epoch %llu",
@@ -690,10 +707,11 @@ int dsm_checkpoint(void)
     DSMI_CHECK_UP(FN);
     int rc = dsmi_ckpt_agree(dsmi_ck.wiped ? DSM_ERR_STATE : DSM_OK);
     if (rc != DSM_OK) {
-        return dsmi_fail(rc, FN, "a rank's segment is wiped (dsm_simulate_failure): call "
-                                 "dsm_recover first");
+        return dsmi_fail(rc, FN,
+                         "a rank's segment is wiped (dsm_simulate_failure): call "
+                         "dsm_recover first");
     }
-    int prev = dsmi_ckpt_async_wait(); // an asynchronous epoch still open commits first
+    int prev = dsmi_ckpt_async_wait();    // an asynchronous epoch still open commits first
     if ((rc = dsm_barrier()) != DSM_OK) { // all RMA complete, local stores published
         return rc;
     }
@@ -738,8 +756,9 @@ int dsm_ckpt_epoch(uint64_t *epoch)
         return dsmi_fail(DSM_ERR_ARG, "dsm_ckpt_epoch", "epoch is NULL");
     }
     if (dsmi_ck.last_epoch == 0) {
-        return dsmi_fail(DSM_ERR_NOTFOUND, "dsm_ckpt_epoch", "no checkpoint committed or "
-                                                             "restored in this run");
+        return dsmi_fail(DSM_ERR_NOTFOUND, "dsm_ckpt_epoch",
+                         "no checkpoint committed or "
+                         "restored in this run");
     }
     *epoch = dsmi_ck.last_epoch;
     return DSM_OK;

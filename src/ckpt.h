@@ -23,20 +23,20 @@
 
 /* The header at offset 0 of every image; all fields native-endian, fixed width. */
 struct dsmi_ckpt_hdr {
-    uint64_t magic;     // DSMI_CKPT_MAGIC
-    uint32_t format;    // DSMI_CKPT_FORMAT
-    uint32_t hdr_size;  // sizeof(struct dsmi_ckpt_hdr)
-    uint64_t job;       // fingerprint of the job name
-    uint64_t epoch;     // the checkpoint's number
-    int32_t nranks;     // ranks of the job that wrote it
-    int32_t rank;       // whose image this is (the owner, also in a replica)
-    uint32_t layout;    // DSMI_LAYOUT_VERSION
-    uint32_t nregions;  // protected-region records after the segment bytes
-    uint64_t seg_size;  // every rank's segment size in that job
-    uint64_t seg_len;   // segment bytes stored: [0, seg_len)
-    uint64_t reg_len;   // bytes of the region records
-    uint32_t data_crc;  // CRC32C of the segment bytes followed by the region records
-    uint32_t hdr_crc;   // CRC32C of this header with hdr_crc = 0
+    uint64_t magic;    // DSMI_CKPT_MAGIC
+    uint32_t format;   // DSMI_CKPT_FORMAT
+    uint32_t hdr_size; // sizeof(struct dsmi_ckpt_hdr)
+    uint64_t job;      // fingerprint of the job name
+    uint64_t epoch;    // the checkpoint's number
+    int32_t nranks;    // ranks of the job that wrote it
+    int32_t rank;      // whose image this is (the owner, also in a replica)
+    uint32_t layout;   // DSMI_LAYOUT_VERSION
+    uint32_t nregions; // protected-region records after the segment bytes
+    uint64_t seg_size; // every rank's segment size in that job
+    uint64_t seg_len;  // segment bytes stored: [0, seg_len)
+    uint64_t reg_len;  // bytes of the region records
+    uint32_t data_crc; // CRC32C of the segment bytes followed by the region records
+    uint32_t hdr_crc;  // CRC32C of this header with hdr_crc = 0
     uint64_t reserved[6];
 };
 _Static_assert(sizeof(struct dsmi_ckpt_hdr) == 128, "checkpoint header is 128 bytes");
@@ -80,8 +80,8 @@ DSMI_HIDDEN int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_c
 DSMI_HIDDEN int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg,
                                size_t seg_cap, void **reg, struct dsmi_ckpt_hdr *h, char *why);
 /* Check a header against the running job. */
-DSMI_HIDDEN int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h,
-                                    const struct dsmi_ckpt_expect *e, size_t seg_cap, char *why);
+DSMI_HIDDEN int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_expect *e,
+                                    size_t seg_cap, char *why);
 /* Write a small text file durably (COMMIT). */
 DSMI_HIDDEN int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text,
                                      char *why);
@@ -94,10 +94,10 @@ struct dsmi_ckpt_state {
     char jobdir[PATH_MAX - 64]; // DSM_CKPT_DIR/<job>
     char job[64];
     uint64_t job_fp;
-    uint64_t next_epoch;        // number of the next checkpoint (all ranks agree)
-    uint64_t last_epoch;        // newest committed (or restored) epoch, 0 = none
-    MPI_Comm comm;              // private duplicate for checkpoint traffic
-    bool wiped;                 // dsm_simulate_failure wiped this rank's segment
+    uint64_t next_epoch; // number of the next checkpoint (all ranks agree)
+    uint64_t last_epoch; // newest committed (or restored) epoch, 0 = none
+    MPI_Comm comm;       // private duplicate for checkpoint traffic
+    bool wiped;          // dsm_simulate_failure wiped this rank's segment
 };
 DSMI_HIDDEN extern struct dsmi_ckpt_state dsmi_ck;
 
@@ -111,8 +111,7 @@ DSMI_HIDDEN void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len);
 DSMI_HIDDEN struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r);
 /* Restore this rank's segment from epoch e's own file, then its replica file. Keeps the
  * current ident header. Region records become pending (see dsm_ckpt_protect). */
-DSMI_HIDDEN int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h,
-                                        char *why);
+DSMI_HIDDEN int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why);
 /* After the segment's bytes were replaced from an image: put back the ident, take the
  * region records (apply = copy into registered regions now), reload the heap. */
 DSMI_HIDDEN int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply);

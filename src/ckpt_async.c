@@ -24,7 +24,7 @@
 #include "win.h"
 
 static struct {
-    bool busy;              // a writer was started and not yet joined
+    bool busy; // a writer was started and not yet joined
     pthread_t thread;
     uint64_t epoch;
     char dir[PATH_MAX];

@@ -140,8 +140,8 @@ int dsmi_ckpt_mkdirs(const char *path, char *why)
         if (*s == '/' || end) {
             *s = '\0';
             struct stat st;
-            if (mkdir(p, 0700) != 0 && (errno != EEXIST || stat(p, &st) != 0 ||
-                                        !S_ISDIR(st.st_mode))) {
+            if (mkdir(p, 0700) != 0 &&
+                (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
                 return io_fail(why, "mkdir", p);
             }
             if (end) {
@@ -224,8 +224,8 @@ static int write_image_fd(int fd, struct dsmi_ckpt_hdr *h, const void *seg, cons
     return fsync(fd);
 }
 
-int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_ckpt_hdr *h,
-                    const void *seg, const void *reg, bool crc, char *why)
+int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_ckpt_hdr *h, const void *seg,
+                    const void *reg, bool crc, char *why)
 {
     char tmp[PATH_MAX], path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -293,21 +293,22 @@ int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_ex
     // From here on the image is intact but made for another build or job shape: a
     // mismatch (DSM_ERR_UNSUPPORTED), which unlike damage does not condemn the epoch.
     if (h->format != DSMI_CKPT_FORMAT || h->layout != DSMI_LAYOUT_VERSION) {
-        return MISMATCH(why, "format %u / layout %u, this library reads format %u / "
-                            "layout %u", h->format, h->layout, DSMI_CKPT_FORMAT,
-                       DSMI_LAYOUT_VERSION);
+        return MISMATCH(why,
+                        "format %u / layout %u, this library reads format %u / "
+                        "layout %u",
+                        h->format, h->layout, DSMI_CKPT_FORMAT, DSMI_LAYOUT_VERSION);
     }
     if (h->job != e->job || h->epoch != e->epoch) {
         return MISMATCH(why, "belongs to another job or epoch (epoch %llu, want %llu)",
-                       ULL(h->epoch), ULL(e->epoch));
+                        ULL(h->epoch), ULL(e->epoch));
     }
     if (h->nranks != e->nranks || h->rank != e->rank) {
         return MISMATCH(why, "written by rank %d of a job of %d ranks (this is rank %d of %d)",
-                       h->rank, h->nranks, e->rank, e->nranks);
+                        h->rank, h->nranks, e->rank, e->nranks);
     }
     if (h->seg_size != e->seg_size || h->seg_len > seg_cap) {
         return MISMATCH(why, "segment size %llu, this job has %llu (DSM_HEAP_SIZE differs)",
-                       ULL(h->seg_size), ULL(e->seg_size));
+                        ULL(h->seg_size), ULL(e->seg_size));
     }
     if (h->reg_len > ((uint64_t)1 << 40)) {
         return CORRUPT(why, "region length %llu is implausible", ULL(h->reg_len));
@@ -337,8 +338,8 @@ static int read_all(int fd, void *buf, size_t len, uint32_t *crc)
 }
 
 /* Header and size checks of an open image file. */
-static int read_head(int fd, const char *path, const struct dsmi_ckpt_expect *e,
-                     size_t seg_cap, struct dsmi_ckpt_hdr *h, char *why)
+static int read_head(int fd, const char *path, const struct dsmi_ckpt_expect *e, size_t seg_cap,
+                     struct dsmi_ckpt_hdr *h, char *why)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -363,8 +364,8 @@ static int read_head(int fd, const char *path, const struct dsmi_ckpt_expect *e,
     return DSM_OK;
 }
 
-int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg,
-                   size_t seg_cap, void **reg, struct dsmi_ckpt_hdr *h, char *why)
+int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg, size_t seg_cap,
+                   void **reg, struct dsmi_ckpt_hdr *h, char *why)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

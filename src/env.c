@@ -159,8 +159,7 @@ int dsmi_env_parse(struct dsmi_settings *out, char *why, size_t whylen)
 }
 
 /* A printable value of one setting. */
-static void value_str(const struct env_row *r, const struct dsmi_settings *s, char *buf,
-                      size_t len)
+static void value_str(const struct env_row *r, const struct dsmi_settings *s, char *buf, size_t len)
 {
     const char *field = (const char *)s + r->field;
     switch (r->type) {
@@ -249,7 +248,7 @@ void dsmi_env_doc(FILE *f)
                 *p = '/';
             }
         }
-        fprintf(f, "| `DSM_%s` | %s%s | `%s` | %s | %s |\n", r->name, type_names[r->type],
-                choices, r->def, r->agree ? "yes" : "no", r->desc);
+        fprintf(f, "| `DSM_%s` | %s%s | `%s` | %s | %s |\n", r->name, type_names[r->type], choices,
+                r->def, r->agree ? "yes" : "no", r->desc);
     }
 }

@@ -21,8 +21,7 @@ DSM_ENV(ERRORS, CHOICE, "return", false, "return|abort",
         "return: calls return DSM_ERR_* codes; abort: print the error and MPI_Abort")
 DSM_ENV(LOG_LEVEL, CHOICE, "error", false, "none|error|warn|info|debug",
         "which diagnostics are printed to stderr (rank-prefixed)")
-DSM_ENV(VERBOSE, BOOL, "0", false, "",
-        "rank 0 prints versions, topology and every setting at init")
+DSM_ENV(VERBOSE, BOOL, "0", false, "", "rank 0 prints versions, topology and every setting at init")
 DSM_ENV(STATS, BOOL, "0", false, "", "every rank prints its operation counters at finalize")
 DSM_ENV(OMPI_OSC_FIX, BOOL, "1", true, "",
         "avoid Open MPI < 4.1.5's osc rdma compare-and-swap crash by selecting osc sm,pt2pt "

@@ -71,8 +71,7 @@ int dsm_gptr_add(dsm_gptr_t g, int64_t delta, dsm_gptr_t *out)
     bool over = delta > 0 && (uint64_t)delta >= limit - off;
     if (under || over) {
         return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_add",
-                         "%d:0x%" PRIx64 " %+" PRId64 " leaves the segment (0x%" PRIx64
-                         " bytes)",
+                         "%d:0x%" PRIx64 " %+" PRId64 " leaves the segment (0x%" PRIx64 " bytes)",
                          dsm_gptr_rank(g), off, delta, limit);
     }
     *out = dsmi_gptr(dsm_gptr_rank(g), (uint64_t)((int64_t)off + delta));
@@ -117,8 +116,7 @@ int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out)
 {
     DSMI_CHECK_UP("dsm_gptr_from_local");
     if (out == NULL || addr == NULL) {
-        return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_from_local", "%s is NULL",
-                         out ? "addr" : "out");
+        return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_from_local", "%s is NULL", out ? "addr" : "out");
     }
     uintptr_t a = (uintptr_t)addr, base = (uintptr_t)dsmi_w.base;
     if (a < base + DSMI_HDR_SIZE || a >= base + dsmi_w.size) {

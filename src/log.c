@@ -37,10 +37,9 @@ _Static_assert(sizeof err_names / sizeof err_names[0] == DSM_ERR_COUNT,
                "err_names and enum dsm_err disagree");
 
 static const char *const err_symbols[] = {
-    "DSM_OK",          "DSM_ERR_ARG",     "DSM_ERR_NOMEM",       "DSM_ERR_STATE",
-    "DSM_ERR_RANGE",   "DSM_ERR_ENV",     "DSM_ERR_MPI",         "DSM_ERR_UNSUPPORTED",
-    "DSM_ERR_INTERNAL", "DSM_ERR_INVALID", "DSM_ERR_BUSY",       "DSM_ERR_TIMEOUT",
-    "DSM_ERR_NOTFOUND", "DSM_ERR_IO",      "DSM_ERR_CORRUPT",
+    "DSM_OK",       "DSM_ERR_ARG",     "DSM_ERR_NOMEM",       "DSM_ERR_STATE",    "DSM_ERR_RANGE",
+    "DSM_ERR_ENV",  "DSM_ERR_MPI",     "DSM_ERR_UNSUPPORTED", "DSM_ERR_INTERNAL", "DSM_ERR_INVALID",
+    "DSM_ERR_BUSY", "DSM_ERR_TIMEOUT", "DSM_ERR_NOTFOUND",    "DSM_ERR_IO",       "DSM_ERR_CORRUPT",
 };
 _Static_assert(sizeof err_symbols / sizeof err_symbols[0] == DSM_ERR_COUNT,
                "err_symbols and enum dsm_err disagree");
@@ -132,8 +131,7 @@ int dsmi_fail(int code, const char *func, const char *fmt, ...)
     vsnprintf(cause, sizeof cause, fmt, ap);
     va_end(ap);
     const char *sym = (code > 0 && code < DSM_ERR_COUNT) ? err_symbols[code] : "?";
-    snprintf(last_error, sizeof last_error, "[dsm %d] %s: %s (%s)", my_rank(), func, cause,
-             sym);
+    snprintf(last_error, sizeof last_error, "[dsm %d] %s: %s (%s)", my_rank(), func, cause, sym);
     atomic_fetch_add_explicit(&dsmi_stat.errors, 1, memory_order_relaxed); // always kept
     if (dsmi_rt.cfg.ERRORS == DSMI_ERRORS_ABORT) {
         fprintf(stderr, "%s; aborting (DSM_ERRORS=abort)\n", last_error);

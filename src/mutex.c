@@ -47,8 +47,8 @@ static void diag_set(unsigned slot, uint64_t state, uint64_t pred, uint64_t lock
 /* Read node q's diagnostic words (state, pred, lock, thread); best effort. */
 static bool diag_get(uint64_t q, uint64_t d[4], const char *func)
 {
-    return dsmi_rma_get(d, dsmi_qn_word(q, QN_DIAG_STATE), 4 * sizeof(uint64_t), false,
-                        func) == DSM_OK;
+    return dsmi_rma_get(d, dsmi_qn_word(q, QN_DIAG_STATE), 4 * sizeof(uint64_t), false, func) ==
+           DSM_OK;
 }
 
 void dsmi_mutex_describe(dsm_gptr_t g, char *buf, size_t len, const char *func)
@@ -124,9 +124,10 @@ static int wait_in_queue(dsm_gptr_t g, uint64_t me, uint64_t pred, const char *w
 static int not_initialised(dsm_gptr_t g, uint64_t word, const char *what, const char *func)
 {
     char name[48];
-    return dsmi_fail(DSM_ERR_STATE, func, "%s %s is not initialised (its word is 0x%llx; call "
-                     "dsm_%s_init first)", what, dsm_gptr_str(g, name, sizeof name),
-                     (unsigned long long)word, what);
+    return dsmi_fail(DSM_ERR_STATE, func,
+                     "%s %s is not initialised (its word is 0x%llx; call "
+                     "dsm_%s_init first)",
+                     what, dsm_gptr_str(g, name, sizeof name), (unsigned long long)word, what);
 }
 
 /* Join the queue after the fast CAS failed (old: what it found). *granted on success. */
@@ -154,8 +155,8 @@ static int enqueue(dsm_gptr_t g, uint64_t me, bool *granted, const char *what, c
     return rc;
 }
 
-int dsmi_mutex_acquire(dsm_gptr_t g, bool try_only, unsigned *slot, bool *granted,
-                       const char *what, const char *func)
+int dsmi_mutex_acquire(dsm_gptr_t g, bool try_only, unsigned *slot, bool *granted, const char *what,
+                       const char *func)
 {
     unsigned s = 0;
     int rc = dsmi_qn_take(&s, func);
@@ -247,8 +248,8 @@ int dsmi_mutex_release(dsm_gptr_t g, unsigned slot, bool granted, const char *fu
         }
         x = next; // its waiter gave up: release on its behalf, then go on down the queue
         own = false;
-        dsmi_log(DSMI_LOG_DEBUG, "%s: releasing the abandoned queue node of rank %d slot %u",
-                 func, dsmi_qid_rank(x), dsmi_qid_slot(x));
+        dsmi_log(DSMI_LOG_DEBUG, "%s: releasing the abandoned queue node of rank %d slot %u", func,
+                 dsmi_qid_rank(x), dsmi_qid_slot(x));
     }
     return rc;
 }
@@ -258,9 +259,10 @@ int dsmi_mutex_release(dsm_gptr_t g, unsigned slot, bool granted, const char *fu
 static int already_held(dsm_gptr_t g, const char *what, const char *func)
 {
     char name[48];
-    return dsmi_fail(DSM_ERR_STATE, func, "%s %s is already held by this thread (rank %d "
-                     "thread %d): relocking it would deadlock", what,
-                     dsm_gptr_str(g, name, sizeof name), dsmi_rt.rank, dsmi_thread_id());
+    return dsmi_fail(DSM_ERR_STATE, func,
+                     "%s %s is already held by this thread (rank %d "
+                     "thread %d): relocking it would deadlock",
+                     what, dsm_gptr_str(g, name, sizeof name), dsmi_rt.rank, dsmi_thread_id());
 }
 
 static int lock_common(dsm_gptr_t g, bool try_only, const char *func)
@@ -303,9 +305,11 @@ int dsm_mutex_unlock(dsm_gptr_t m)
     if (h == NULL || h->kind != DSMI_HELD_MUTEX) {
         char name[48], holder[160];
         dsmi_mutex_describe(m, holder, sizeof holder, func);
-        return dsmi_fail(DSM_ERR_STATE, func, "mutex %s is not held by this thread (rank %d "
-                         "thread %d); it is %s", dsm_gptr_str(m, name, sizeof name),
-                         dsmi_rt.rank, dsmi_thread_id(), holder);
+        return dsmi_fail(DSM_ERR_STATE, func,
+                         "mutex %s is not held by this thread (rank %d "
+                         "thread %d); it is %s",
+                         dsm_gptr_str(m, name, sizeof name), dsmi_rt.rank, dsmi_thread_id(),
+                         holder);
     }
     unsigned slot = h->slot;
     bool granted = h->granted;
@@ -325,14 +329,17 @@ int dsm_mutex_init(dsm_gptr_t m)
     if (dsmi_qid_valid(old) && old != DSMI_QID_FREE) {
         char name[48], holder[160];
         dsmi_mutex_describe(m, holder, sizeof holder, func);
-        return dsmi_fail(DSM_ERR_STATE, func, "mutex %s is in use (%s): unlock and destroy it "
-                         "first", dsm_gptr_str(m, name, sizeof name), holder);
+        return dsmi_fail(DSM_ERR_STATE, func,
+                         "mutex %s is in use (%s): unlock and destroy it "
+                         "first",
+                         dsm_gptr_str(m, name, sizeof name), holder);
     }
     if ((rc = dsmi_sync_cas(m, true, old, DSMI_QID_FREE, &seen, func)) != DSM_OK) {
         return rc;
     }
     return seen == old ? DSM_OK
-                       : dsmi_fail(DSM_ERR_STATE, func, "mutex word changed during init: "
+                       : dsmi_fail(DSM_ERR_STATE, func,
+                                   "mutex word changed during init: "
                                    "another rank is using it");
 }
 
@@ -343,8 +350,10 @@ int dsm_mutex_destroy(dsm_gptr_t m)
     char name[48], holder[160];
     dsm_gptr_str(m, name, sizeof name);
     if (dsmi_held_find(m.bits) != NULL) {
-        return dsmi_fail(DSM_ERR_STATE, func, "mutex %s is held by this thread (rank %d "
-                         "thread %d): unlock it first", name, dsmi_rt.rank, dsmi_thread_id());
+        return dsmi_fail(DSM_ERR_STATE, func,
+                         "mutex %s is held by this thread (rank %d "
+                         "thread %d): unlock it first",
+                         name, dsmi_rt.rank, dsmi_thread_id());
     }
     uint64_t old = 0;
     int rc = dsmi_sync_cas(m, true, DSMI_QID_FREE, 0, &old, func); // 0: not a lock any more

@@ -40,13 +40,13 @@
 #define TAG_DATA 52
 
 static struct {
-    bool on;            // DSM_CKPT_REPLICAS and more than one rank
-    int *keeper;        // keeper[r]: who keeps r's image
-    int ward;           // whose image this rank keeps
-    char *held;         // the ward's image of held_epoch (header first), or NULL
+    bool on;     // DSM_CKPT_REPLICAS and more than one rank
+    int *keeper; // keeper[r]: who keeps r's image
+    int ward;    // whose image this rank keeps
+    char *held;  // the ward's image of held_epoch (header first), or NULL
     size_t held_len;
     uint64_t held_epoch;
-    char *pend;         // received during the current checkpoint, not yet committed
+    char *pend; // received during the current checkpoint, not yet committed
     size_t pend_len;
     uint64_t pend_epoch;
 } rp;
@@ -88,8 +88,8 @@ int dsmi_replica_start(void)
     }
     free(all);
     free(order);
-    return rc == MPI_SUCCESS ? DSM_OK : dsmi_fail_mpi(rc, "dsm_init", "MPI_Allgather",
-                                                      __FILE__, __LINE__);
+    return rc == MPI_SUCCESS ? DSM_OK
+                             : dsmi_fail_mpi(rc, "dsm_init", "MPI_Allgather", __FILE__, __LINE__);
 }
 
 void dsmi_replica_stop(void)
@@ -118,13 +118,10 @@ static int post(char *p, size_t len, int peer, bool send, MPI_Request *req, int 
 {
     for (size_t off = 0; off < len; off += PIECE) {
         int n = (int)(len - off < PIECE ? len - off : PIECE);
-        int rc = send ? MPI_Isend(p + off, n, MPI_BYTE, peer, TAG_DATA, dsmi_ck.comm,
-                                  &req[*nreq])
-                      : MPI_Irecv(p + off, n, MPI_BYTE, peer, TAG_DATA, dsmi_ck.comm,
-                                  &req[*nreq]);
+        int rc = send ? MPI_Isend(p + off, n, MPI_BYTE, peer, TAG_DATA, dsmi_ck.comm, &req[*nreq])
+                      : MPI_Irecv(p + off, n, MPI_BYTE, peer, TAG_DATA, dsmi_ck.comm, &req[*nreq]);
         if (rc != MPI_SUCCESS) {
-            return dsmi_fail_mpi(rc, "dsm_checkpoint", "MPI_Isend/MPI_Irecv", __FILE__,
-                                 __LINE__);
+            return dsmi_fail_mpi(rc, "dsm_checkpoint", "MPI_Isend/MPI_Irecv", __FILE__, __LINE__);
         }
         (*nreq)++;
     }
@@ -140,8 +137,8 @@ static int npieces(size_t len)
 static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *reg,
                     const struct dsmi_ckpt_hdr *wh, char *buf)
 {
-    int cap = npieces(h->seg_len) + npieces(h->reg_len) + npieces(wh->seg_len) +
-              npieces(wh->reg_len);
+    int cap =
+        npieces(h->seg_len) + npieces(h->reg_len) + npieces(wh->seg_len) + npieces(wh->reg_len);
     // Real statuses, not MPI_STATUSES_IGNORE: MPICH's access attributes make GCC flag
     // the ignore constant as a zero-sized buffer.
     MPI_Request *req = malloc(sizeof *req * (size_t)(cap + 1));
@@ -179,17 +176,16 @@ static int write_replica(const char *epoch_dir, bool crc, char *why)
                            rp.pend + sizeof *h + h->seg_len, crc, why);
 }
 
-int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h,
-                          const void *seg, const void *reg, bool write, char *why)
+int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, const void *seg,
+                          const void *reg, bool write, char *why)
 {
     if (!rp.on) {
         return DSM_OK;
     }
     struct dsmi_ckpt_hdr wh;
     DSMI_MPI("dsm_checkpoint",
-             MPI_Sendrecv(h, sizeof *h, MPI_BYTE, rp.keeper[dsmi_rt.rank], TAG_HDR, &wh,
-                          sizeof wh, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm,
-                          MPI_STATUS_IGNORE));
+             MPI_Sendrecv(h, sizeof *h, MPI_BYTE, rp.keeper[dsmi_rt.rank], TAG_HDR, &wh, sizeof wh,
+                          MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm, MPI_STATUS_IGNORE));
     size_t len = sizeof wh + wh.seg_len + wh.reg_len;
     char *buf = malloc(len);
     // Every rank must know that every rank can receive before any data moves.
@@ -245,8 +241,8 @@ int dsm_simulate_failure(int rank)
     DSMI_MPI(fn, MPI_Allreduce(&rank, &lo, 1, MPI_INT, MPI_MIN, dsmi_ck.comm));
     DSMI_MPI(fn, MPI_Allreduce(&rank, &hi, 1, MPI_INT, MPI_MAX, dsmi_ck.comm));
     if (lo != hi || rank < 0 || rank >= dsmi_rt.nranks) {
-        return dsmi_fail(DSM_ERR_ARG, fn, "rank %d: must be 0..%d and the same on every rank",
-                         rank, dsmi_rt.nranks - 1);
+        return dsmi_fail(DSM_ERR_ARG, fn, "rank %d: must be 0..%d and the same on every rank", rank,
+                         dsmi_rt.nranks - 1);
     }
     int rc = dsm_barrier(); // no operation is in flight into the segment being wiped
     if (rc != DSM_OK) {
@@ -270,8 +266,7 @@ static int send_held(void)
     MPI_Request req[64]; // 64 pieces of 512 MiB: far beyond any segment mpidsm makes
     int nreq = 0;
     const struct dsmi_ckpt_hdr *h = (const struct dsmi_ckpt_hdr *)rp.held;
-    DSMI_MPI("dsm_recover", MPI_Send(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR,
-                                     dsmi_ck.comm));
+    DSMI_MPI("dsm_recover", MPI_Send(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm));
     char *data = rp.held + sizeof *h;
     int rc = post(data, h->seg_len, rp.ward, true, req, &nreq);
     if (rc == DSM_OK) {
@@ -286,8 +281,8 @@ static int send_held(void)
 static int recv_image(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why)
 {
     int keeper = rp.keeper[dsmi_rt.rank];
-    DSMI_MPI("dsm_recover", MPI_Recv(h, sizeof *h, MPI_BYTE, keeper, TAG_HDR, dsmi_ck.comm,
-                                     MPI_STATUS_IGNORE));
+    DSMI_MPI("dsm_recover",
+             MPI_Recv(h, sizeof *h, MPI_BYTE, keeper, TAG_HDR, dsmi_ck.comm, MPI_STATUS_IGNORE));
     struct dsmi_ckpt_expect ex = dsmi_ckpt_expect_for(e, dsmi_rt.rank);
     // The keeper sends what its header says; receive it all even when it is rejected.
     size_t seg_len = h->seg_len <= dsmi_w.size ? h->seg_len : 0;
@@ -296,13 +291,13 @@ static int recv_image(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why
     for (size_t off = 0; off < h->seg_len; off += PIECE) {
         int n = (int)(h->seg_len - off < PIECE ? h->seg_len - off : PIECE);
         char *dst = seg_len ? dsmi_w.base + off : blob + off;
-        DSMI_MPI("dsm_recover", MPI_Recv(dst, n, MPI_BYTE, keeper, TAG_DATA, dsmi_ck.comm,
-                                         MPI_STATUS_IGNORE));
+        DSMI_MPI("dsm_recover",
+                 MPI_Recv(dst, n, MPI_BYTE, keeper, TAG_DATA, dsmi_ck.comm, MPI_STATUS_IGNORE));
     }
     for (size_t off = 0; off < h->reg_len; off += PIECE) {
         int n = (int)(h->reg_len - off < PIECE ? h->reg_len - off : PIECE);
-        DSMI_MPI("dsm_recover", MPI_Recv(blob + off, n, MPI_BYTE, keeper, TAG_DATA,
-                                         dsmi_ck.comm, MPI_STATUS_IGNORE));
+        DSMI_MPI("dsm_recover", MPI_Recv(blob + off, n, MPI_BYTE, keeper, TAG_DATA, dsmi_ck.comm,
+                                         MPI_STATUS_IGNORE));
     }
     int rc = dsmi_ckpt_check_hdr(h, &ex, dsmi_w.size, why);
     if (rc == DSM_OK &&
@@ -346,8 +341,7 @@ out:
         close(fd);
     }
     if (rp.held == NULL) {
-        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s",
-                 rp.ward, path);
+        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s", rp.ward, path);
     }
 }
 
@@ -361,8 +355,10 @@ static int restore_wiped(uint64_t e, bool from_keeper)
     if (from_keeper) {
         rc = recv_image(e, &reg, &h, why);
         if (rc != DSM_OK) {
-            dsmi_log(DSMI_LOG_ERROR, "recover: rejected the in-memory replica from rank %d: "
-                     "%s; trying the files", rp.keeper[dsmi_rt.rank], why);
+            dsmi_log(DSMI_LOG_ERROR,
+                     "recover: rejected the in-memory replica from rank %d: "
+                     "%s; trying the files",
+                     rp.keeper[dsmi_rt.rank], why);
         }
     }
     if (rc != DSM_OK) {

@@ -198,9 +198,10 @@ int dsm_get_nb(void *dst, dsm_gptr_t g, size_t len, dsm_request_t *req)
 static int complete(dsm_request_t *req, bool block, bool *done, const char *func)
 {
     if (req == NULL || req->opaque[1] != REQ_LIVE) {
-        return dsmi_fail(DSM_ERR_ARG, func, "%s", req ? "request is not in flight (unused, "
-                                                        "or already completed)"
-                                                      : "req is NULL");
+        return dsmi_fail(DSM_ERR_ARG, func, "%s",
+                         req ? "request is not in flight (unused, "
+                               "or already completed)"
+                             : "req is NULL");
     }
     MPI_Request r;
     int flag = 1;
@@ -299,8 +300,8 @@ static inline int fop_core(dsm_gptr_t g, const void *val, void *old, MPI_Datatyp
     return flush_raw(rank, func);
 }
 
-int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_Op op,
-                 bool user, const char *func)
+int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_Op op, bool user,
+                 const char *func)
 {
     uint64_t scratch;
     return fop_core(g, val, old ? old : &scratch, dt, dt_size(dt), op, user, func);
@@ -326,78 +327,78 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
 }
 
 /* The public atomics: one family per type, generated. */
-#define DSM_ATOMIC_DEFINE(T, S, DT)                                                       \
-    static inline int fop_##S(const char *func, dsm_gptr_t g, T val, T *old, bool need_old, \
-                              MPI_Op op)                                                 \
-    {                                                                                    \
-        DSMI_CHECK_UP(func);                                                             \
-        if (need_old && old == NULL) {                                                   \
-            return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                          \
-        }                                                                                \
-        T res;                                                                           \
-        int rc = fop_core(g, &val, &res, DT, (int)sizeof(T), op, true, func);            \
-        if (rc == DSM_OK && old != NULL) {                                               \
-            *old = res;                                                                  \
-        }                                                                                \
-        return rc;                                                                       \
-    }                                                                                    \
-    int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old)                            \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_fetch_add_" #S, g, val, old, true, MPI_SUM);          \
-    }                                                                                    \
-    int dsm_atomic_add_##S(dsm_gptr_t g, T val)                                          \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_add_" #S, g, val, NULL, false, MPI_SUM);              \
-    }                                                                                    \
-    int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old)                                 \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_swap_" #S, g, val, old, true, MPI_REPLACE);           \
-    }                                                                                    \
-    int dsm_atomic_load_##S(dsm_gptr_t g, T *out)                                        \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_load_" #S, g, 0, out, true, MPI_NO_OP);               \
-    }                                                                                    \
-    int dsm_atomic_store_##S(dsm_gptr_t g, T val)                                        \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_store_" #S, g, val, NULL, false, MPI_REPLACE);        \
-    }                                                                                    \
-    int dsm_atomic_fetch_and_##S(dsm_gptr_t g, T val, T *old)                            \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_fetch_and_" #S, g, val, old, true, MPI_BAND);         \
-    }                                                                                    \
-    int dsm_atomic_fetch_or_##S(dsm_gptr_t g, T val, T *old)                             \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_fetch_or_" #S, g, val, old, true, MPI_BOR);           \
-    }                                                                                    \
-    int dsm_atomic_fetch_xor_##S(dsm_gptr_t g, T val, T *old)                            \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_fetch_xor_" #S, g, val, old, true, MPI_BXOR);         \
-    }                                                                                    \
-    int dsm_atomic_and_##S(dsm_gptr_t g, T val)                                          \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_and_" #S, g, val, NULL, false, MPI_BAND);             \
-    }                                                                                    \
-    int dsm_atomic_or_##S(dsm_gptr_t g, T val)                                           \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_or_" #S, g, val, NULL, false, MPI_BOR);               \
-    }                                                                                    \
-    int dsm_atomic_xor_##S(dsm_gptr_t g, T val)                                          \
-    {                                                                                    \
-        return fop_##S("dsm_atomic_xor_" #S, g, val, NULL, false, MPI_BXOR);             \
-    }                                                                                    \
-    int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old)                  \
-    {                                                                                    \
-        const char *func = "dsm_atomic_cas_" #S;                                         \
-        DSMI_CHECK_UP(func);                                                             \
-        if (old == NULL) {                                                               \
-            return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                          \
-        }                                                                                \
-        T res;                                                                           \
-        int rc = dsmi_rma_cas(g, &desired, &expected, &res, DT, true, func);             \
-        if (rc == DSM_OK) {                                                              \
-            *old = res;                                                                  \
-        }                                                                                \
-        return rc;                                                                       \
+#define DSM_ATOMIC_DEFINE(T, S, DT)                                                                \
+    static inline int fop_##S(const char *func, dsm_gptr_t g, T val, T *old, bool need_old,        \
+                              MPI_Op op)                                                           \
+    {                                                                                              \
+        DSMI_CHECK_UP(func);                                                                       \
+        if (need_old && old == NULL) {                                                             \
+            return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                                    \
+        }                                                                                          \
+        T res;                                                                                     \
+        int rc = fop_core(g, &val, &res, DT, (int)sizeof(T), op, true, func);                      \
+        if (rc == DSM_OK && old != NULL) {                                                         \
+            *old = res;                                                                            \
+        }                                                                                          \
+        return rc;                                                                                 \
+    }                                                                                              \
+    int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old)                                      \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_fetch_add_" #S, g, val, old, true, MPI_SUM);                    \
+    }                                                                                              \
+    int dsm_atomic_add_##S(dsm_gptr_t g, T val)                                                    \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_add_" #S, g, val, NULL, false, MPI_SUM);                        \
+    }                                                                                              \
+    int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old)                                           \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_swap_" #S, g, val, old, true, MPI_REPLACE);                     \
+    }                                                                                              \
+    int dsm_atomic_load_##S(dsm_gptr_t g, T *out)                                                  \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_load_" #S, g, 0, out, true, MPI_NO_OP);                         \
+    }                                                                                              \
+    int dsm_atomic_store_##S(dsm_gptr_t g, T val)                                                  \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_store_" #S, g, val, NULL, false, MPI_REPLACE);                  \
+    }                                                                                              \
+    int dsm_atomic_fetch_and_##S(dsm_gptr_t g, T val, T *old)                                      \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_fetch_and_" #S, g, val, old, true, MPI_BAND);                   \
+    }                                                                                              \
+    int dsm_atomic_fetch_or_##S(dsm_gptr_t g, T val, T *old)                                       \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_fetch_or_" #S, g, val, old, true, MPI_BOR);                     \
+    }                                                                                              \
+    int dsm_atomic_fetch_xor_##S(dsm_gptr_t g, T val, T *old)                                      \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_fetch_xor_" #S, g, val, old, true, MPI_BXOR);                   \
+    }                                                                                              \
+    int dsm_atomic_and_##S(dsm_gptr_t g, T val)                                                    \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_and_" #S, g, val, NULL, false, MPI_BAND);                       \
+    }                                                                                              \
+    int dsm_atomic_or_##S(dsm_gptr_t g, T val)                                                     \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_or_" #S, g, val, NULL, false, MPI_BOR);                         \
+    }                                                                                              \
+    int dsm_atomic_xor_##S(dsm_gptr_t g, T val)                                                    \
+    {                                                                                              \
+        return fop_##S("dsm_atomic_xor_" #S, g, val, NULL, false, MPI_BXOR);                       \
+    }                                                                                              \
+    int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old)                            \
+    {                                                                                              \
+        const char *func = "dsm_atomic_cas_" #S;                                                   \
+        DSMI_CHECK_UP(func);                                                                       \
+        if (old == NULL) {                                                                         \
+            return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                                    \
+        }                                                                                          \
+        T res;                                                                                     \
+        int rc = dsmi_rma_cas(g, &desired, &expected, &res, DT, true, func);                       \
+        if (rc == DSM_OK) {                                                                        \
+            *old = res;                                                                            \
+        }                                                                                          \
+        return rc;                                                                                 \
     }
 
 DSM_ATOMIC_DEFINE(int32_t, i32, MPI_INT32_T)

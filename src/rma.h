@@ -14,8 +14,8 @@ DSMI_HIDDEN int dsmi_rma_put(dsm_gptr_t g, const void *src, size_t len, bool use
                              const char *func);
 DSMI_HIDDEN int dsmi_rma_get(void *dst, dsm_gptr_t g, size_t len, bool user, const char *func);
 /* MPI_Fetch_and_op of one element of dt (old may be NULL when not wanted), then flush. */
-DSMI_HIDDEN int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt,
-                             MPI_Op op, bool user, const char *func);
+DSMI_HIDDEN int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_Op op,
+                             bool user, const char *func);
 /* MPI_Compare_and_swap of one element of dt, then flush. */
 DSMI_HIDDEN int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *old,
                              MPI_Datatype dt, bool user, const char *func);

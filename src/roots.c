@@ -51,8 +51,8 @@ static int lock_table(const char *fn)
 static int unlock_table(const char *fn)
 {
     int64_t zero = 0;
-    return dsmi_rma_fop(dsmi_gptr(0, DSMI_HDR_ROOTS_OFF), &zero, NULL, MPI_INT64_T,
-                        MPI_REPLACE, false, fn);
+    return dsmi_rma_fop(dsmi_gptr(0, DSMI_HDR_ROOTS_OFF), &zero, NULL, MPI_INT64_T, MPI_REPLACE,
+                        false, fn);
 }
 
 static int read_table(struct root *t, const char *fn)

@@ -37,8 +37,8 @@ static const struct subsystem subsystems[] = {
 #define NSUB (sizeof subsystems / sizeof subsystems[0])
 static bool started[NSUB];
 
-static const int thread_levels[] = {MPI_THREAD_SINGLE, MPI_THREAD_FUNNELED,
-                                    MPI_THREAD_SERIALIZED, MPI_THREAD_MULTIPLE};
+static const int thread_levels[] = {MPI_THREAD_SINGLE, MPI_THREAD_FUNNELED, MPI_THREAD_SERIALIZED,
+                                    MPI_THREAD_MULTIPLE};
 
 /* Combine a local result across ranks: every rank gets the largest code (0 = OK). */
 static int agree(int rc)
@@ -63,14 +63,14 @@ static int segment_size(size_t *out)
         size &= ~(((size_t)1 << 20) - 1);
         // Nodes may differ; all segments must have one size, so take the smallest.
         unsigned long long mine = size, least = size;
-        DSMI_MPI("dsm_init", MPI_Allreduce(&mine, &least, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN,
-                                           dsmi_rt.comm));
+        DSMI_MPI("dsm_init",
+                 MPI_Allreduce(&mine, &least, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, dsmi_rt.comm));
         size = (size_t)least;
     }
     if (size < min || size > max || size % 8 != 0) {
         return dsmi_fail(DSM_ERR_ENV, "dsm_init",
-                         "DSM_HEAP_SIZE=%zu is outside %zu..%zu bytes or not a multiple of 8",
-                         size, min, max);
+                         "DSM_HEAP_SIZE=%zu is outside %zu..%zu bytes or not a multiple of 8", size,
+                         min, max);
     }
     // Segments are touched lazily, but a node cannot back more than its memory.
     const dsm_topo_t *t = dsmi_topo();
@@ -116,9 +116,8 @@ static void print_banner(void)
     dsmi_log(DSMI_LOG_ALWAYS, "mpidsm %d.%d.%d on %s", DSM_VERSION_MAJOR, DSM_VERSION_MINOR,
              DSM_VERSION_PATCH, lib);
     dsmi_topo_dump();
-    dsmi_log(DSMI_LOG_ALWAYS, "segment: %zu bytes per rank (%zu for the header)%s",
-             dsmi_w.size, (size_t)DSMI_HDR_SIZE,
-             dsmi_w.shared ? ", shared-memory window" : "");
+    dsmi_log(DSMI_LOG_ALWAYS, "segment: %zu bytes per rank (%zu for the header)%s", dsmi_w.size,
+             (size_t)DSMI_HDR_SIZE, dsmi_w.shared ? ", shared-memory window" : "");
     dsmi_env_dump(&dsmi_rt.cfg);
 }
 
@@ -174,21 +173,21 @@ static int init_on(MPI_Comm comm, bool parsed, const char *why)
     MPI_Comm_rank(dsmi_rt.comm, &dsmi_rt.rank);
     MPI_Comm_size(dsmi_rt.comm, &dsmi_rt.nranks);
     if ((rc = agree(parsed ? DSM_OK : DSM_ERR_ENV)) != DSM_OK) {
-        rc = dsmi_fail(rc, "dsm_init", "%s", parsed ? "another rank has a bad DSM_* setting"
-                                                    : why);
+        rc = dsmi_fail(rc, "dsm_init", "%s", parsed ? "another rank has a bad DSM_* setting" : why);
         goto out;
     }
     if ((rc = agree(dsmi_env_check_agree(&dsmi_rt.cfg, dsmi_rt.comm))) != DSM_OK) {
         goto out;
     }
     if (dsmi_rt.nranks > DSM_GPTR_MAX_RANKS) {
-        rc = dsmi_fail(DSM_ERR_UNSUPPORTED, "dsm_init", "%d ranks exceed the %ld a global "
-                       "pointer can address", dsmi_rt.nranks, (long)DSM_GPTR_MAX_RANKS);
+        rc = dsmi_fail(DSM_ERR_UNSUPPORTED, "dsm_init",
+                       "%d ranks exceed the %ld a global "
+                       "pointer can address",
+                       dsmi_rt.nranks, (long)DSM_GPTR_MAX_RANKS);
         goto out;
     }
     size_t size = 0;
-    if ((rc = agree(dsmi_topo_init())) != DSM_OK ||
-        (rc = agree(segment_size(&size))) != DSM_OK ||
+    if ((rc = agree(dsmi_topo_init())) != DSM_OK || (rc = agree(segment_size(&size))) != DSM_OK ||
         (rc = agree(dsmi_win_create(size, dsmi_topo()->nnodes == 1))) != DSM_OK) {
         goto out;
     }
@@ -230,8 +229,9 @@ int dsm_init(int *argc, char ***argv)
             MPI_Finalize();
             dsmi_rt.own_mpi = false;
         }
-        return dsmi_fail(rc, "dsm_init", "MPI does not provide the thread level DSM_THREADS "
-                                         "asks for");
+        return dsmi_fail(rc, "dsm_init",
+                         "MPI does not provide the thread level DSM_THREADS "
+                         "asks for");
     }
     if (rc != DSM_OK) {
         return rc;
@@ -257,8 +257,9 @@ int dsm_init_comm(MPI_Comm comm)
     bool parsed = parse_settings(why, sizeof why);
     int rc = start_mpi(NULL, NULL, parsed);
     if (rc != DSM_OK) {
-        return dsmi_fail(rc, "dsm_init_comm", "MPI does not provide the thread level "
-                                              "DSM_THREADS asks for");
+        return dsmi_fail(rc, "dsm_init_comm",
+                         "MPI does not provide the thread level "
+                         "DSM_THREADS asks for");
     }
     return init_on(comm, parsed, why);
 }
@@ -313,8 +314,8 @@ int dsm_stats(dsm_stats_t *out)
     if (out == NULL) {
         return dsmi_fail(DSM_ERR_ARG, "dsm_stats", "out is NULL");
     }
-    *out = (dsm_stats_t){dsmi_stat.puts,    dsmi_stat.gets,    dsmi_stat.bytes_put,
+    *out = (dsm_stats_t){dsmi_stat.puts,      dsmi_stat.gets,    dsmi_stat.bytes_put,
                          dsmi_stat.bytes_got, dsmi_stat.atomics, dsmi_stat.flushes,
-                         dsmi_stat.flush_ns, dsmi_stat.errors};
+                         dsmi_stat.flush_ns,  dsmi_stat.errors};
     return DSM_OK;
 }

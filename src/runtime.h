@@ -34,10 +34,16 @@ struct dsmi_settings {
 };
 
 /* Indices of the CHOICE values, in table order. */
-enum { DSMI_THREADS_SINGLE, DSMI_THREADS_FUNNELED, DSMI_THREADS_SERIALIZED,
-       DSMI_THREADS_MULTIPLE };
+enum { DSMI_THREADS_SINGLE, DSMI_THREADS_FUNNELED, DSMI_THREADS_SERIALIZED, DSMI_THREADS_MULTIPLE };
 enum { DSMI_ERRORS_RETURN, DSMI_ERRORS_ABORT };
-enum { DSMI_LOG_NONE, DSMI_LOG_ALWAYS = DSMI_LOG_NONE, DSMI_LOG_ERROR, DSMI_LOG_WARN, DSMI_LOG_INFO, DSMI_LOG_DEBUG };
+enum {
+    DSMI_LOG_NONE,
+    DSMI_LOG_ALWAYS = DSMI_LOG_NONE,
+    DSMI_LOG_ERROR,
+    DSMI_LOG_WARN,
+    DSMI_LOG_INFO,
+    DSMI_LOG_DEBUG
+};
 
 /* Parse every DSM_* variable into *out (defaults for unset ones). On a malformed value,
  * returns DSM_ERR_ENV and writes "DSM_X=value: reason" into why. */
@@ -56,13 +62,13 @@ DSMI_HIDDEN int dsmi_parse_choice(const char *s, const char *choices, int *out);
 
 /* ---- global state ---- */
 struct dsmi_state {
-    bool up;               // dsm_init succeeded, dsm_finalize not yet run
-    bool own_mpi;          // dsm_init called MPI_Init and finalize must end MPI
-    bool mt;               // MPI_THREAD_MULTIPLE in use: counters must be atomic
-    bool cfg_valid;        // cfg holds parsed settings (else defaults apply to logging)
-    bool cas_broken;       // compare-and-swap would crash (see win.c) and is refused
+    bool up;         // dsm_init succeeded, dsm_finalize not yet run
+    bool own_mpi;    // dsm_init called MPI_Init and finalize must end MPI
+    bool mt;         // MPI_THREAD_MULTIPLE in use: counters must be atomic
+    bool cfg_valid;  // cfg holds parsed settings (else defaults apply to logging)
+    bool cas_broken; // compare-and-swap would crash (see win.c) and is refused
     int rank, nranks;
-    MPI_Comm comm;         // private duplicate, MPI_ERRORS_RETURN
+    MPI_Comm comm; // private duplicate, MPI_ERRORS_RETURN
     struct dsmi_settings cfg;
 };
 DSMI_HIDDEN extern struct dsmi_state dsmi_rt;
@@ -78,11 +84,11 @@ DSMI_HIDDEN void dsmi_log(int level, const char *fmt, ...) __attribute__((format
 DSMI_HIDDEN _Noreturn void dsmi_abort(const char *file, int line, const char *func,
                                       const char *msg);
 
-#define DSM_ASSERT(cond)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            dsmi_abort(__FILE__, __LINE__, __func__, "assertion failed: " #cond);         \
-        }                                                                                \
+#define DSM_ASSERT(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            dsmi_abort(__FILE__, __LINE__, __func__, "assertion failed: " #cond);                  \
+        }                                                                                          \
     } while (0)
 #ifdef DSM_DEBUG
 #define DSM_ASSERT_DEBUG(cond) DSM_ASSERT(cond)
@@ -91,21 +97,22 @@ DSMI_HIDDEN _Noreturn void dsmi_abort(const char *file, int line, const char *fu
 #endif
 
 /* Run an MPI call; on failure return DSM_ERR_MPI from the enclosing function. */
-#define DSMI_MPI(func, call)                                                             \
-    do {                                                                                 \
-        int mpirc_ = (call);                                                             \
-        if (mpirc_ != MPI_SUCCESS) {                                                     \
-            return dsmi_fail_mpi(mpirc_, func, #call, __FILE__, __LINE__);               \
-        }                                                                                \
+#define DSMI_MPI(func, call)                                                                       \
+    do {                                                                                           \
+        int mpirc_ = (call);                                                                       \
+        if (mpirc_ != MPI_SUCCESS) {                                                               \
+            return dsmi_fail_mpi(mpirc_, func, #call, __FILE__, __LINE__);                         \
+        }                                                                                          \
     } while (0)
 
 /* Return DSM_ERR_STATE from the enclosing function when mpidsm is not running. */
-#define DSMI_CHECK_UP(func)                                                              \
-    do {                                                                                 \
-        if (!dsmi_rt.up) {                                                               \
-            return dsmi_fail(DSM_ERR_STATE, func, "mpidsm is not initialised "            \
-                                                  "(call dsm_init first)");               \
-        }                                                                                \
+#define DSMI_CHECK_UP(func)                                                                        \
+    do {                                                                                           \
+        if (!dsmi_rt.up) {                                                                         \
+            return dsmi_fail(DSM_ERR_STATE, func,                                                  \
+                             "mpidsm is not initialised "                                          \
+                             "(call dsm_init first)");                                             \
+        }                                                                                          \
     } while (0)
 
 /* ---- statistics: one counter set per rank, relaxed atomics only under threads ---- */

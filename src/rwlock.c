@@ -124,8 +124,10 @@ static int wait_readers(dsm_gptr_t g, uint64_t in, const char *func)
         }
         if (dsmi_wait_step(&w)) {
             char why[160];
-            snprintf(why, sizeof why, "timed out (DSM_LOCK_TIMEOUT) waiting as a writer for "
-                     "%llu reader(s) to leave", (unsigned long long)(COUNT(in) - COUNT(out)));
+            snprintf(why, sizeof why,
+                     "timed out (DSM_LOCK_TIMEOUT) waiting as a writer for "
+                     "%llu reader(s) to leave",
+                     (unsigned long long)(COUNT(in) - COUNT(out)));
             return rw_fail(DSM_ERR_TIMEOUT, g, func, why);
         }
     }
@@ -197,7 +199,8 @@ static int lock_common(dsm_gptr_t g, bool write, bool try_only, const char *func
     DSMI_CHECK_UP(func);
     char name[48];
     if (dsmi_held_find(g.bits) != NULL) {
-        return dsmi_fail(DSM_ERR_STATE, func, "rwlock %s is already held by this thread (rank "
+        return dsmi_fail(DSM_ERR_STATE, func,
+                         "rwlock %s is already held by this thread (rank "
                          "%d thread %d): relocking it could deadlock",
                          dsm_gptr_str(g, name, sizeof name), dsmi_rt.rank, dsmi_thread_id());
     }
@@ -264,9 +267,10 @@ int dsm_rwlock_unlock(dsm_gptr_t l)
     if (h == NULL || h->kind == DSMI_HELD_MUTEX) {
         char state[200], name[48];
         describe(l, state, sizeof state, func);
-        return dsmi_fail(DSM_ERR_STATE, func, "rwlock %s is not held by this thread (rank %d "
-                         "thread %d); it is %s", dsm_gptr_str(l, name, sizeof name),
-                         dsmi_rt.rank, dsmi_thread_id(), state);
+        return dsmi_fail(DSM_ERR_STATE, func,
+                         "rwlock %s is not held by this thread (rank %d "
+                         "thread %d); it is %s",
+                         dsm_gptr_str(l, name, sizeof name), dsmi_rt.rank, dsmi_thread_id(), state);
     }
     struct dsmi_held mine = *h;
     dsmi_held_remove(h);

@@ -17,7 +17,7 @@
 #include "sync.h"
 
 #define SEM_MAGIC UINT64_C(0x73656d) // "sem"
-#define SEM_VALUE(w) ((w) & DSM_SEM_VALUE_MAX)
+#define SEM_VALUE(w) ((w)&DSM_SEM_VALUE_MAX)
 #define SEM_VALID(w) (((w) >> 40) == SEM_MAGIC)
 
 static int sem_fail(int code, dsm_gptr_t s, const char *func, const char *why)
@@ -52,7 +52,8 @@ static int take(dsm_gptr_t s, bool try_only, const char *func)
             return DSM_ERR_BUSY; // a result, not a failure: not logged
         }
         if (dsmi_wait_step(&w)) {
-            return sem_fail(DSM_ERR_TIMEOUT, s, func, "timed out (DSM_LOCK_TIMEOUT) waiting: "
+            return sem_fail(DSM_ERR_TIMEOUT, s, func,
+                            "timed out (DSM_LOCK_TIMEOUT) waiting: "
                             "its value stayed 0 (no dsm_sem_post)");
         }
         rc = dsmi_sync_load(s, true, &cur, func);
@@ -84,8 +85,9 @@ int dsm_sem_post(dsm_gptr_t s)
     }
     dsmi_sync_fop(s, true, MPI_SUM, UINT64_MAX, NULL, func); // undo: add -1 (mod 2^64)
     return SEM_VALID(old) ? sem_fail(DSM_ERR_RANGE, s, func, "is at DSM_SEM_VALUE_MAX")
-                          : sem_fail(DSM_ERR_STATE, s, func, "is not initialised (call "
-                                                             "dsm_sem_init)");
+                          : sem_fail(DSM_ERR_STATE, s, func,
+                                     "is not initialised (call "
+                                     "dsm_sem_init)");
 }
 
 int dsm_sem_getvalue(dsm_gptr_t s, uint64_t *value)
@@ -134,6 +136,8 @@ int dsm_sem_destroy(dsm_gptr_t s)
     if ((rc = dsmi_sync_cas(s, true, cur, 0, &seen, func)) != DSM_OK) {
         return rc;
     }
-    return seen == cur ? DSM_OK : sem_fail(DSM_ERR_STATE, s, func, "changed while being "
-                                                                   "destroyed: still in use");
+    return seen == cur ? DSM_OK
+                       : sem_fail(DSM_ERR_STATE, s, func,
+                                  "changed while being "
+                                  "destroyed: still in use");
 }

@@ -57,8 +57,7 @@ int dsmi_sync_cas(dsm_gptr_t g, bool user, uint64_t expected, uint64_t desired, 
     return dsmi_rma_cas(g, &desired, &expected, old, MPI_UINT64_T, user, func);
 }
 
-int dsmi_sync_fop(dsm_gptr_t g, bool user, MPI_Op op, uint64_t v, uint64_t *old,
-                  const char *func)
+int dsmi_sync_fop(dsm_gptr_t g, bool user, MPI_Op op, uint64_t v, uint64_t *old, const char *func)
 {
     return dsmi_rma_fop(g, &v, old, MPI_UINT64_T, op, user, func);
 }
@@ -296,8 +295,7 @@ static int check_rank(int rank, const char *func)
 {
     DSMI_CHECK_UP(func);
     if (rank < 0 || rank >= dsmi_rt.nranks) {
-        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank,
-                         dsmi_rt.nranks - 1);
+        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank, dsmi_rt.nranks - 1);
     }
     return DSM_OK;
 }
@@ -311,14 +309,14 @@ static int claim_local(int rank, const char *func)
     dsmi_wait_begin(&w);
     while (!atomic_compare_exchange_weak(&rank_owner[rank], &free_, me)) {
         if (free_ == me) {
-            return dsmi_fail(DSM_ERR_STATE, func, "rank %d is already locked by this thread",
-                             rank);
+            return dsmi_fail(DSM_ERR_STATE, func, "rank %d is already locked by this thread", rank);
         }
         if (free_ == 0) {
             continue; // spurious failure of the weak exchange
         }
         if (dsmi_wait_step(&w)) {
-            return dsmi_fail(DSM_ERR_TIMEOUT, func, "timed out after %ld s: thread %d of this "
+            return dsmi_fail(DSM_ERR_TIMEOUT, func,
+                             "timed out after %ld s: thread %d of this "
                              "rank waits for rank %d's lock, held by thread %d of this rank",
                              dsmi_rt.cfg.LOCK_TIMEOUT, me, rank, free_);
         }
@@ -362,8 +360,9 @@ int dsm_rank_unlock(int rank)
     int owner = atomic_load(&rank_owner[rank]);
     if (owner != dsmi_thread_id()) {
         return dsmi_fail(DSM_ERR_STATE, func, "rank %d is not locked by this thread (%s)", rank,
-                         owner ? "another thread of this rank holds it" : "no thread of this "
-                                                                          "rank holds it");
+                         owner ? "another thread of this rank holds it"
+                               : "no thread of this "
+                                 "rank holds it");
     }
     if ((rc = dsmi_sync_fence(true, func)) != DSM_OK) {
         return rc;

@@ -18,14 +18,20 @@
 #include "win.h"
 
 /* ---- queue nodes: DSMI_HDR_SYNC region of every segment ---- */
-#define DSMI_QN_STRIDE 64u  // one cache line per node: spinning never shares a line
+#define DSMI_QN_STRIDE 64u // one cache line per node: spinning never shares a line
 #define DSMI_QN_FIRST (DSMI_HDR_SYNC_OFF + DSMI_QN_STRIDE) // first line: region header
 #define DSMI_QN_SLOTS ((DSMI_HDR_SYNC_SIZE - DSMI_QN_STRIDE) / DSMI_QN_STRIDE) // 255
 /* Word offsets inside a node. NEXT and FLAG are lock words (MPI atomics only); the DIAG
  * words are written with plain local stores and read remotely with MPI_Get, only to
  * name holders in error messages (best effort by design: a racing read may be stale). */
-enum { QN_NEXT = 0, QN_FLAG = 8, QN_DIAG_STATE = 16, QN_DIAG_PRED = 24, QN_DIAG_LOCK = 32,
-       QN_DIAG_THREAD = 40 };
+enum {
+    QN_NEXT = 0,
+    QN_FLAG = 8,
+    QN_DIAG_STATE = 16,
+    QN_DIAG_PRED = 24,
+    QN_DIAG_LOCK = 32,
+    QN_DIAG_THREAD = 40
+};
 /* FLAG values: the predecessor moves WAITING -> GRANTED, a timed-out waiter WAITING ->
  * ABANDONED (one CAS decides who wins), and whoever releases an abandoned node marks
  * it RECLAIMABLE once nobody will touch it again. */
@@ -56,9 +62,8 @@ static inline bool dsmi_qid_valid(uint64_t w)
     if ((w >> 40) != DSMI_QID_MAGIC) {
         return false;
     }
-    return w == DSMI_QID_FREE ||
-           (dsmi_qid_rank(w) >= 0 && dsmi_qid_rank(w) < dsmi_rt.nranks &&
-            dsmi_qid_slot(w) < DSMI_QN_SLOTS);
+    return w == DSMI_QID_FREE || (dsmi_qid_rank(w) >= 0 && dsmi_qid_rank(w) < dsmi_rt.nranks &&
+                                  dsmi_qid_slot(w) < DSMI_QN_SLOTS);
 }
 /* Global pointer of a word of node q. */
 static inline dsm_gptr_t dsmi_qn_word(uint64_t q, unsigned word)

@@ -64,8 +64,8 @@ int dsmi_topo_init(void)
     topo.local_rank = lrank;
     topo.local_ranks = lsize;
     // Leaders (local rank 0) number the nodes; everyone learns its node from its leader.
-    DSMI_MPI("dsm_init", MPI_Comm_split(dsmi_rt.comm, lrank == 0 ? 0 : MPI_UNDEFINED,
-                                        dsmi_rt.rank, &leaders));
+    DSMI_MPI("dsm_init",
+             MPI_Comm_split(dsmi_rt.comm, lrank == 0 ? 0 : MPI_UNDEFINED, dsmi_rt.rank, &leaders));
     int32_t nodeinfo[2] = {0, 0};
     if (leaders != MPI_COMM_NULL) {
         MPI_Comm_rank(leaders, &nodeinfo[0]);

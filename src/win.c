@@ -63,7 +63,7 @@ static bool osc_rdma_possible(void)
 #ifdef OPEN_MPI
     int provided, idx, count, level = MPI_THREAD_SINGLE;
     char value[4096] = ""; // Open MPI 4.1 gives count 2048 for string variables
-    bool possible = true; // when the variable cannot be read, assume the default
+    bool possible = true;  // when the variable cannot be read, assume the default
     /* Open MPI 4.1's MPI_T_init_thread overwrites the level MPI_Query_thread reports (and
      * its thread-multiple flag) with the one asked for here: ask for the current one. */
     MPI_Query_thread(&level);
@@ -91,11 +91,11 @@ static int allocate(size_t size, bool shared, MPI_Info info)
 {
     void *base = NULL;
     if (shared) {
-        DSMI_MPI("dsm_init", MPI_Win_allocate_shared((MPI_Aint)size, 1, info, dsmi_rt.comm,
-                                                     &base, &dsmi_w.win));
+        DSMI_MPI("dsm_init", MPI_Win_allocate_shared((MPI_Aint)size, 1, info, dsmi_rt.comm, &base,
+                                                     &dsmi_w.win));
     } else {
-        DSMI_MPI("dsm_init", MPI_Win_allocate((MPI_Aint)size, 1, info, dsmi_rt.comm, &base,
-                                              &dsmi_w.win));
+        DSMI_MPI("dsm_init",
+                 MPI_Win_allocate((MPI_Aint)size, 1, info, dsmi_rt.comm, &base, &dsmi_w.win));
     }
     dsmi_w.base = base;
     return DSM_OK;
@@ -137,8 +137,8 @@ int dsmi_win_create(size_t size, bool single_node)
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN);
     memset(dsmi_w.base, 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
     struct dsmi_ident *id = (struct dsmi_ident *)(dsmi_w.base + DSMI_HDR_IDENT_OFF);
-    *id = (struct dsmi_ident){DSMI_MAGIC, DSMI_LAYOUT_VERSION, DSMI_HDR_SIZE, size,
-                              dsmi_rt.rank, dsmi_rt.nranks, launch_id()};
+    *id = (struct dsmi_ident){DSMI_MAGIC,   DSMI_LAYOUT_VERSION, DSMI_HDR_SIZE, size,
+                              dsmi_rt.rank, dsmi_rt.nranks,      launch_id()};
     DSMI_MPI("dsm_init", MPI_Win_lock_all(MPI_MODE_NOCHECK, dsmi_w.win));
     // Make the local header writes visible before any rank reads them.
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
@@ -163,8 +163,8 @@ int dsmi_win_create_lockwin(MPI_Win *win)
     uint64_t *base = NULL;
     // The same flavour as the data window, so Open MPI picks the same osc component.
     if (dsmi_w.shared) {
-        DSMI_MPI("dsm_init", MPI_Win_allocate_shared(8, 8, MPI_INFO_NULL, dsmi_rt.comm, &base,
-                                                     win));
+        DSMI_MPI("dsm_init",
+                 MPI_Win_allocate_shared(8, 8, MPI_INFO_NULL, dsmi_rt.comm, &base, win));
     } else {
         DSMI_MPI("dsm_init", MPI_Win_allocate(8, 8, MPI_INFO_NULL, dsmi_rt.comm, &base, win));
     }

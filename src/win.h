@@ -23,35 +23,35 @@
 #define DSMI_LAYOUT_VERSION 1u
 
 /* Header regions: [offset, offset + size) of each, inside the first DSMI_HDR_SIZE bytes. */
-#define DSMI_HDR_IDENT_OFF 0u        // struct dsmi_ident (win.c)
+#define DSMI_HDR_IDENT_OFF 0u // struct dsmi_ident (win.c)
 #define DSMI_HDR_IDENT_SIZE 256u
-#define DSMI_HDR_USAGE_OFF 256u      // usage counters other ranks read (heap.c)
+#define DSMI_HDR_USAGE_OFF 256u // usage counters other ranks read (heap.c)
 #define DSMI_HDR_USAGE_SIZE 768u
-#define DSMI_HDR_HEAP_OFF 1024u      // allocator roots (heap.c)
+#define DSMI_HDR_HEAP_OFF 1024u // allocator roots (heap.c)
 #define DSMI_HDR_HEAP_SIZE 15360u
-#define DSMI_HDR_SYNC_OFF 16384u     // lock words, queue nodes (sync.c)
+#define DSMI_HDR_SYNC_OFF 16384u // lock words, queue nodes (sync.c)
 #define DSMI_HDR_SYNC_SIZE 16384u
-#define DSMI_HDR_ROOTS_OFF 32768u    // named roots (ckpt.c)
+#define DSMI_HDR_ROOTS_OFF 32768u // named roots (ckpt.c)
 #define DSMI_HDR_ROOTS_SIZE 16384u
-#define DSMI_HDR_SPARE_OFF 49152u    // unassigned
-#define DSMI_HDR_SIZE 65536u         // the heap starts here: the first user offset
+#define DSMI_HDR_SPARE_OFF 49152u // unassigned
+#define DSMI_HDR_SIZE 65536u      // the heap starts here: the first user offset
 
 /* Region 0: who this segment belongs to and how it is laid out. */
 struct dsmi_ident {
-    uint64_t magic;        // DSMI_MAGIC
-    uint32_t layout;       // DSMI_LAYOUT_VERSION
-    uint32_t hdr_size;     // DSMI_HDR_SIZE
-    uint64_t seg_size;     // bytes of the whole segment
-    int32_t rank, nranks;  // owner and job size when created
-    uint64_t launch_id;    // random, the same on all ranks of one dsm_init
+    uint64_t magic;       // DSMI_MAGIC
+    uint32_t layout;      // DSMI_LAYOUT_VERSION
+    uint32_t hdr_size;    // DSMI_HDR_SIZE
+    uint64_t seg_size;    // bytes of the whole segment
+    int32_t rank, nranks; // owner and job size when created
+    uint64_t launch_id;   // random, the same on all ranks of one dsm_init
 };
 _Static_assert(sizeof(struct dsmi_ident) <= DSMI_HDR_IDENT_SIZE, "ident region overflow");
 
 struct dsmi_win {
-    MPI_Win win;      // the data window, in a lock_all epoch from create to destroy
-    char *base;       // this rank's segment
-    size_t size;      // every rank's segment size
-    bool shared;      // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
+    MPI_Win win; // the data window, in a lock_all epoch from create to destroy
+    char *base;  // this rank's segment
+    size_t size; // every rank's segment size
+    bool shared; // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
 };
 DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 
@@ -81,14 +81,14 @@ static inline dsm_gptr_t dsmi_gptr(int rank, uint64_t offset)
  * user accesses, past the header. Restarting on a different rank count changes this
  * function and nothing else. Returns DSM_OK or fails (logged) as func.
  */
-static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func,
-                                 int *rank, MPI_Aint *disp)
+static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func, int *rank,
+                                 MPI_Aint *disp)
 {
     uint64_t r = g.bits >> DSM_GPTR_OFFSET_BITS;
     uint64_t off = g.bits & DSMI_OFFSET_MASK;
     uint64_t lo = user ? DSMI_HDR_SIZE : 0;
-    if (__builtin_expect(r >= (uint64_t)dsmi_rt.nranks || off < lo ||
-                             len > dsmi_w.size - off || off > dsmi_w.size,
+    if (__builtin_expect(r >= (uint64_t)dsmi_rt.nranks || off < lo || len > dsmi_w.size - off ||
+                             off > dsmi_w.size,
                          0)) {
         if (g.bits == 0) {
             return dsmi_fail(DSM_ERR_ARG, func, "null global pointer");

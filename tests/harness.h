@@ -19,10 +19,10 @@
 #include "mpidsm.h"
 
 struct harness_suite {
-    const char *name;      // the subsystem
-    int min_ranks;         // fewer ranks: skip (77)
-    bool start_dsm;        // call dsm_init before the cases, dsm_finalize after
-    CU_TestInfo *cases;    // CU_TEST_INFO_NULL-terminated
+    const char *name;   // the subsystem
+    int min_ranks;      // fewer ranks: skip (77)
+    bool start_dsm;     // call dsm_init before the cases, dsm_finalize after
+    CU_TestInfo *cases; // CU_TEST_INFO_NULL-terminated
 };
 
 int harness_main(int argc, char **argv, const struct harness_suite *suite);
@@ -36,13 +36,13 @@ bool harness_all(bool cond);
 long long harness_sum(long long v);
 
 /* Assert that a call returns the expected code, with the code's name on failure. */
-#define H_EXPECT(call, code)                                                             \
-    do {                                                                                 \
-        int h_rc_ = (call);                                                              \
-        CU_ASSERT_EQUAL(h_rc_, (code));                                                  \
-        if (h_rc_ != (code)) {                                                           \
-            harness_report(__FILE__, __LINE__, #call, h_rc_, (code));                    \
-        }                                                                                \
+#define H_EXPECT(call, code)                                                                       \
+    do {                                                                                           \
+        int h_rc_ = (call);                                                                        \
+        CU_ASSERT_EQUAL(h_rc_, (code));                                                            \
+        if (h_rc_ != (code)) {                                                                     \
+            harness_report(__FILE__, __LINE__, #call, h_rc_, (code));                              \
+        }                                                                                          \
     } while (0)
 #define H_OK(call) H_EXPECT(call, DSM_OK)
 void harness_report(const char *file, int line, const char *what, int got, int want);

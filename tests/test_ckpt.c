@@ -32,14 +32,14 @@
 #include "harness.h"
 
 #define PATTERN_LEN (200u << 10) // bytes of pattern per rank
-#define RING_AT PATTERN_LEN        // the ring node, right after the pattern
-#define BLK_LEN (RING_AT + 64u)    // the symmetric block: pattern, ring node
+#define RING_AT PATTERN_LEN      // the ring node, right after the pattern
+#define BLK_LEN (RING_AT + 64u)  // the symmetric block: pattern, ring node
 #define RING_OFF (blk + RING_AT)
 #define NPROT 16
 
 static char top[128]; // short, so paths built from it never truncate
 static int me, n;
-static uint64_t blk; // user offset of the symmetric block (the same on every rank)
+static uint64_t blk;         // user offset of the symmetric block (the same on every rank)
 static uint64_t prot[NPROT]; // a protected rank-local region
 
 struct node {
@@ -172,8 +172,7 @@ static void make_epochs(const char *job, bool replicas);
 
 static void path(char *out, const char *job, uint64_t e, const char *name)
 {
-    snprintf(out, PATH_MAX, "%s/%s/" JOB "/%08llu/%s", top, job, (unsigned long long)e,
-             name);
+    snprintf(out, PATH_MAX, "%s/%s/" JOB "/%08llu/%s", top, job, (unsigned long long)e, name);
 }
 
 /* Case job starts with two committed epochs (tags 1, 2) and tag 3 written but never
@@ -420,7 +419,7 @@ static void test_ckpt_bad_input(void)
     H_EXPECT(dsm_simulate_failure(-1), DSM_ERR_ARG);
     H_EXPECT(dsm_simulate_failure(n), DSM_ERR_ARG);
     H_EXPECT(dsm_simulate_failure(me), n > 1 ? DSM_ERR_ARG : DSM_OK); // must agree
-    H_EXPECT(dsm_recover(), n > 1 ? DSM_OK : DSM_ERR_NOTFOUND); // n > 1: nothing wiped
+    H_EXPECT(dsm_recover(), n > 1 ? DSM_OK : DSM_ERR_NOTFOUND);       // n > 1: nothing wiped
     H_OK(dsm_simulate_failure(n - 1));
     H_EXPECT(dsm_checkpoint(), DSM_ERR_STATE); // would overwrite good data with zeros
     H_EXPECT(dsm_recover(), DSM_ERR_NOTFOUND); // no checkpoint in this run
@@ -549,8 +548,8 @@ static void test_ckpt_commit_record(void)
         }
     }
     bar();
-    expect_restart("commit", false, 0, 0); // auto: nothing valid, start fresh
-    setenv("DSM_RESTART", "required", 1); // DSM_CKPT_DIR is still this case's
+    expect_restart("commit", false, 0, 0);            // auto: nothing valid, start fresh
+    setenv("DSM_RESTART", "required", 1);             // DSM_CKPT_DIR is still this case's
     H_EXPECT(dsm_init(NULL, NULL), DSM_ERR_NOTFOUND); // on every rank alike
     CU_ASSERT_FALSE(dsm_initialized());
 }
@@ -662,8 +661,10 @@ static void test_ckpt_crash_before_commit(void)
     two_epochs("crash", false);
     if (harness_rank() == 0) {
         char cmd[3 * PATH_MAX];
-        snprintf(cmd, sizeof cmd, "cd %s/crash/" JOB " && cp -r 00000002 00000003 && "
-                 "rm 00000003/COMMIT", top);
+        snprintf(cmd, sizeof cmd,
+                 "cd %s/crash/" JOB " && cp -r 00000002 00000003 && "
+                 "rm 00000003/COMMIT",
+                 top);
         CU_ASSERT_EQUAL(system(cmd), 0);
     }
     bar();
@@ -828,12 +829,12 @@ static void test_ckpt_async(void)
     H_OK(start("async", "never", true));
     fill(1);
     H_OK(dsm_checkpoint());
-    fill(2); // while the writer may still be busy
+    fill(2);                                        // while the writer may still be busy
     H_EXPECT(dsm_ckpt_epoch(&e), DSM_ERR_NOTFOUND); // not committed yet
     H_OK(dsm_ckpt_wait());
     H_OK(dsm_ckpt_epoch(&e));
     CU_ASSERT_EQUAL(e, 1);
-    H_OK(dsm_ckpt_wait()); // nothing in flight
+    H_OK(dsm_ckpt_wait());  // nothing in flight
     H_OK(dsm_checkpoint()); // epoch 2 (tag 2), committed by dsm_finalize
     fill(3);
     H_OK(dsm_finalize());
@@ -868,9 +869,8 @@ static void test_ckpt_heap_corrupt(void)
 
 static bool usage_same(const dsm_usage_t *a, const dsm_usage_t *b)
 {
-    return a->in_use == b->in_use && a->free == b->free &&
-           a->largest_free == b->largest_free && a->blocks == b->blocks &&
-           a->capacity == b->capacity;
+    return a->in_use == b->in_use && a->free == b->free && a->largest_free == b->largest_free &&
+           a->blocks == b->blocks && a->capacity == b->capacity;
 }
 
 /* This rank's queue-node region holds no node (what dsmi_sync_reload leaves). */
@@ -938,7 +938,7 @@ static void test_ckpt_heap_restored(void)
     if (me == v) {
         CU_ASSERT_TRUE(sync_region_clear());
         H_EXPECT(dsm_free(c), DSM_ERR_INVALID); // allocated after the checkpoint
-        H_OK(dsm_free(a)); // freed after the checkpoint: live again
+        H_OK(dsm_free(a));                      // freed after the checkpoint: live again
     } else {
         H_OK(dsm_free(c));
     }

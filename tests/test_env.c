@@ -32,12 +32,32 @@ static void test_env_bool(void)
 
 static void test_env_size(void)
 {
-    struct { const char *s; size_t v; } good[] = {
-        {"0", 0}, {"4096", 4096}, {"1K", 1024}, {"1k", 1024}, {"2M", 2u << 20},
-        {"3G", (size_t)3 << 30}, {"1T", (size_t)1 << 40}, {"5MB", 5u << 20}, {"5MiB", 5u << 20},
+    struct {
+        const char *s;
+        size_t v;
+    } good[] = {
+        {"0", 0},
+        {"4096", 4096},
+        {"1K", 1024},
+        {"1k", 1024},
+        {"2M", 2u << 20},
+        {"3G", (size_t)3 << 30},
+        {"1T", (size_t)1 << 40},
+        {"5MB", 5u << 20},
+        {"5MiB", 5u << 20},
     };
-    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1X", "1KK", "M", "1.5M",
-                         "99999999999999999999", "20000000000000T", "0x10"};
+    const char *bad[] = {"",
+                         "-1",
+                         "+1",
+                         " 1",
+                         "1 ",
+                         "1X",
+                         "1KK",
+                         "M",
+                         "1.5M",
+                         "99999999999999999999",
+                         "20000000000000T",
+                         "0x10"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         size_t v = 1;
         CU_ASSERT_EQUAL(dsmi_parse_size(good[i].s, &v), DSM_OK);

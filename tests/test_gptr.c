@@ -119,9 +119,9 @@ static void test_gptr_local(void)
 }
 
 static CU_TestInfo cases[] = {
-    {"encoding", test_gptr_encoding},   {"make_range", test_gptr_make_range},
-    {"add_cmp", test_gptr_add_cmp},     {"str", test_gptr_str},
-    {"local", test_gptr_local},         CU_TEST_INFO_NULL,
+    {"encoding", test_gptr_encoding}, {"make_range", test_gptr_make_range},
+    {"add_cmp", test_gptr_add_cmp},   {"str", test_gptr_str},
+    {"local", test_gptr_local},       CU_TEST_INFO_NULL,
 };
 
 int main(int argc, char **argv)

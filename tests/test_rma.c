@@ -221,7 +221,7 @@ static void test_rma_atomic_bitwise_swap(void)
     uint64_t low = (n >= 32) ? 0xffffffffu : ((UINT64_C(1) << n) - 1);
     CU_ASSERT_EQUAL(v & 0xffffffffu, low);
     CU_ASSERT_EQUAL(v >> 32, low);
-    CU_ASSERT_EQUAL((uint32_t)v32, (uint32_t)~(uint32_t)low);
+    CU_ASSERT_EQUAL((uint32_t)v32, (uint32_t) ~(uint32_t)low);
     // Swaps form a chain: exactly one rank saw the initial -1.
     CU_ASSERT_EQUAL(harness_sum(prev == -1), 1);
     int64_t fin = -2;

@@ -145,7 +145,8 @@ static void test_runtime_topology(void)
     CU_ASSERT(t.local_rank >= 0 && t.local_rank < t.local_ranks);
     CU_ASSERT(t.cores >= 1 && t.pus >= t.cores && t.numa_nodes >= 1);
     CU_ASSERT(t.node_memory > (1u << 20));
-    CU_ASSERT_EQUAL(harness_sum(t.local_ranks == harness_nranks()), harness_nranks() * (t.nnodes == 1));
+    CU_ASSERT_EQUAL(harness_sum(t.local_ranks == harness_nranks()),
+                    harness_nranks() * (t.nnodes == 1));
     H_EXPECT(dsm_topology(NULL), DSM_ERR_ARG);
     H_OK(dsm_finalize());
 }

@@ -23,7 +23,7 @@
 
 static int me, n;
 static uint64_t base; // offset of the suite's symmetric block (dsm_alloc_all)
-static bool mt; // MPI_THREAD_MULTIPLE: the thread cases run
+static bool mt;       // MPI_THREAD_MULTIPLE: the thread cases run
 
 static dsm_gptr_t at(int r, unsigned s, uint64_t off)
 {
