@@ -29,6 +29,7 @@
 #include "ckpt.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,13 +98,10 @@ static void job_name(char *out, size_t len)
     if (set != NULL && set[0] != '\0') {
         snprintf(out, len, "%s", set);
     } else {
-        FILE *f = fopen("/proc/self/comm", "r");
-        if (f == NULL || fgets(out, (int)len, f) == NULL) {
-            snprintf(out, len, "mpidsm");
-        }
-        if (f != NULL) {
-            fclose(f);
-        }
+        /* basename(argv[0]), as dsmrun computes it to find the epochs; /proc/self/comm
+         * would cut names at 15 characters and the two would disagree. */
+        const char *name = program_invocation_short_name;
+        snprintf(out, len, "%s", name && name[0] ? name : "mpidsm");
     }
     out[strcspn(out, "\n")] = '\0';
     for (char *p = out; *p; p++) {

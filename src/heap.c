@@ -103,7 +103,12 @@ static int local_begin(struct dsmi_hview *v, const char *func)
         return rc;
     }
     // Remote holders' puts completed before their release; make them visible to loads.
-    DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
+    int mrc = MPI_Win_sync(dsmi_w.win);
+    if (mrc != MPI_SUCCESS) {
+        const int64_t none[4] = {0, 0, 0, 0};
+        release(dsmi_rt.rank, none, func); // never keep the lock on a failed call
+        return dsmi_fail_mpi(mrc, func, "MPI_Win_sync", __FILE__, __LINE__);
+    }
     local_view(v);
     if (ld(v, R_PENDING) != 0) {
         dsmi_hcore_drain(v);
@@ -290,6 +295,7 @@ int dsm_calloc(size_t count, size_t size, dsm_gptr_t *out)
     int rc = heap_alloc(dsmi_rt.rank, count * size, ALIGN, out ? &g : NULL, "dsm_calloc");
     if (rc == DSM_OK) {
         memset(dsmi_w.base + (g.bits & DSMI_OFFSET_MASK), 0, count * size);
+        MPI_Win_sync(dsmi_w.win); // the zeroes reach the public copy before g is shared
         *out = g;
     }
     return rc;

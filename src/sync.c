@@ -342,6 +342,9 @@ int dsm_rank_lock(int rank)
         if (mrc == MPI_SUCCESS) {
             mrc = MPI_Win_flush(rank, rank_win);
         }
+        if (mrc != MPI_SUCCESS) {
+            MPI_Win_unlock(rank, rank_win); // a later lock of this rank must not nest
+        }
     }
     if (mrc != MPI_SUCCESS) {
         atomic_store(&rank_owner[rank], 0);
