@@ -409,7 +409,7 @@ static int sym_step(bool do_claim, uint64_t from, uint64_t bs, uint64_t *y)
  * with one allreduce. */
 static int minmax(const int64_t *a, int k, int64_t *mx, int64_t *mn)
 {
-    int64_t in[4], outv[4];
+    int64_t in[4] = {0}, outv[4] = {0}; // zeroed: gcc -O1 -fsanitize sees a false use
     for (int i = 0; i < k; i++) {
         in[2 * i] = a[i], in[2 * i + 1] = -a[i];
     }
