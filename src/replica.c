@@ -263,18 +263,51 @@ int dsm_simulate_failure(int rank)
 /* Keeper side: send the held image to the wiped ward. */
 static int send_held(void)
 {
-    MPI_Request req[64]; // 64 pieces of 512 MiB: far beyond any segment mpidsm makes
     int nreq = 0;
     const struct dsmi_ckpt_hdr *h = (const struct dsmi_ckpt_hdr *)rp.held;
-    DSMI_MPI("dsm_recover", MPI_Send(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm));
+    // rp.held passed held_consistent(), so these lengths lie inside the buffer.
+    MPI_Request *req = malloc(sizeof *req * (size_t)(npieces(h->seg_len) + npieces(h->reg_len)));
+    if (req == NULL) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_recover", "no memory for the replica's requests");
+    }
+    int rc = DSM_OK, mrc = MPI_Send(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm);
     char *data = rp.held + sizeof *h;
-    int rc = post(data, h->seg_len, rp.ward, true, req, &nreq);
-    if (rc == DSM_OK) {
+    if (mrc == MPI_SUCCESS) {
+        rc = post(data, h->seg_len, rp.ward, true, req, &nreq);
+    }
+    if (mrc == MPI_SUCCESS && rc == DSM_OK) {
         rc = post(data + h->seg_len, h->reg_len, rp.ward, true, req, &nreq);
     }
-    MPI_Status st[64];
-    DSMI_MPI("dsm_recover", MPI_Waitall(nreq, req, st));
+    if (mrc == MPI_SUCCESS) {
+        mrc = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE);
+    }
+    free(req);
+    if (mrc != MPI_SUCCESS) {
+        return dsmi_fail_mpi(mrc, "dsm_recover", "sending the replica", __FILE__, __LINE__);
+    }
     return rc;
+}
+
+/* A replica image read back from a file is used only when its header's lengths describe
+ * exactly the bytes read and fit a segment: a damaged file must not steer the sends. */
+static bool held_consistent(const char *buf, size_t len)
+{
+    const struct dsmi_ckpt_hdr *h = (const struct dsmi_ckpt_hdr *)buf;
+    return len >= sizeof *h && h->seg_len <= dsmi_w.size && h->reg_len <= len &&
+           sizeof *h + h->seg_len + h->reg_len == len;
+}
+
+/* read() until len bytes arrived (one call returns at most about 2 GiB). */
+static bool read_all(int fd, char *buf, size_t len)
+{
+    for (size_t got = 0; got < len;) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n <= 0) {
+            return false;
+        }
+        got += (size_t)n;
+    }
+    return true;
 }
 
 /* Wiped side: receive the image from the keeper straight into the segment, verify it. */
@@ -328,7 +361,8 @@ void dsmi_replica_reload(uint64_t e)
         goto out;
     }
     char *buf = malloc((size_t)st.st_size);
-    if (buf != NULL && read(fd, buf, (size_t)st.st_size) == st.st_size) {
+    if (buf != NULL && read_all(fd, buf, (size_t)st.st_size) &&
+        held_consistent(buf, (size_t)st.st_size)) {
         free(rp.held);
         rp.held = buf;
         rp.held_len = (size_t)st.st_size;
