@@ -73,18 +73,18 @@ static void test_placement_moves(void)
 static void test_placement_place(void)
 {
     int r = -1, sum_bad = 0;
-    long long digest = 0;
+    unsigned long long digest = 0; // unsigned: the digest wraps by design
     for (int k = 0; k < 1000; k++) {
         char key[32];
         int len = snprintf(key, sizeof key, "key-%d", k);
         H_OK(dsm_place(key, (size_t)len, &r));
         sum_bad += r < 0 || r >= n || r != dsmi_place_hash(key, (size_t)len, n);
-        digest = digest * 31 + r + 1;
+        digest = digest * 31 + (unsigned long long)r + 1;
     }
     CU_ASSERT_EQUAL(sum_bad, 0);
     // The same answers on every rank: one digest of them all, compared through a sum.
-    digest &= 0xffffffffffffLL; // room for the sum of n copies
-    CU_ASSERT(harness_all(harness_sum(digest) == digest * n));
+    long long low = (long long)(digest & 0xffffffffffffULL); // room for the sum of n copies
+    CU_ASSERT(harness_all(harness_sum(low) == low * n));
     H_OK(dsm_place(NULL, 0, &r)); // the empty key is a key
     H_EXPECT(dsm_place(NULL, 4, &r), DSM_ERR_ARG);
     H_EXPECT(dsm_place("k", 1, NULL), DSM_ERR_ARG);
