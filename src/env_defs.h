@@ -33,7 +33,8 @@ DSM_ENV(CKPT_DIR, STRING, "dsm-ckpt", true, "",
         "checkpoint directory, the same file system on every rank; files go to "
         "<dir>/<job>/<epoch>/")
 DSM_ENV(CKPT_JOB, STRING, "", true, "",
-        "job name under DSM_CKPT_DIR; empty = the program's name (rank 0's /proc/self/comm)")
+        "job name under DSM_CKPT_DIR; empty = the program's name (basename of argv[0], as "
+        "dsmrun uses)")
 DSM_ENV(CKPT_KEEP, LONG, "2", true, "",
         "committed checkpoints kept; older ones are deleted after a newer one commits")
 DSM_ENV(CKPT_INTERVAL, LONG, "0", false, "",
