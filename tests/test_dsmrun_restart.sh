@@ -8,6 +8,7 @@
 #  - without --restarts nothing is relaunched; stdin reaches the program;
 #  - SIGINT to dsmrun mid-run stops everything at once: status 130, no rank left.
 set -u
+command -v pgrep >/dev/null || { echo "FAIL: pgrep (Debian: procps) is needed"; exit 1; }
 top=$(cd "${top_builddir:-.}" && pwd)
 dsmrun=$top/mpi-launch/dsmrun
 crashy=$top/tests/crashy

@@ -17,6 +17,8 @@ ref=$("$dsmrun" -n "$np" --timeout 120 "$heat" "${args[@]}" | sed -n 's/.*checks
 [[ -n $ref ]] || { echo "FAIL: the fault-free reference run failed"; exit 1; }
 echo "reference checksum: $ref"
 
+command -v pgrep >/dev/null || { echo "FAIL: pgrep (Debian: procps) is needed"; exit 1; }
+
 # The PIDs of this job's heat ranks (not dsmrun, not the launcher).
 ranks() {
     local p
