@@ -266,8 +266,13 @@ static int send_held(void)
     int nreq = 0;
     const struct dsmi_ckpt_hdr *h = (const struct dsmi_ckpt_hdr *)rp.held;
     // rp.held passed held_consistent(), so these lengths lie inside the buffer.
-    MPI_Request *req = malloc(sizeof *req * (size_t)(npieces(h->seg_len) + npieces(h->reg_len)));
-    if (req == NULL) {
+    size_t pieces = (size_t)(npieces(h->seg_len) + npieces(h->reg_len));
+    MPI_Request *req = malloc(sizeof *req * pieces);
+    // Real statuses: gcc 12 flags MPICH's MPI_STATUSES_IGNORE as a zero-sized array.
+    MPI_Status *st = malloc(sizeof *st * pieces);
+    if (req == NULL || st == NULL) {
+        free(req);
+        free(st);
         return dsmi_fail(DSM_ERR_NOMEM, "dsm_recover", "no memory for the replica's requests");
     }
     int rc = DSM_OK, mrc = MPI_Send(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm);
@@ -279,9 +284,10 @@ static int send_held(void)
         rc = post(data + h->seg_len, h->reg_len, rp.ward, true, req, &nreq);
     }
     if (mrc == MPI_SUCCESS) {
-        mrc = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE);
+        mrc = MPI_Waitall(nreq, req, st);
     }
     free(req);
+    free(st);
     if (mrc != MPI_SUCCESS) {
         return dsmi_fail_mpi(mrc, "dsm_recover", "sending the replica", __FILE__, __LINE__);
     }
