@@ -140,7 +140,8 @@ typedef struct dsm_topo {
     int32_t numa_nodes;    /**< NUMA nodes of this node (1 without hwloc) */
     int32_t cores;         /**< physical cores of this node */
     int32_t pus;           /**< hardware threads of this node */
-    int32_t reserved;      /**< zero */
+    int32_t direct_ranks;  /**< ranks whose segments this rank reaches with loads and
+                                stores (DSM_DIRECT, one node): nranks, or 0 = MPI calls */
     uint64_t node_memory;  /**< bytes of memory on this node */
     uint64_t segment_size; /**< bytes of each rank's segment (all equal) */
 } dsm_topo_t;

@@ -16,7 +16,8 @@
  * only changed by MPI_Accumulate and read with MPI_Get_accumulate(NO_OP), so readers
  * never need the lock. A remote dsm_free does not merge: it marks the block RFREE and
  * pushes it on the pending list (mimalloc's deferred free), which the owner's next
- * operation (or a remote allocator that ran out of room) merges back.
+ * operation (or a remote allocator that ran out of room) merges back. In direct mode
+ * (win.h) the same protocol runs with CPU atomics and memcpy on the mapped segments.
  */
 #include "heap.h"
 
@@ -78,6 +79,14 @@ static int lock_take(int rank, const char *func, unsigned *ops)
 static int release(int rank, const int64_t d[4], const char *func)
 {
     int64_t all[5] = {d[0], d[1], d[2], d[3], -(int64_t)(dsmi_rt.rank + 1)};
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) { // direct mode: the same sums as CPU atomics, the lock word last
+        int64_t *w = (int64_t *)(seg + U_IN_USE);
+        for (int i = 0; i < 5; i++) {
+            __atomic_fetch_add(&w[i], all[i], __ATOMIC_SEQ_CST);
+        }
+        return DSM_OK;
+    }
     DSMI_MPI(func, MPI_Accumulate(all, 5, MPI_INT64_T, rank, U_IN_USE, 5, MPI_INT64_T, MPI_SUM,
                                   dsmi_w.win));
     dsmi_count(&dsmi_stat.atomics, 1);
@@ -373,11 +382,19 @@ int dsm_usage(int rank, dsm_usage_t *out)
                          dsmi_rt.nranks - 1);
     }
     int64_t u[4];
-    // Element-wise atomic against the holders' MPI_Accumulate: no torn counter.
-    DSMI_MPI("dsm_usage", MPI_Get_accumulate(NULL, 0, MPI_INT64_T, u, 4, MPI_INT64_T, rank,
-                                             U_IN_USE, 4, MPI_INT64_T, MPI_NO_OP, dsmi_w.win));
-    dsmi_count(&dsmi_stat.atomics, 1);
-    int rc = dsmi_rma_flush(rank, "dsm_usage");
+    int rc = DSM_OK;
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) { // direct mode: atomic loads against the holders' atomic adds
+        for (int i = 0; i < 4; i++) {
+            u[i] = __atomic_load_n((int64_t *)(seg + U_IN_USE) + i, __ATOMIC_SEQ_CST);
+        }
+    } else {
+        // Element-wise atomic against the holders' MPI_Accumulate: no torn counter.
+        DSMI_MPI("dsm_usage", MPI_Get_accumulate(NULL, 0, MPI_INT64_T, u, 4, MPI_INT64_T, rank,
+                                                 U_IN_USE, 4, MPI_INT64_T, MPI_NO_OP, dsmi_w.win));
+        dsmi_count(&dsmi_stat.atomics, 1);
+        rc = dsmi_rma_flush(rank, "dsm_usage");
+    }
     if (rc == DSM_OK) {
         *out =
             (dsm_usage_t){(uint64_t)u[0], (uint64_t)u[1], (uint64_t)u[2], (uint64_t)u[3], heap_cap};

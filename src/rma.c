@@ -11,6 +11,13 @@
  * atomic against other accumulate operations of the same basic datatype on the same
  * location. The window uses MPI_ERRORS_RETURN, so every MPI failure becomes
  * DSM_ERR_MPI with MPI's own message.
+ *
+ * In direct mode (win.h, dsmi_peer) the same calls are memcpy and GCC's __atomic
+ * builtins on the target's mapped segment, with the same promises: a put is followed by
+ * a sequentially consistent fence, so it is visible to everything this rank does next
+ * (the completion a flush gives), a get ends with an acquire fence, and every atomic is
+ * sequentially consistent. Flush and barrier keep their MPI calls, which also complete
+ * the few MPI operations direct mode still issues (none on the data path).
  */
 #include "rma.h"
 
@@ -60,6 +67,22 @@ static int bytes_type(size_t len, const char *func, MPI_Datatype *type, int *cou
     return DSM_OK;
 }
 
+/* Direct mode: copy len bytes to or from the target's mapped segment. */
+static inline void direct_copy(bool is_put, void *buf, char *seg, MPI_Aint disp, size_t len)
+{
+    if (is_put) {
+        memcpy(seg + disp, buf, len);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST); // complete: ordered before our next access
+        dsmi_count(&dsmi_stat.puts, 1);
+        dsmi_count(&dsmi_stat.bytes_put, len);
+    } else {
+        memcpy(buf, seg + disp, len);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        dsmi_count(&dsmi_stat.gets, 1);
+        dsmi_count(&dsmi_stat.bytes_got, len);
+    }
+}
+
 int dsmi_rma_flush(int rank, const char *func)
 {
     if (__builtin_expect(dsmi_rt.cfg.STATS, 0)) { // timing costs two clock reads
@@ -84,6 +107,14 @@ static int transfer(bool is_put, void *buf, dsm_gptr_t g, size_t len, bool user,
     }
     if (buf == NULL && len > 0) {
         return dsmi_fail(DSM_ERR_ARG, func, "%s buffer is NULL", is_put ? "source" : "destination");
+    }
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) { // done now: a request is born complete
+        direct_copy(is_put, buf, seg, disp, len);
+        if (req) {
+            *req = MPI_REQUEST_NULL;
+        }
+        return DSM_OK;
     }
     if ((rc = bytes_type(len, func, &type, &count, &own)) != DSM_OK) {
         return rc;
@@ -135,6 +166,11 @@ static inline int fast(bool is_put, void *buf, dsm_gptr_t g, size_t len, const c
     int rc = dsmi_translate(g, len, true, func, &rank, &disp);
     if (rc != DSM_OK) {
         return rc;
+    }
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) {
+        direct_copy(is_put, buf, seg, disp, len);
+        return DSM_OK;
     }
     if (is_put) {
         mrc = MPI_Put(buf, (int)len, MPI_BYTE, rank, disp, (int)len, MPI_BYTE, dsmi_w.win);
@@ -282,6 +318,54 @@ static inline int dt_size(MPI_Datatype dt)
     return dt == MPI_INT32_T ? 4 : 8; // the only types used (MPI_Type_size costs a call)
 }
 
+/* Direct mode: the operation as one CPU atomic on the mapped word (4 or 8 bytes). The
+ * ops are the ones this library issues: SUM, BAND, BOR, BXOR, REPLACE, NO_OP. */
+#define DIRECT_FOP(T, p, val, old, op)                                                             \
+    do {                                                                                           \
+        T *p_ = (T *)(p), v_ = *(const T *)(val);                                                  \
+        T *o_ = (T *)(old);                                                                        \
+        if (op == MPI_SUM) {                                                                       \
+            *o_ = __atomic_fetch_add(p_, v_, __ATOMIC_SEQ_CST);                                    \
+        } else if (op == MPI_REPLACE) {                                                            \
+            *o_ = __atomic_exchange_n(p_, v_, __ATOMIC_SEQ_CST);                                   \
+        } else if (op == MPI_NO_OP) {                                                              \
+            *o_ = __atomic_load_n(p_, __ATOMIC_SEQ_CST);                                           \
+        } else if (op == MPI_BAND) {                                                               \
+            *o_ = __atomic_fetch_and(p_, v_, __ATOMIC_SEQ_CST);                                    \
+        } else if (op == MPI_BOR) {                                                                \
+            *o_ = __atomic_fetch_or(p_, v_, __ATOMIC_SEQ_CST);                                     \
+        } else {                                                                                   \
+            *o_ = __atomic_fetch_xor(p_, v_, __ATOMIC_SEQ_CST);                                    \
+        }                                                                                          \
+    } while (0)
+
+static inline void direct_fop(char *p, const void *val, void *old, int size, MPI_Op op)
+{
+    if (size == 4) {
+        DIRECT_FOP(uint32_t, p, val, old, op);
+    } else {
+        DIRECT_FOP(uint64_t, p, val, old, op);
+    }
+    dsmi_count(&dsmi_stat.atomics, 1);
+}
+
+static inline void direct_cas(char *p, const void *desired, const void *expected, void *old,
+                              int size)
+{
+    if (size == 4) {
+        uint32_t e = *(const uint32_t *)expected;
+        __atomic_compare_exchange_n((uint32_t *)p, &e, *(const uint32_t *)desired, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        *(uint32_t *)old = e; // the value found: expected itself when the swap happened
+    } else {
+        uint64_t e = *(const uint64_t *)expected;
+        __atomic_compare_exchange_n((uint64_t *)p, &e, *(const uint64_t *)desired, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        *(uint64_t *)old = e;
+    }
+    dsmi_count(&dsmi_stat.atomics, 1);
+}
+
 /* Fetch-and-op then flush, inlined into every public atomic: on osc sm the whole
  * operation costs ~25 ns, so each call layer shows. old must not be NULL. */
 static inline int fop_core(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, int size,
@@ -291,6 +375,11 @@ static inline int fop_core(dsm_gptr_t g, const void *val, void *old, MPI_Datatyp
     MPI_Aint disp = 0;
     if ((rc = atomic_target(g, size, user, func, &rank, &disp)) != DSM_OK) {
         return rc;
+    }
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) {
+        direct_fop(seg + disp, val, old, size, op);
+        return DSM_OK;
     }
     DSMI_MPI(func, MPI_Fetch_and_op(val, old, dt, rank, disp, op, dsmi_w.win));
     if (__builtin_expect(dsmi_rt.cfg.STATS, 0)) {
@@ -312,14 +401,19 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
 {
     int rank = 0, rc;
     MPI_Aint disp = 0;
+    if ((rc = atomic_target(g, dt_size(dt), user, func, &rank, &disp)) != DSM_OK) {
+        return rc;
+    }
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) {
+        direct_cas(seg + disp, desired, expected, old, dt_size(dt));
+        return DSM_OK;
+    }
     if (dsmi_rt.cas_broken) {
         return dsmi_fail(DSM_ERR_UNSUPPORTED, func,
                          "compare-and-swap is disabled: this Open MPI (< 4.1.5) crashes in it "
                          "under osc rdma; relaunch with mpi-launch/dsmrun or "
                          "'mpiexec --mca osc sm,pt2pt'");
-    }
-    if ((rc = atomic_target(g, dt_size(dt), user, func, &rank, &disp)) != DSM_OK) {
-        return rc;
     }
     DSMI_MPI(func, MPI_Compare_and_swap(desired, expected, old, dt, rank, disp, dsmi_w.win));
     dsmi_count(&dsmi_stat.atomics, 1);

@@ -19,6 +19,15 @@
  *     made with MPI_Win_allocate_shared, which osc rdma declines, so osc sm serves it;
  *  3. otherwise compare-and-swap is refused with DSM_ERR_UNSUPPORTED and a message that
  *     says how to relaunch (dsmrun does step 1 for the whole job).
+ *
+ * Direct mode (DSM_DIRECT=1, the default, and every rank on one node): the window is made
+ * with MPI_Win_allocate_shared and every rank maps every segment (MPI_Win_shared_query),
+ * so rma.c, the heap and the locks move data with memcpy and use CPU atomics, as OSHMPI
+ * does for on-node targets: an 8-byte put is a store and a fence instead of an MPI call
+ * and a flush. It needs the unified memory model and every segment mapped (checked on all
+ * ranks); otherwise mpidsm keeps MPI calls and says why at info level. osc sm backs an
+ * MPI_Win_allocate window on one node with the same shared memory, so this costs no
+ * more memory than the ordinary window.
  */
 #include "win.h"
 
@@ -57,34 +66,42 @@ void dsmi_win_prepare_mpi(void)
     }
 }
 
-/* Whether Open MPI's osc selection may pick rdma, from the "osc" MCA variable. */
-static bool osc_rdma_possible(void)
+/* Open MPI's "osc" MCA variable (read through MPI_T) into value, "" when it is unset or
+ * cannot be read (Open MPI's default list), always "" for other MPIs. */
+static void osc_setting(char *value, size_t cap)
 {
+    value[0] = '\0';
 #ifdef OPEN_MPI
     int provided, idx, count, level = MPI_THREAD_SINGLE;
-    char value[4096] = ""; // Open MPI 4.1 gives count 2048 for string variables
-    bool possible = true;  // when the variable cannot be read, assume the default
     /* Open MPI 4.1's MPI_T_init_thread overwrites the level MPI_Query_thread reports (and
      * its thread-multiple flag) with the one asked for here: ask for the current one. */
     MPI_Query_thread(&level);
     if (MPI_T_init_thread(level, &provided) != MPI_SUCCESS) {
-        return true;
+        return;
     }
     MPI_T_cvar_handle h;
     if (MPI_T_cvar_get_index("osc", &idx) == MPI_SUCCESS &&
         MPI_T_cvar_handle_alloc(idx, NULL, &h, &count) == MPI_SUCCESS) {
-        if (count < (int)sizeof value && MPI_T_cvar_read(h, value) == MPI_SUCCESS &&
-            value[0] != '\0') {
-            bool listed = strstr(value, "rdma") != NULL;
-            possible = value[0] == '^' ? !listed : listed;
+        if (count < (int)cap && MPI_T_cvar_read(h, value) != MPI_SUCCESS) {
+            value[0] = '\0';
         }
         MPI_T_cvar_handle_free(&h);
     }
     MPI_T_finalize();
-    return possible;
 #else
-    return false;
+    (void)cap;
 #endif
+}
+
+/* Whether an include ("a,b") or exclude ("^a,b") list lets component name be selected;
+ * an empty list allows everything. */
+static bool osc_allows(const char *list, const char *name)
+{
+    if (list[0] == '\0') {
+        return true;
+    }
+    bool listed = strstr(list, name) != NULL;
+    return list[0] == '^' ? !listed : listed;
 }
 
 static int allocate(size_t size, bool shared, MPI_Info info)
@@ -108,11 +125,46 @@ static uint64_t launch_id(void)
     return id;
 }
 
+/* Direct mode: map every rank's segment, or leave dsmi_w.peer NULL (collective: every
+ * rank decides the same, because the window's model and the queries agree). */
+static int map_peers(void)
+{
+    int *model = NULL, flag = 0;
+    if (MPI_Win_get_attr(dsmi_w.win, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS || !flag ||
+        *model != MPI_WIN_UNIFIED) {
+        dsmi_log(DSMI_LOG_INFO, "direct mode off: the shared window's memory model is not unified");
+        return DSM_OK;
+    }
+    char **peer = calloc((size_t)dsmi_rt.nranks, sizeof *peer);
+    int ok = peer != NULL;
+    for (int r = 0; ok && r < dsmi_rt.nranks; r++) {
+        MPI_Aint sz = 0;
+        int du = 0;
+        void *p = NULL;
+        ok = MPI_Win_shared_query(dsmi_w.win, r, &sz, &du, &p) == MPI_SUCCESS && p != NULL &&
+             (size_t)sz >= dsmi_w.size;
+        peer[r] = p;
+    }
+    // All or nothing, on every rank (see dsmi_peer in win.h).
+    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm));
+    if (!ok) {
+        free(peer);
+        dsmi_log(DSMI_LOG_INFO, "direct mode off: a segment could not be mapped");
+        return DSM_OK;
+    }
+    dsmi_w.peer = peer;
+    return DSM_OK;
+}
+
 int dsmi_win_create(size_t size, bool single_node)
 {
-    bool shared = false;
+    char osc[4096]; // Open MPI 4.1 gives count 2048 for string variables
+    osc_setting(osc, sizeof osc);
+    // A shared window needs osc sm on Open MPI (dsmrun --net forces pt2pt or ucx).
+    bool direct = single_node && dsmi_rt.cfg.DIRECT && osc_allows(osc, "sm");
+    bool shared = direct;
     dsmi_rt.cas_broken = false;
-    if (ompi_cas_affected() && osc_rdma_possible()) {
+    if (!shared && ompi_cas_affected() && osc_allows(osc, "rdma")) { // shared: osc sm, CAS works
         if (single_node && dsmi_rt.cfg.OMPI_OSC_FIX) {
             shared = true;
         } else {
@@ -134,6 +186,9 @@ int dsmi_win_create(size_t size, bool single_node)
     }
     dsmi_w.size = size;
     dsmi_w.shared = shared;
+    if (direct && (rc = map_peers()) != DSM_OK) {
+        return rc;
+    }
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN);
     memset(dsmi_w.base, 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
     struct dsmi_ident *id = (struct dsmi_ident *)(dsmi_w.base + DSMI_HDR_IDENT_OFF);
@@ -154,6 +209,7 @@ int dsmi_win_destroy(void)
     DSMI_MPI("dsm_finalize", MPI_Win_flush_all(dsmi_w.win));
     DSMI_MPI("dsm_finalize", MPI_Win_unlock_all(dsmi_w.win));
     DSMI_MPI("dsm_finalize", MPI_Win_free(&dsmi_w.win));
+    free(dsmi_w.peer);
     dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
     return DSM_OK;
 }

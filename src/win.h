@@ -52,6 +52,7 @@ struct dsmi_win {
     char *base;  // this rank's segment
     size_t size; // every rank's segment size
     bool shared; // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
+    char **peer; // direct mode: every rank's segment as mapped here (win.c), else NULL
 };
 DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 
@@ -67,6 +68,16 @@ DSMI_HIDDEN int dsmi_win_create_lockwin(MPI_Win *win);
 DSMI_HIDDEN int dsmi_win_free_lockwin(MPI_Win *win);
 /* Before MPI_Init: steer Open MPI away from known-broken one-sided components. */
 DSMI_HIDDEN void dsmi_win_prepare_mpi(void);
+
+/* Direct mode (DSM_DIRECT, all ranks on one node): where rank's segment is mapped in this
+ * process, so data moves with memcpy and atomics are CPU atomics. NULL: use MPI calls.
+ * It is all or nothing for the job, because MPI atomics are atomic only against MPI
+ * atomics (osc sm takes a lock around them): every rank must use one mechanism on a
+ * word. So in direct mode every access to the data window goes through here. */
+static inline char *dsmi_peer(int rank)
+{
+    return dsmi_w.peer ? dsmi_w.peer[rank] : NULL;
+}
 
 /* Encoding of dsm_gptr_t (documented in mpidsm.h). */
 #define DSMI_OFFSET_MASK DSM_GPTR_MAX_OFFSET

@@ -40,7 +40,7 @@ tests_test_ckpt_LDADD = $(DSM_TEST_LDADD)
 tests_test_ckpt_CFLAGS = $(DSM_TEST_CFLAGS)
 
 # Shell tests: dsmrun itself, the demo app, the installed library (pkg-config).
-check_SCRIPTS = tests/test_dsmrun.sh tests/test_apps.sh
+check_SCRIPTS = tests/test_dsmrun.sh tests/test_apps.sh tests/test_mpipath.sh
 EXTRA_DIST += $(check_SCRIPTS)
 
 TESTS += $(check_PROGRAMS) $(check_SCRIPTS)
@@ -65,7 +65,7 @@ tests_libthreadcap_la_SOURCES = tests/thread_cap.c
 tests_libthreadcap_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 check_SCRIPTS += tests/test_dsmrun_restart.sh tests/test_slurm.sh tests/test_netpath.sh
 check-am: $(DSM_TEST_HELPERS)
-CLEANFILES += $(DSM_TEST_HELPERS)
+CLEANFILES += $(DSM_TEST_HELPERS) *.mpipath.out
 
 endif
 EXTRA_DIST += tests/outside.c mpi-launch/quickstart

@@ -22,6 +22,8 @@ np=${NPROCS:-4}
 to=${TEST_TIMEOUT:-300}
 [[ $to -le 120 ]] || to=120
 [[ ${DSM_TEST_NETPATH:-1} != 0 ]] || { echo "SKIP: DSM_TEST_NETPATH=0"; exit 77; }
+# A network path must not be served by direct load/store (test_rma's data_path case).
+export DSM_TEST_EXPECT_DIRECT=0
 fail=0
 check() { # check DESCRIPTION COMMAND...: the command must succeed
     local what=$1; shift
@@ -30,7 +32,7 @@ check() { # check DESCRIPTION COMMAND...: the command must succeed
 run() { # run DSMRUN-ARGS...: sets out and rc, prints the interesting lines
     out=$(timeout $((to + 30)) "$dsmrun" -n "$np" --timeout "$to" "$@" 2>&1)
     rc=$?
-    grep -E "network path|^suite|FAIL|all checks passed|UCX is not usable|dsmrun:" <<<"$out" |
+    grep -E "network path|data path|^suite|FAIL|all checks passed|UCX is not usable|dsmrun:" <<<"$out" |
         sort -u | sed 's/^/    | /'
 }
 
