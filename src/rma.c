@@ -318,28 +318,67 @@ static inline int dt_size(MPI_Datatype dt)
     return dt == MPI_INT32_T ? 4 : 8; // the only types used (MPI_Type_size costs a call)
 }
 
-/* Direct mode: the operation as one CPU atomic on the mapped word (4 or 8 bytes). The
- * ops are the ones this library issues: SUM, BAND, BOR, BXOR, REPLACE, NO_OP. */
+/* The operations this library issues, as constants the compiler can see: each public
+ * atomic inlines fop_core with its own, so the direct path is one CPU instruction. */
+enum dop { D_SUM, D_REPLACE, D_NOOP, D_BAND, D_BOR, D_BXOR };
+
+static inline MPI_Op mpi_op(enum dop op)
+{
+    switch (op) {
+    case D_SUM:
+        return MPI_SUM;
+    case D_REPLACE:
+        return MPI_REPLACE;
+    case D_NOOP:
+        return MPI_NO_OP;
+    case D_BAND:
+        return MPI_BAND;
+    case D_BOR:
+        return MPI_BOR;
+    default:
+        return MPI_BXOR;
+    }
+}
+
+/* The internal callers (locks, roots) name MPI ops; only these six are used. */
+static enum dop dop_of(MPI_Op op)
+{
+    return op == MPI_SUM       ? D_SUM
+           : op == MPI_REPLACE ? D_REPLACE
+           : op == MPI_NO_OP   ? D_NOOP
+           : op == MPI_BAND    ? D_BAND
+           : op == MPI_BOR     ? D_BOR
+                               : D_BXOR;
+}
+
+/* Direct mode: the operation as one CPU atomic on the mapped word. */
 #define DIRECT_FOP(T, p, val, old, op)                                                             \
     do {                                                                                           \
         T *p_ = (T *)(p), v_ = *(const T *)(val);                                                  \
         T *o_ = (T *)(old);                                                                        \
-        if (op == MPI_SUM) {                                                                       \
+        switch (op) {                                                                              \
+        case D_SUM:                                                                                \
             *o_ = __atomic_fetch_add(p_, v_, __ATOMIC_SEQ_CST);                                    \
-        } else if (op == MPI_REPLACE) {                                                            \
+            break;                                                                                 \
+        case D_REPLACE:                                                                            \
             *o_ = __atomic_exchange_n(p_, v_, __ATOMIC_SEQ_CST);                                   \
-        } else if (op == MPI_NO_OP) {                                                              \
+            break;                                                                                 \
+        case D_NOOP:                                                                               \
             *o_ = __atomic_load_n(p_, __ATOMIC_SEQ_CST);                                           \
-        } else if (op == MPI_BAND) {                                                               \
+            break;                                                                                 \
+        case D_BAND:                                                                               \
             *o_ = __atomic_fetch_and(p_, v_, __ATOMIC_SEQ_CST);                                    \
-        } else if (op == MPI_BOR) {                                                                \
+            break;                                                                                 \
+        case D_BOR:                                                                                \
             *o_ = __atomic_fetch_or(p_, v_, __ATOMIC_SEQ_CST);                                     \
-        } else {                                                                                   \
+            break;                                                                                 \
+        case D_BXOR:                                                                               \
             *o_ = __atomic_fetch_xor(p_, v_, __ATOMIC_SEQ_CST);                                    \
+            break;                                                                                 \
         }                                                                                          \
     } while (0)
 
-static inline void direct_fop(char *p, const void *val, void *old, int size, MPI_Op op)
+static inline void direct_fop(char *p, const void *val, void *old, int size, enum dop op)
 {
     if (size == 4) {
         DIRECT_FOP(uint32_t, p, val, old, op);
@@ -367,9 +406,11 @@ static inline void direct_cas(char *p, const void *desired, const void *expected
 }
 
 /* Fetch-and-op then flush, inlined into every public atomic: on osc sm the whole
- * operation costs ~25 ns, so each call layer shows. old must not be NULL. */
-static inline int fop_core(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, int size,
-                           MPI_Op op, bool user, const char *func)
+ * operation costs ~25 ns and a direct one ~3 ns, so each call layer shows. old must not
+ * be NULL. */
+static inline __attribute__((always_inline)) int fop_core(dsm_gptr_t g, const void *val, void *old,
+                                                          MPI_Datatype dt, int size, enum dop op,
+                                                          bool user, const char *func)
 {
     int rank = 0, rc;
     MPI_Aint disp = 0;
@@ -381,7 +422,7 @@ static inline int fop_core(dsm_gptr_t g, const void *val, void *old, MPI_Datatyp
         direct_fop(seg + disp, val, old, size, op);
         return DSM_OK;
     }
-    DSMI_MPI(func, MPI_Fetch_and_op(val, old, dt, rank, disp, op, dsmi_w.win));
+    DSMI_MPI(func, MPI_Fetch_and_op(val, old, dt, rank, disp, mpi_op(op), dsmi_w.win));
     if (__builtin_expect(dsmi_rt.cfg.STATS, 0)) {
         dsmi_count(&dsmi_stat.atomics, 1);
         return dsmi_rma_flush(rank, func);
@@ -393,11 +434,13 @@ int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_
                  const char *func)
 {
     uint64_t scratch;
-    return fop_core(g, val, old ? old : &scratch, dt, dt_size(dt), op, user, func);
+    return fop_core(g, val, old ? old : &scratch, dt, dt_size(dt), dop_of(op), user, func);
 }
 
-int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *old,
-                 MPI_Datatype dt, bool user, const char *func)
+static inline __attribute__((always_inline)) int cas_core(dsm_gptr_t g, const void *desired,
+                                                          const void *expected, void *old,
+                                                          MPI_Datatype dt, bool user,
+                                                          const char *func)
 {
     int rank = 0, rc;
     MPI_Aint disp = 0;
@@ -420,10 +463,16 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
     return dsmi_rma_flush(rank, func);
 }
 
+int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *old,
+                 MPI_Datatype dt, bool user, const char *func)
+{
+    return cas_core(g, desired, expected, old, dt, user, func);
+}
+
 /* The public atomics: one family per type, generated. */
 #define DSM_ATOMIC_DEFINE(T, S, DT)                                                                \
-    static inline int fop_##S(const char *func, dsm_gptr_t g, T val, T *old, bool need_old,        \
-                              MPI_Op op)                                                           \
+    static inline __attribute__((always_inline)) int fop_##S(                                      \
+        const char *func, dsm_gptr_t g, T val, T *old, bool need_old, enum dop op)                 \
     {                                                                                              \
         DSMI_CHECK_UP(func);                                                                       \
         if (need_old && old == NULL) {                                                             \
@@ -438,47 +487,47 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
     }                                                                                              \
     int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old)                                      \
     {                                                                                              \
-        return fop_##S("dsm_atomic_fetch_add_" #S, g, val, old, true, MPI_SUM);                    \
+        return fop_##S("dsm_atomic_fetch_add_" #S, g, val, old, true, D_SUM);                      \
     }                                                                                              \
     int dsm_atomic_add_##S(dsm_gptr_t g, T val)                                                    \
     {                                                                                              \
-        return fop_##S("dsm_atomic_add_" #S, g, val, NULL, false, MPI_SUM);                        \
+        return fop_##S("dsm_atomic_add_" #S, g, val, NULL, false, D_SUM);                          \
     }                                                                                              \
     int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old)                                           \
     {                                                                                              \
-        return fop_##S("dsm_atomic_swap_" #S, g, val, old, true, MPI_REPLACE);                     \
+        return fop_##S("dsm_atomic_swap_" #S, g, val, old, true, D_REPLACE);                       \
     }                                                                                              \
     int dsm_atomic_load_##S(dsm_gptr_t g, T *out)                                                  \
     {                                                                                              \
-        return fop_##S("dsm_atomic_load_" #S, g, 0, out, true, MPI_NO_OP);                         \
+        return fop_##S("dsm_atomic_load_" #S, g, 0, out, true, D_NOOP);                            \
     }                                                                                              \
     int dsm_atomic_store_##S(dsm_gptr_t g, T val)                                                  \
     {                                                                                              \
-        return fop_##S("dsm_atomic_store_" #S, g, val, NULL, false, MPI_REPLACE);                  \
+        return fop_##S("dsm_atomic_store_" #S, g, val, NULL, false, D_REPLACE);                    \
     }                                                                                              \
     int dsm_atomic_fetch_and_##S(dsm_gptr_t g, T val, T *old)                                      \
     {                                                                                              \
-        return fop_##S("dsm_atomic_fetch_and_" #S, g, val, old, true, MPI_BAND);                   \
+        return fop_##S("dsm_atomic_fetch_and_" #S, g, val, old, true, D_BAND);                     \
     }                                                                                              \
     int dsm_atomic_fetch_or_##S(dsm_gptr_t g, T val, T *old)                                       \
     {                                                                                              \
-        return fop_##S("dsm_atomic_fetch_or_" #S, g, val, old, true, MPI_BOR);                     \
+        return fop_##S("dsm_atomic_fetch_or_" #S, g, val, old, true, D_BOR);                       \
     }                                                                                              \
     int dsm_atomic_fetch_xor_##S(dsm_gptr_t g, T val, T *old)                                      \
     {                                                                                              \
-        return fop_##S("dsm_atomic_fetch_xor_" #S, g, val, old, true, MPI_BXOR);                   \
+        return fop_##S("dsm_atomic_fetch_xor_" #S, g, val, old, true, D_BXOR);                     \
     }                                                                                              \
     int dsm_atomic_and_##S(dsm_gptr_t g, T val)                                                    \
     {                                                                                              \
-        return fop_##S("dsm_atomic_and_" #S, g, val, NULL, false, MPI_BAND);                       \
+        return fop_##S("dsm_atomic_and_" #S, g, val, NULL, false, D_BAND);                         \
     }                                                                                              \
     int dsm_atomic_or_##S(dsm_gptr_t g, T val)                                                     \
     {                                                                                              \
-        return fop_##S("dsm_atomic_or_" #S, g, val, NULL, false, MPI_BOR);                         \
+        return fop_##S("dsm_atomic_or_" #S, g, val, NULL, false, D_BOR);                           \
     }                                                                                              \
     int dsm_atomic_xor_##S(dsm_gptr_t g, T val)                                                    \
     {                                                                                              \
-        return fop_##S("dsm_atomic_xor_" #S, g, val, NULL, false, MPI_BXOR);                       \
+        return fop_##S("dsm_atomic_xor_" #S, g, val, NULL, false, D_BXOR);                         \
     }                                                                                              \
     int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old)                            \
     {                                                                                              \
@@ -488,7 +537,7 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
             return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                                    \
         }                                                                                          \
         T res;                                                                                     \
-        int rc = dsmi_rma_cas(g, &desired, &expected, &res, DT, true, func);                       \
+        int rc = cas_core(g, &desired, &expected, &res, DT, true, func);                           \
         if (rc == DSM_OK) {                                                                        \
             *old = res;                                                                            \
         }                                                                                          \

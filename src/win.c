@@ -178,7 +178,9 @@ int dsmi_win_create(size_t size, bool single_node)
     }
     MPI_Info info;
     DSMI_MPI("dsm_init", MPI_Info_create(&info));
-    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    if (shared) { // meaningful for shared windows only
+        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    }
     int rc = allocate(size, shared, info);
     MPI_Info_free(&info);
     if (rc != DSM_OK) {
