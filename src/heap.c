@@ -112,7 +112,7 @@ static int local_begin(struct dsmi_hview *v, const char *func)
         return rc;
     }
     // Remote holders' puts completed before their release; make them visible to loads.
-    int mrc = MPI_Win_sync(dsmi_w.win);
+    int mrc = dsmi_direct_fence() ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
     if (mrc != MPI_SUCCESS) {
         const int64_t none[4] = {0, 0, 0, 0};
         release(dsmi_rt.rank, none, func); // never keep the lock on a failed call
@@ -130,7 +130,9 @@ static int local_end(struct dsmi_hview *v, const char *func)
     uint64_t old = ld(v, U_LARGEST);
     int64_t d[4] = {v->d_in_use, v->d_free, (int64_t)(dsmi_hcore_largest(v, old) - old),
                     v->d_blocks};
-    DSMI_MPI(func, MPI_Win_sync(dsmi_w.win)); // our stores before the next holder's gets
+    if (!dsmi_direct_fence()) { // our stores before the next holder's gets
+        DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
+    }
     return release(dsmi_rt.rank, d, func);
 }
 

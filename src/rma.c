@@ -16,8 +16,9 @@
  * builtins on the target's mapped segment, with the same promises: a put is followed by
  * a sequentially consistent fence, so it is visible to everything this rank does next
  * (the completion a flush gives), a get ends with an acquire fence, and every atomic is
- * sequentially consistent. Flush and barrier keep their MPI calls, which also complete
- * the few MPI operations direct mode still issues (none on the data path).
+ * sequentially consistent. No MPI operation is ever pending on the data window in direct
+ * mode, so a flush is a CPU fence (dsmi_direct_fence) and a barrier is MPI_Barrier
+ * between two fences.
  */
 #include "rma.h"
 
@@ -31,7 +32,9 @@ _Static_assert(sizeof(MPI_Request) <= sizeof(uint64_t), "MPI_Request must fit th
 
 static inline int flush_raw(int rank, const char *func)
 {
-    if (rank >= 0) {
+    if (dsmi_direct_fence()) {
+        // nothing to complete
+    } else if (rank >= 0) {
         DSMI_MPI(func, MPI_Win_flush(rank, dsmi_w.win));
     } else {
         DSMI_MPI(func, MPI_Win_flush_all(dsmi_w.win));
@@ -293,9 +296,13 @@ int dsm_barrier(void)
     if (rc != DSM_OK) {
         return rc;
     }
-    DSMI_MPI("dsm_barrier", MPI_Win_sync(dsmi_w.win));
+    if (!dsmi_direct_fence()) {
+        DSMI_MPI("dsm_barrier", MPI_Win_sync(dsmi_w.win));
+    }
     DSMI_MPI("dsm_barrier", MPI_Barrier(dsmi_rt.comm));
-    DSMI_MPI("dsm_barrier", MPI_Win_sync(dsmi_w.win));
+    if (!dsmi_direct_fence()) {
+        DSMI_MPI("dsm_barrier", MPI_Win_sync(dsmi_w.win));
+    }
     return DSM_OK;
 }
 

@@ -70,7 +70,9 @@ int dsmi_sync_fence(bool release, const char *func)
             return rc;
         }
     }
-    DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
+    if (!dsmi_direct_fence()) {
+        DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
+    }
     return DSM_OK;
 }
 
