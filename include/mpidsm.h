@@ -39,6 +39,9 @@
  * - Local loads and stores through dsm_gptr_local() pointers are ordinary memory
  *   accesses: the usual MPI unified-model rules apply, so order them against remote
  *   accesses with a barrier, a lock or an atomic flag.
+ * - These promises hold on both data paths: MPI one-sided calls, and, when every rank
+ *   shares one node (DSM_DIRECT=1, the default), loads, stores and CPU atomics on the
+ *   other ranks' segments mapped through an MPI shared-memory window (README).
  */
 #ifndef DSM_H
 #define DSM_H
