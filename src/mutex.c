@@ -28,7 +28,8 @@
  * Visibility: the release fence (MPI_Win_flush_all + MPI_Win_sync) completes every put
  * of the critical section at its target before the tail or FLAG write that passes the
  * lock on; the acquirer reads that word with an MPI atomic and then calls MPI_Win_sync,
- * so its gets and its local loads see the previous holder's writes.
+ * so its gets and its local loads see the previous holder's writes. In direct mode
+ * both fences are one CPU fence (dsmi_direct_fence) and the atomics CPU atomics.
  */
 #include <stdio.h>
 
