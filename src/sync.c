@@ -64,15 +64,16 @@ int dsmi_sync_fop(dsm_gptr_t g, bool user, MPI_Op op, uint64_t v, uint64_t *old,
 
 int dsmi_sync_fence(bool release, const char *func)
 {
+    if (dsmi_direct_fence()) { // nothing pending: one fence completes and publishes
+        return DSM_OK;
+    }
     if (release) { // puts and non-blocking operations of the critical section
         int rc = dsmi_rma_flush(-1, func);
         if (rc != DSM_OK) {
             return rc;
         }
     }
-    if (!dsmi_direct_fence()) {
-        DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
-    }
+    DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
     return DSM_OK;
 }
 
@@ -213,12 +214,18 @@ void dsmi_sync_progress(void)
      * read-only no-op atomic on the first word of its sync region (no lock uses it).
      * It costs a round trip (~1 us, or ms when the peer sleeps in a blocking call), so
      * only waiters do it, and only every fourth poll; releases never do. */
-    if (dsmi_rt.nranks > 1 && dsmi_w.peer == NULL) { // direct mode needs no progress
+    if (dsmi_rt.nranks > 1 && dsmi_w.peer == NULL) {
         int peer = (dsmi_rt.rank + 1) % dsmi_rt.nranks;
         uint64_t dummy = 0, old = 0;
         MPI_Fetch_and_op(&dummy, &old, MPI_UINT64_T, peer, DSMI_HDR_SYNC_OFF, MPI_NO_OP,
                          dsmi_w.win);
         MPI_Win_flush(peer, dsmi_w.win);
+    } else if (dsmi_rt.nranks > 1) {
+        /* Direct mode: the locks need no progress, but dsm_rank_lock (MPI_Win_lock on a
+         * second window) is served by the target's progress engine. A waiter must keep
+         * serving it: the rank-lock requester may be the very holder it waits for. */
+        int flag = 0;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, dsmi_rt.comm, &flag, MPI_STATUS_IGNORE);
     }
 #endif
 }

@@ -18,7 +18,7 @@
 #include "sync.h"
 
 #define SLICE (1u << 16)
-#define SLICES 16
+#define SLICES 17
 #define SPIN_LIMIT 20000000L // bound on every poll loop of a test
 
 static int me, n;
@@ -604,6 +604,38 @@ static void timeout_live_waiter_behind(void)
     H_OK(dsm_barrier());
 }
 
+/* A waiter keeps serving MPI while it waits: the holder it waits for may need it, here
+ * for dsm_rank_lock on the waiter's rank (MPI_Win_lock, which MPICH serves through the
+ * target's progress engine). With DSM_LOCK_TIMEOUT=2 a waiter that serves nothing times
+ * out, so a missing progress call fails this case instead of hanging it. */
+static void rank_lock_while_waiting(void)
+{
+    dsm_gptr_t m = at(0, 16, 0), flag = at(0, 16, 64);
+    if (n < 2) {
+        return;
+    }
+    if (me == 0) {
+        H_OK(dsm_mutex_init(m));
+        H_OK(dsm_atomic_store_i64(flag, 0));
+        H_OK(dsm_mutex_lock(m));
+    }
+    H_OK(dsm_barrier());
+    if (me == 1) {
+        H_OK(dsm_atomic_store_i64(flag, 1));
+        H_OK(dsm_mutex_lock(m)); // waits until rank 0 has had rank 1's rank lock
+        H_OK(dsm_mutex_unlock(m));
+    } else if (me == 0) {
+        for (long s = 0; s < SPIN_LIMIT && load(flag) == 0; s++) {
+            sched_yield();
+        }
+        usleep(200000); // rank 1 is in its wait loop now
+        H_OK(dsm_rank_lock(1));
+        H_OK(dsm_rank_unlock(1));
+        H_OK(dsm_mutex_unlock(m));
+    }
+    H_OK(dsm_barrier());
+}
+
 /* Waiters time out behind a holder and leave the queue; the lock then still works, and
  * their abandoned queue nodes come back to the pool. */
 static void test_sync_timeout(void)
@@ -656,6 +688,7 @@ static void test_sync_timeout(void)
     }
     H_OK(dsm_barrier());
     timeout_live_waiter_behind();
+    rank_lock_while_waiting();
     restart(NULL);
 }
 
