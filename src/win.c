@@ -146,7 +146,11 @@ static int map_peers(void)
         peer[r] = p;
     }
     // All or nothing, on every rank (see dsmi_peer in win.h).
-    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm));
+    int mrc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm);
+    if (mrc != MPI_SUCCESS) {
+        free(peer);
+        return dsmi_fail_mpi(mrc, "dsm_init", "MPI_Allreduce", __FILE__, __LINE__);
+    }
     if (!ok) {
         free(peer);
         dsmi_log(DSMI_LOG_INFO, "direct mode off: a segment could not be mapped");
@@ -162,19 +166,20 @@ int dsmi_win_create(size_t size, bool single_node)
     osc_setting(osc, sizeof osc);
     // A shared window needs osc sm on Open MPI (dsmrun --net forces pt2pt or ucx).
     bool direct = single_node && dsmi_rt.cfg.DIRECT && osc_allows(osc, "sm");
-    bool shared = direct;
-    dsmi_rt.cas_broken = false;
-    if (!shared && ompi_cas_affected() && osc_allows(osc, "rdma")) { // shared: osc sm, CAS works
-        if (single_node && dsmi_rt.cfg.OMPI_OSC_FIX) {
-            shared = true;
-        } else {
-            dsmi_rt.cas_broken = true;
-            if (dsmi_rt.rank == 0) {
-                dsmi_log(DSMI_LOG_WARN,
-                         "Open MPI < 4.1.5 with osc rdma: compare-and-swap would crash and "
-                         "is disabled; launch with dsmrun or --mca osc sm,pt2pt");
-            }
-        }
+    // Open MPI's compare-and-swap on osc rdma (README): worked around with a shared window.
+    bool affected = ompi_cas_affected() && osc_allows(osc, "rdma");
+    /* Every rank must make the same kind of window (a collective) and take the same data
+     * path, but the osc setting is read per process: agree. LAND of {direct, !affected,
+     * fixable} = direct everywhere, affected nowhere, the work-around possible everywhere. */
+    int agree[3] = {direct, !affected, single_node && dsmi_rt.cfg.OMPI_OSC_FIX};
+    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, agree, 3, MPI_INT, MPI_LAND, dsmi_rt.comm));
+    direct = agree[0];
+    bool fix = !direct && !agree[1]; // some rank may reach osc rdma
+    bool shared = direct || (fix && agree[2]);
+    dsmi_rt.cas_broken = fix && !agree[2];
+    if (dsmi_rt.cas_broken && dsmi_rt.rank == 0) {
+        dsmi_log(DSMI_LOG_WARN, "Open MPI < 4.1.5 with osc rdma: compare-and-swap would crash and "
+                                "is disabled; launch with dsmrun or --mca osc sm,pt2pt");
     }
     MPI_Info info;
     DSMI_MPI("dsm_init", MPI_Info_create(&info));
@@ -188,10 +193,11 @@ int dsmi_win_create(size_t size, bool single_node)
     }
     dsmi_w.size = size;
     dsmi_w.shared = shared;
+    dsmi_w.peer = NULL;
+    MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN); // map_peers' queries may fail
     if (direct && (rc = map_peers()) != DSM_OK) {
         return rc;
     }
-    MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN);
     memset(dsmi_w.base, 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
     struct dsmi_ident *id = (struct dsmi_ident *)(dsmi_w.base + DSMI_HDR_IDENT_OFF);
     *id = (struct dsmi_ident){DSMI_MAGIC,   DSMI_LAYOUT_VERSION, DSMI_HDR_SIZE, size,
@@ -208,10 +214,21 @@ int dsmi_win_destroy(void)
     if (dsmi_w.win == MPI_WIN_NULL) {
         return DSM_OK;
     }
-    DSMI_MPI("dsm_finalize", MPI_Win_flush_all(dsmi_w.win));
-    DSMI_MPI("dsm_finalize", MPI_Win_unlock_all(dsmi_w.win));
-    DSMI_MPI("dsm_finalize", MPI_Win_free(&dsmi_w.win));
+    // Best effort: whatever fails, the mapping is forgotten, so a later dsm_init never
+    // copies through a stale one.
     free(dsmi_w.peer);
+    dsmi_w.peer = NULL;
+    int mrc = MPI_Win_flush_all(dsmi_w.win);
+    const char *what = "MPI_Win_flush_all";
+    if (mrc == MPI_SUCCESS && (mrc = MPI_Win_unlock_all(dsmi_w.win)) != MPI_SUCCESS) {
+        what = "MPI_Win_unlock_all";
+    }
+    if (mrc == MPI_SUCCESS && (mrc = MPI_Win_free(&dsmi_w.win)) != MPI_SUCCESS) {
+        what = "MPI_Win_free";
+    }
+    if (mrc != MPI_SUCCESS) {
+        return dsmi_fail_mpi(mrc, "dsm_finalize", what, __FILE__, __LINE__);
+    }
     dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
     return DSM_OK;
 }
