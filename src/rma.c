@@ -70,16 +70,28 @@ static int bytes_type(size_t len, const char *func, MPI_Datatype *type, int *cou
     return DSM_OK;
 }
 
+/* Direct mode's copy: a single word (a double, a counter) inline, else memmove. */
+static inline void copy_bytes(void *dst, const void *src, size_t len)
+{
+    if (len == sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, src, sizeof v); // constant sizes: one load, one store
+        memcpy(dst, &v, sizeof v);
+    } else { // a dsm_gptr_local buffer may overlap the target on this rank
+        memmove(dst, src, len);
+    }
+}
+
 /* Direct mode: copy len bytes to or from the target's mapped segment. */
 static inline void direct_copy(bool is_put, void *buf, char *seg, MPI_Aint disp, size_t len)
 {
     if (is_put) {
-        memcpy(seg + disp, buf, len);
+        copy_bytes(seg + disp, buf, len);
         __atomic_thread_fence(__ATOMIC_SEQ_CST); // complete: ordered before our next access
         dsmi_count(&dsmi_stat.puts, 1);
         dsmi_count(&dsmi_stat.bytes_put, len);
     } else {
-        memcpy(buf, seg + disp, len);
+        copy_bytes(buf, seg + disp, len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         dsmi_count(&dsmi_stat.gets, 1);
         dsmi_count(&dsmi_stat.bytes_got, len);
@@ -153,18 +165,35 @@ int dsmi_rma_get(void *dst, dsm_gptr_t g, size_t len, bool user, const char *fun
     return transfer(false, dst, g, len, user, func, NULL);
 }
 
+/* The blocking fast path's rare cases, kept out of line so the common path stays
+ * short: not initialised, more than INT_MAX bytes, a NULL buffer. */
+static __attribute__((noinline, cold)) int slow(bool is_put, void *buf, dsm_gptr_t g, size_t len,
+                                                const char *func)
+{
+    DSMI_CHECK_UP(func);
+    return len ? transfer(is_put, buf, g, len, true, func, NULL) : DSM_OK;
+}
+
+/* The fast path's MPI-path completion with DSM_STATS=1: count, then a timed flush. */
+static __attribute__((noinline)) int counted(bool is_put, int rank, size_t len, const char *func)
+{
+    dsmi_count(is_put ? &dsmi_stat.puts : &dsmi_stat.gets, 1);
+    dsmi_count(is_put ? &dsmi_stat.bytes_put : &dsmi_stat.bytes_got, len);
+    return dsmi_rma_flush(rank, func);
+}
+
 /*
- * The blocking fast path: on osc sm a raw put + flush costs about 20 ns, so every
- * instruction here shows in the benchmark. Small transfers skip the datatype helper
- * and the generic transfer(); anything unusual (errors, > INT_MAX bytes) takes it.
+ * The blocking fast path, inlined into dsm_put and dsm_get: on osc sm a raw put + flush
+ * costs 17-40 ns, so every instruction here shows in the benchmark. Small transfers skip
+ * the datatype helper and the generic transfer(); anything unusual takes slow().
  */
-static inline int fast(bool is_put, void *buf, dsm_gptr_t g, size_t len, const char *func)
+static inline __attribute__((always_inline)) int fast(bool is_put, void *buf, dsm_gptr_t g,
+                                                      size_t len, const char *func)
 {
     int rank = 0, mrc;
     MPI_Aint disp = 0;
     if (__builtin_expect(!dsmi_rt.up || len > INT_MAX || buf == NULL, 0)) {
-        DSMI_CHECK_UP(func);
-        return len ? transfer(is_put, buf, g, len, true, func, NULL) : DSM_OK;
+        return slow(is_put, buf, g, len, func);
     }
     int rc = dsmi_translate(g, len, true, func, &rank, &disp);
     if (rc != DSM_OK) {
@@ -177,20 +206,17 @@ static inline int fast(bool is_put, void *buf, dsm_gptr_t g, size_t len, const c
     }
     if (is_put) {
         mrc = MPI_Put(buf, (int)len, MPI_BYTE, rank, disp, (int)len, MPI_BYTE, dsmi_w.win);
-        dsmi_count(&dsmi_stat.puts, 1);
-        dsmi_count(&dsmi_stat.bytes_put, len);
     } else {
         mrc = MPI_Get(buf, (int)len, MPI_BYTE, rank, disp, (int)len, MPI_BYTE, dsmi_w.win);
-        dsmi_count(&dsmi_stat.gets, 1);
-        dsmi_count(&dsmi_stat.bytes_got, len);
     }
     if (__builtin_expect(mrc != MPI_SUCCESS, 0)) {
         return dsmi_fail_mpi(mrc, func, is_put ? "MPI_Put" : "MPI_Get", __FILE__, __LINE__);
     }
     if (__builtin_expect(dsmi_rt.cfg.STATS, 0)) {
-        return dsmi_rma_flush(rank, func);
+        return counted(is_put, rank, len, func);
     }
-    return flush_raw(rank, func);
+    DSMI_MPI(func, MPI_Win_flush(rank, dsmi_w.win));
+    return DSM_OK;
 }
 
 int dsm_put(dsm_gptr_t g, const void *src, size_t len)
@@ -327,7 +353,7 @@ static inline int dt_size(MPI_Datatype dt)
 
 /* The operations this library issues, as constants the compiler can see: each public
  * atomic inlines fop_core with its own, so the direct path is one CPU instruction. */
-enum dop { D_SUM, D_REPLACE, D_NOOP, D_BAND, D_BOR, D_BXOR };
+enum dop { D_SUM, D_REPLACE, D_NOOP, D_BAND, D_BOR, D_BXOR, D_UNKNOWN };
 
 static inline MPI_Op mpi_op(enum dop op)
 {
@@ -342,12 +368,14 @@ static inline MPI_Op mpi_op(enum dop op)
         return MPI_BAND;
     case D_BOR:
         return MPI_BOR;
-    default:
+    case D_BXOR:
         return MPI_BXOR;
+    default:
+        return MPI_OP_NULL;
     }
 }
 
-/* The internal callers (locks, roots) name MPI ops; only these six are used. */
+/* The internal callers (locks, roots) name MPI ops; these six are the ones supported. */
 static enum dop dop_of(MPI_Op op)
 {
     return op == MPI_SUM       ? D_SUM
@@ -355,10 +383,19 @@ static enum dop dop_of(MPI_Op op)
            : op == MPI_NO_OP   ? D_NOOP
            : op == MPI_BAND    ? D_BAND
            : op == MPI_BOR     ? D_BOR
-                               : D_BXOR;
+           : op == MPI_BXOR    ? D_BXOR
+                               : D_UNKNOWN;
 }
 
-/* Direct mode: the operation as one CPU atomic on the mapped word. */
+/* Direct mode: the operation as one CPU atomic on the mapped word. On x86 a locked
+ * instruction is a full barrier, so the atomic is complete for every later access, as
+ * after a flush; elsewhere (AArch64, POWER) a later plain load could pass a seq_cst
+ * read-modify-write, so a full fence follows it. */
+#if defined(__x86_64__) || defined(__i386__)
+#define DSMI_AFTER_ATOMIC() ((void)0)
+#else
+#define DSMI_AFTER_ATOMIC() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
 #define DIRECT_FOP(T, p, val, old, op)                                                             \
     do {                                                                                           \
         T *p_ = (T *)(p), v_ = *(const T *)(val);                                                  \
@@ -382,7 +419,10 @@ static enum dop dop_of(MPI_Op op)
         case D_BXOR:                                                                               \
             *o_ = __atomic_fetch_xor(p_, v_, __ATOMIC_SEQ_CST);                                    \
             break;                                                                                 \
+        default: /* D_UNKNOWN: refused by dsmi_rma_fop */                                          \
+            break;                                                                                 \
         }                                                                                          \
+        DSMI_AFTER_ATOMIC();                                                                       \
     } while (0)
 
 static inline void direct_fop(char *p, const void *val, void *old, int size, enum dop op)
@@ -409,6 +449,7 @@ static inline void direct_cas(char *p, const void *desired, const void *expected
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         *(uint64_t *)old = e;
     }
+    DSMI_AFTER_ATOMIC();
     dsmi_count(&dsmi_stat.atomics, 1);
 }
 
@@ -441,7 +482,11 @@ int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, MPI_
                  const char *func)
 {
     uint64_t scratch;
-    return fop_core(g, val, old ? old : &scratch, dt, dt_size(dt), dop_of(op), user, func);
+    enum dop d = dop_of(op);
+    if (d == D_UNKNOWN) { // never silently another operation
+        return dsmi_fail(DSM_ERR_INTERNAL, func, "remote atomic with an unsupported MPI_Op");
+    }
+    return fop_core(g, val, old ? old : &scratch, dt, dt_size(dt), d, user, func);
 }
 
 static inline __attribute__((always_inline)) int cas_core(dsm_gptr_t g, const void *desired,
