@@ -85,6 +85,7 @@ static int release(int rank, const int64_t d[4], const char *func)
         for (int i = 0; i < 5; i++) {
             __atomic_fetch_add(&w[i], all[i], __ATOMIC_SEQ_CST);
         }
+        dsmi_count(&dsmi_stat.atomics, 1); // one accumulate on the MPI path
         return DSM_OK;
     }
     DSMI_MPI(func, MPI_Accumulate(all, 5, MPI_INT64_T, rank, U_IN_USE, 5, MPI_INT64_T, MPI_SUM,

@@ -12,7 +12,8 @@
  * The MPI calls are made here directly rather than through rma.h because rma.h's puts
  * each flush, and batching several puts per flush is the point. Every operation and
  * flush is counted (ops/flushes) for dsmi_heap_last_cost and the benchmark. In direct
- * mode (win.h) gets and puts are copies from and to the mapped segment.
+ * mode (win.h) gets and puts are copies from and to the mapped segment and a flush is a
+ * fence; they are counted the same way, so DSM_STATS reads alike on both paths.
  */
 #include "heap_core.h"
 
@@ -25,13 +26,13 @@ static void rc_fail(struct dsmi_hcache *rc, int mpirc, const char *what)
 
 static void rc_flush(struct dsmi_hcache *rc)
 {
+    rc->flushes++;
+    dsmi_count(&dsmi_stat.flushes, 1); // counted on both paths, as rma.c does
     if (dsmi_peer(rc->rank) != NULL) { // direct mode: the copies are done; order them
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         return;
     }
     int mrc = MPI_Win_flush(rc->rank, dsmi_w.win);
-    rc->flushes++;
-    dsmi_count(&dsmi_stat.flushes, 1);
     if (mrc != MPI_SUCCESS) {
         rc_fail(rc, mrc, "MPI_Win_flush");
     }
@@ -45,6 +46,7 @@ void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len)
         memcpy(buf, seg + off, (size_t)len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         rc->ops++;
+        dsmi_count(&dsmi_stat.gets, 1);
         return;
     }
     int mrc = MPI_Get(buf, len, MPI_BYTE, rc->rank, (MPI_Aint)off, len, MPI_BYTE, dsmi_w.win);
@@ -64,6 +66,7 @@ static void rc_put(struct dsmi_hcache *rc, uint64_t off, const void *buf, int le
     if (seg != NULL) {
         memcpy(seg + off, buf, (size_t)len);
         rc->ops++;
+        dsmi_count(&dsmi_stat.puts, 1);
         return;
     }
     int mrc = MPI_Put(buf, len, MPI_BYTE, rc->rank, (MPI_Aint)off, len, MPI_BYTE, dsmi_w.win);
