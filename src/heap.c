@@ -80,10 +80,15 @@ static int release(int rank, const int64_t d[4], const char *func)
 {
     int64_t all[5] = {d[0], d[1], d[2], d[3], -(int64_t)(dsmi_rt.rank + 1)};
     char *seg = dsmi_peer(rank);
-    if (seg != NULL) { // direct mode: the same sums as CPU atomics, the lock word last
+    if (seg != NULL) { // direct mode: the same sums, the lock word last
         int64_t *w = (int64_t *)(seg + U_IN_USE);
+        /* Only the lock holder writes these words (takers only compare-and-swap the
+         * lock word, and fail while it is held), so single-writer atomic stores do:
+         * readers never see a torn word, and the lock word's store is a release that
+         * orders every store of the operation before it, as a spin lock's unlock. */
         for (int i = 0; i < 5; i++) {
-            __atomic_fetch_add(&w[i], all[i], __ATOMIC_SEQ_CST);
+            __atomic_store_n(&w[i], __atomic_load_n(&w[i], __ATOMIC_RELAXED) + all[i],
+                             i < 4 ? __ATOMIC_RELAXED : __ATOMIC_RELEASE);
         }
         dsmi_count(&dsmi_stat.atomics, 1); // one accumulate on the MPI path
         return DSM_OK;
@@ -113,7 +118,8 @@ static int local_begin(struct dsmi_hview *v, const char *func)
         return rc;
     }
     // Remote holders' puts completed before their release; make them visible to loads.
-    int mrc = dsmi_direct_fence() ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
+    // In direct mode the seq_cst compare-and-swap that took the lock is the acquire.
+    int mrc = dsmi_w.peer != NULL ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
     if (mrc != MPI_SUCCESS) {
         const int64_t none[4] = {0, 0, 0, 0};
         release(dsmi_rt.rank, none, func); // never keep the lock on a failed call
@@ -131,7 +137,9 @@ static int local_end(struct dsmi_hview *v, const char *func)
     uint64_t old = ld(v, U_LARGEST);
     int64_t d[4] = {v->d_in_use, v->d_free, (int64_t)(dsmi_hcore_largest(v, old) - old),
                     v->d_blocks};
-    if (!dsmi_direct_fence()) { // our stores before the next holder's gets
+    // Our stores before the next holder's gets; in direct mode release's store to the
+    // lock word orders them.
+    if (dsmi_w.peer == NULL) {
         DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
     }
     return release(dsmi_rt.rank, d, func);
