@@ -45,6 +45,7 @@ _Static_assert(sizeof err_symbols / sizeof err_symbols[0] == DSM_ERR_COUNT,
                "err_symbols and enum dsm_err disagree");
 
 static _Thread_local char last_error[512];
+static _Thread_local int probe_expect; // a code dsmi_fail only records (0: none)
 
 struct dsmi_counters dsmi_stat;
 
@@ -123,6 +124,18 @@ void dsmi_abort(const char *file, int line, const char *func, const char *msg)
     abort_job();
 }
 
+int dsmi_probe_begin(int expected)
+{
+    int outer = probe_expect;
+    probe_expect = expected;
+    return outer;
+}
+
+void dsmi_probe_end(int outer)
+{
+    probe_expect = outer;
+}
+
 int dsmi_fail(int code, const char *func, const char *fmt, ...)
 {
     char cause[400];
@@ -132,6 +145,9 @@ int dsmi_fail(int code, const char *func, const char *fmt, ...)
     va_end(ap);
     const char *sym = (code > 0 && code < DSM_ERR_COUNT) ? err_symbols[code] : "?";
     snprintf(last_error, sizeof last_error, "[dsm %d] %s: %s (%s)", my_rank(), func, cause, sym);
+    if (code == probe_expect) { // an answer the probing caller handles, not a failure
+        return code;
+    }
     atomic_fetch_add_explicit(&dsmi_stat.errors, 1, memory_order_relaxed); // always kept
     if (dsmi_rt.cfg.ERRORS == DSMI_ERRORS_ABORT) {
         fprintf(stderr, "%s; aborting (DSM_ERRORS=abort)\n", last_error);

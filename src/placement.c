@@ -142,7 +142,10 @@ static int try_rank(int rank, const dsm_usage_t *u, size_t size, dsm_gptr_t *out
     if (u->largest_free < (uint64_t)size + 16) {
         return DSM_ERR_NOMEM;
     }
+    // Full after all (its usage was published before another allocation): try the next.
+    int outer = dsmi_probe_begin(DSM_ERR_NOMEM);
     int rc = dsmi_heap_alloc_on(rank, size, out, "dsm_alloc_balanced");
+    dsmi_probe_end(outer);
     if (rc == DSM_OK) {
         last_rank = rank;
     }

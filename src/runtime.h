@@ -77,6 +77,13 @@ DSMI_HIDDEN extern struct dsmi_state dsmi_rt;
 /* Record and log a failure of call func; returns code. Aborts with DSM_ERRORS=abort. */
 DSMI_HIDDEN int dsmi_fail(int code, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Probes: a caller that tries something and handles one failure code as an answer
+ * (placement trying a rank that may be full) brackets the call with these. While the
+ * bracket is open, dsmi_fail with that code on this thread only records the message
+ * (dsm_last_error): it neither logs, counts nor aborts under DSM_ERRORS=abort. Any other
+ * code fails as usual. Returns the outer bracket's code for dsmi_probe_end. */
+DSMI_HIDDEN int dsmi_probe_begin(int expected);
+DSMI_HIDDEN void dsmi_probe_end(int outer);
 /* The same for a failed MPI call: includes MPI's error string, file and line. */
 DSMI_HIDDEN int dsmi_fail_mpi(int mpirc, const char *func, const char *what, const char *file,
                               int line);
