@@ -398,12 +398,15 @@ static int try_epoch(uint64_t e)
     struct dsmi_ckpt_hdr h;
     int rc = dsmi_ckpt_agree(dsmi_ckpt_restore_files(e, &reg, &h, why));
     if (rc == DSM_OK) {
-        rc = dsmi_ckpt_agree(dsmi_ckpt_after_restore(reg, &h, false));
-        if (rc != DSM_OK) {
+        // A damaged heap is a reason to fall back, not to die under DSM_ERRORS=abort.
+        int outer = dsmi_probe_begin(DSM_ERR_CORRUPT);
+        int mine = dsmi_ckpt_after_restore(reg, &h, false);
+        dsmi_probe_end(outer);
+        rc = dsmi_ckpt_agree(mine);
+        if (mine == DSM_ERR_CORRUPT) {
             dsmi_log(DSMI_LOG_ERROR,
-                     "restart: epoch %llu: the heap rejected the restored "
-                     "segment",
-                     (unsigned long long)e);
+                     "restart: epoch %llu: the heap rejected the restored segment: %s",
+                     (unsigned long long)e, dsm_last_error());
         }
     } else {
         free(reg);
