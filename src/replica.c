@@ -65,12 +65,22 @@ int dsmi_replica_start(void)
     int32_t mine[2] = {t->local_rank, t->node}, *all = malloc(sizeof(int32_t) * 2 * (size_t)n);
     int *order = malloc(sizeof(int) * (size_t)n);
     rp.keeper = malloc(sizeof(int) * (size_t)n);
-    if (all == NULL || order == NULL || rp.keeper == NULL) {
+    // Every rank learns of a failure here, so none is left waiting in the allgather.
+    int ok = all != NULL && order != NULL && rp.keeper != NULL;
+    const char *what = "MPI_Allreduce";
+    int rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_ck.comm);
+    if (rc == MPI_SUCCESS && !ok) {
         free(all);
         free(order);
-        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init", "no memory for the partner table");
+        free(rp.keeper);
+        rp.keeper = NULL;
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init",
+                         "no memory for the partner table (%d ranks) on this or another rank", n);
     }
-    int rc = MPI_Allgather(mine, 2, MPI_INT32_T, all, 2, MPI_INT32_T, dsmi_ck.comm);
+    if (rc == MPI_SUCCESS) {
+        what = "MPI_Allgather";
+        rc = MPI_Allgather(mine, 2, MPI_INT32_T, all, 2, MPI_INT32_T, dsmi_ck.comm);
+    }
     // Order by (local rank, node): a stable counting walk keeps it O(n * local ranks).
     int k = 0;
     for (int32_t lr = 0; k < n && rc == MPI_SUCCESS; lr++) {
@@ -88,8 +98,7 @@ int dsmi_replica_start(void)
     }
     free(all);
     free(order);
-    return rc == MPI_SUCCESS ? DSM_OK
-                             : dsmi_fail_mpi(rc, "dsm_init", "MPI_Allgather", __FILE__, __LINE__);
+    return rc == MPI_SUCCESS ? DSM_OK : dsmi_fail_mpi(rc, "dsm_init", what, __FILE__, __LINE__);
 }
 
 void dsmi_replica_stop(void)
@@ -270,11 +279,8 @@ static int send_held(void)
     MPI_Request *req = malloc(sizeof *req * pieces);
     // Real statuses: gcc 12 flags MPICH's MPI_STATUSES_IGNORE as a zero-sized array.
     MPI_Status *st = malloc(sizeof *st * pieces);
-    if (req == NULL || st == NULL) {
-        free(req);
-        free(st);
-        return dsmi_fail(DSM_ERR_NOMEM, "dsm_recover", "no memory for the replica's requests");
-    }
+    // A few dozen bytes; returning here would leave the ward waiting for our header.
+    DSM_ASSERT(req != NULL && st != NULL);
     int rc = DSM_OK, mrc = MPI_Send(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm);
     char *data = rp.held + sizeof *h;
     if (mrc == MPI_SUCCESS) {
