@@ -10,7 +10,7 @@ src_libdsmcore_la_SOURCES = \
 	src/sync.c src/sync.h src/mutex.c src/rwlock.c src/sem.c \
 	src/ckpt.c src/ckpt.h src/ckpt_io.c src/ckpt_async.c src/replica.c src/roots.c
 src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY
-src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(DSM_TLS_CFLAGS) $(HWLOC_CFLAGS)
+src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(HWLOC_CFLAGS)
 src_libdsmcore_la_LIBADD = $(HWLOC_LIBS)
 
 lib_LTLIBRARIES += src/libmpidsm.la
