@@ -55,6 +55,10 @@ enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
 
 _Static_assert(USAGE_OFF >= DSMI_HDR_USAGE_OFF, "usage words outside their region");
 _Static_assert(U_BLOCKS + 8 == R_LOCK, "one accumulate must cover usage and lock");
+/* Only the heap lock's holder writes U_IN_USE..R_LOCK (takers only compare-and-swap
+ * R_LOCK, failing while it is held): heap.c's direct-mode release relies on it and
+ * updates them with plain single-writer atomic stores. A new writer of these words
+ * must take the lock, or that release loses its update. */
 _Static_assert(ROOTS_END <= DSMI_HDR_HEAP_OFF + DSMI_HDR_HEAP_SIZE, "roots overflow");
 _Static_assert(DSMI_HDR_SIZE % ALIGN == 0, "heap start must be aligned");
 

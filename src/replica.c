@@ -275,7 +275,7 @@ static int send_held(void)
     int nreq = 0;
     const struct dsmi_ckpt_hdr *h = (const struct dsmi_ckpt_hdr *)rp.held;
     // rp.held passed held_consistent(), so these lengths lie inside the buffer.
-    size_t pieces = (size_t)(npieces(h->seg_len) + npieces(h->reg_len));
+    size_t pieces = (size_t)(npieces(h->seg_len) + npieces(h->reg_len)) + 1; // never 0
     MPI_Request *req = malloc(sizeof *req * pieces);
     // Real statuses: gcc 12 flags MPICH's MPI_STATUSES_IGNORE as a zero-sized array.
     MPI_Status *st = malloc(sizeof *st * pieces);

@@ -81,7 +81,9 @@ DSMI_HIDDEN int dsmi_fail(int code, const char *func, const char *fmt, ...)
  * (placement trying a rank that may be full) brackets the call with these. While the
  * bracket is open, dsmi_fail with that code on this thread only records the message
  * (dsm_last_error): it neither logs, counts nor aborts under DSM_ERRORS=abort. Any other
- * code fails as usual. Returns the outer bracket's code for dsmi_probe_end. */
+ * code fails as usual. Brackets replace rather than stack: an inner one with another
+ * code suspends the outer one until dsmi_probe_end(outer) restores it. Returns the
+ * outer bracket's code for that call. */
 DSMI_HIDDEN int dsmi_probe_begin(int expected);
 DSMI_HIDDEN void dsmi_probe_end(int outer);
 /* The same for a failed MPI call: includes MPI's error string, file and line. */

@@ -125,17 +125,17 @@ static uint64_t launch_id(void)
     return id;
 }
 
-/* Direct mode: map every rank's segment, or leave dsmi_w.peer NULL (collective: every
- * rank decides the same, because the window's model and the queries agree). */
+/* Direct mode: map every rank's segment, or leave dsmi_w.peer NULL. Collective: every
+ * check feeds one allreduce, so all ranks decide the same even if one sees otherwise. */
 static int map_peers(void)
 {
     int *model = NULL, flag = 0;
-    if (MPI_Win_get_attr(dsmi_w.win, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS || !flag ||
-        *model != MPI_WIN_UNIFIED) {
+    bool unified = MPI_Win_get_attr(dsmi_w.win, MPI_WIN_MODEL, &model, &flag) == MPI_SUCCESS &&
+                   flag && *model == MPI_WIN_UNIFIED;
+    if (!unified) {
         dsmi_log(DSMI_LOG_INFO, "direct mode off: the shared window's memory model is not unified");
-        return DSM_OK;
     }
-    char **peer = calloc((size_t)dsmi_rt.nranks, sizeof *peer);
+    char **peer = unified ? calloc((size_t)dsmi_rt.nranks, sizeof *peer) : NULL;
     int ok = peer != NULL;
     for (int r = 0; ok && r < dsmi_rt.nranks; r++) {
         MPI_Aint sz = 0;
@@ -196,6 +196,8 @@ int dsmi_win_create(size_t size, bool single_node)
     dsmi_w.peer = NULL;
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN); // map_peers' queries may fail
     if (direct && (rc = map_peers()) != DSM_OK) {
+        MPI_Win_free(&dsmi_w.win); // no epoch is open yet: nothing for finalize to close
+        dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
         return rc;
     }
     memset(dsmi_w.base, 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
@@ -223,13 +225,15 @@ int dsmi_win_destroy(void)
     if (mrc == MPI_SUCCESS && (mrc = MPI_Win_unlock_all(dsmi_w.win)) != MPI_SUCCESS) {
         what = "MPI_Win_unlock_all";
     }
-    if (mrc == MPI_SUCCESS && (mrc = MPI_Win_free(&dsmi_w.win)) != MPI_SUCCESS) {
+    int frc = MPI_Win_free(&dsmi_w.win); // even after a failure above: never keep it
+    if (mrc == MPI_SUCCESS && frc != MPI_SUCCESS) {
+        mrc = frc;
         what = "MPI_Win_free";
     }
+    dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
     if (mrc != MPI_SUCCESS) {
         return dsmi_fail_mpi(mrc, "dsm_finalize", what, __FILE__, __LINE__);
     }
-    dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
     return DSM_OK;
 }
 
