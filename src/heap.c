@@ -86,10 +86,12 @@ static int release(int rank, const int64_t d[4], const char *func)
          * lock word, and fail while it is held), so single-writer atomic stores do:
          * readers never see a torn word, and the lock word's store is a release that
          * orders every store of the operation before it, as a spin lock's unlock. */
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 4; i++) {
             __atomic_store_n(&w[i], __atomic_load_n(&w[i], __ATOMIC_RELAXED) + all[i],
-                             i < 4 ? __ATOMIC_RELAXED : __ATOMIC_RELEASE);
+                             __ATOMIC_RELAXED);
         }
+        __atomic_store_n(&w[4], __atomic_load_n(&w[4], __ATOMIC_RELAXED) + all[4],
+                         __ATOMIC_RELEASE);
         dsmi_count(&dsmi_stat.atomics, 1); // one accumulate on the MPI path
         return DSM_OK;
     }
@@ -119,7 +121,7 @@ static int local_begin(struct dsmi_hview *v, const char *func)
     }
     // Remote holders' puts completed before their release; make them visible to loads.
     // In direct mode the seq_cst compare-and-swap that took the lock is the acquire.
-    int mrc = dsmi_w.peer != NULL ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
+    int mrc = dsmi_direct() ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
     if (mrc != MPI_SUCCESS) {
         const int64_t none[4] = {0, 0, 0, 0};
         release(dsmi_rt.rank, none, func); // never keep the lock on a failed call
@@ -139,7 +141,7 @@ static int local_end(struct dsmi_hview *v, const char *func)
                     v->d_blocks};
     // Our stores before the next holder's gets; in direct mode release's store to the
     // lock word orders them.
-    if (dsmi_w.peer == NULL) {
+    if (!dsmi_direct()) {
         DSMI_MPI(func, MPI_Win_sync(dsmi_w.win));
     }
     return release(dsmi_rt.rank, d, func);

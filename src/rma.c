@@ -32,12 +32,12 @@ _Static_assert(sizeof(MPI_Request) <= sizeof(uint64_t), "MPI_Request must fit th
 
 static inline int flush_raw(int rank, const char *func)
 {
-    if (dsmi_direct_fence()) {
-        // nothing to complete
-    } else if (rank >= 0) {
-        DSMI_MPI(func, MPI_Win_flush(rank, dsmi_w.win));
-    } else {
-        DSMI_MPI(func, MPI_Win_flush_all(dsmi_w.win));
+    if (!dsmi_direct_fence()) { // direct mode has nothing to complete
+        if (rank >= 0) {
+            DSMI_MPI(func, MPI_Win_flush(rank, dsmi_w.win));
+        } else {
+            DSMI_MPI(func, MPI_Win_flush_all(dsmi_w.win));
+        }
     }
     dsmi_count(&dsmi_stat.flushes, 1);
     return DSM_OK;
@@ -318,11 +318,12 @@ int dsm_barrier(void)
 {
     DSMI_CHECK_UP("dsm_barrier");
     // Complete our operations, publish local stores, meet, then see everyone else's.
+    // In direct mode the flush is the fence that publishes.
     int rc = dsmi_rma_flush(-1, "dsm_barrier");
     if (rc != DSM_OK) {
         return rc;
     }
-    if (!dsmi_direct_fence()) {
+    if (!dsmi_direct()) {
         DSMI_MPI("dsm_barrier", MPI_Win_sync(dsmi_w.win));
     }
     DSMI_MPI("dsm_barrier", MPI_Barrier(dsmi_rt.comm));

@@ -118,7 +118,7 @@ static void print_banner(void)
     dsmi_topo_dump();
     dsmi_log(DSMI_LOG_ALWAYS, "segment: %zu bytes per rank (%zu for the header)%s", dsmi_w.size,
              (size_t)DSMI_HDR_SIZE,
-             dsmi_w.peer     ? ", shared-memory window, direct load/store to every rank"
+             dsmi_direct()   ? ", shared-memory window, direct load/store to every rank"
              : dsmi_w.shared ? ", shared-memory window"
                              : "");
     dsmi_env_dump(&dsmi_rt.cfg);

@@ -214,7 +214,7 @@ void dsmi_sync_progress(void)
      * read-only no-op atomic on the first word of its sync region (no lock uses it).
      * It costs a round trip (~1 us, or ms when the peer sleeps in a blocking call), so
      * only waiters do it, and only every fourth poll; releases never do. */
-    if (dsmi_rt.nranks > 1 && dsmi_w.peer == NULL) {
+    if (dsmi_rt.nranks > 1 && !dsmi_direct()) {
         int peer = (dsmi_rt.rank + 1) % dsmi_rt.nranks;
         uint64_t dummy = 0, old = 0;
         MPI_Fetch_and_op(&dummy, &old, MPI_UINT64_T, peer, DSMI_HDR_SYNC_OFF, MPI_NO_OP,

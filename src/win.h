@@ -79,12 +79,18 @@ static inline char *dsmi_peer(int rank)
     return dsmi_w.peer ? dsmi_w.peer[rank] : NULL;
 }
 
+/* Whether this job runs in direct mode (dsmi_peer is never NULL then). */
+static inline bool dsmi_direct(void)
+{
+    return dsmi_w.peer != NULL;
+}
+
 /* Direct mode's memory synchronisation: no MPI operation is ever pending on the data
  * window, so completing them (flush) and publishing local stores (MPI_Win_sync) both
  * come down to a full CPU fence. Returns whether it handled the call. */
 static inline bool dsmi_direct_fence(void)
 {
-    if (dsmi_w.peer == NULL) {
+    if (!dsmi_direct()) {
         return false;
     }
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -52,6 +52,26 @@ static int64_t load(dsm_gptr_t c)
     return v;
 }
 
+/* The timeout cases' start: rank 0 initialises mutex m and a clear flag, takes m, and
+ * every rank meets it there. */
+static void hold_on_rank0(dsm_gptr_t m, dsm_gptr_t flag)
+{
+    if (me == 0) {
+        H_OK(dsm_mutex_init(m));
+        H_OK(dsm_atomic_store_i64(flag, 0));
+        H_OK(dsm_mutex_lock(m));
+    }
+    H_OK(dsm_barrier());
+}
+
+/* Poll flag (bounded by SPIN_LIMIT) until another rank sets it. */
+static void await_flag(dsm_gptr_t flag)
+{
+    for (long s = 0; s < SPIN_LIMIT && load(flag) == 0; s++) {
+        sched_yield();
+    }
+}
+
 static void test_sync_mutex_basic(void)
 {
     me = dsm_rank();
@@ -579,12 +599,7 @@ static void restart(const char *timeout)
 static void timeout_live_waiter_behind(void)
 {
     dsm_gptr_t m = at(0, 15, 0), flag = at(0, 15, 64);
-    if (me == 0) {
-        H_OK(dsm_mutex_init(m));
-        H_OK(dsm_atomic_store_i64(flag, 0));
-        H_OK(dsm_mutex_lock(m));
-    }
-    H_OK(dsm_barrier());
+    hold_on_rank0(m, flag);
     if (me == 1) {
         H_EXPECT(dsm_mutex_lock(m), DSM_ERR_TIMEOUT);
         H_OK(dsm_atomic_store_i64(flag, 1));
@@ -593,9 +608,7 @@ static void timeout_live_waiter_behind(void)
         H_OK(dsm_mutex_lock(m));
         H_OK(dsm_mutex_unlock(m));
     } else if (me == 0) {
-        for (long s = 0; s < SPIN_LIMIT && load(flag) == 0; s++) {
-            sched_yield();
-        }
+        await_flag(flag);
         H_OK(dsm_mutex_unlock(m));
     }
     H_OK(dsm_barrier());
@@ -614,20 +627,13 @@ static void rank_lock_while_waiting(void)
     if (n < 2) {
         return;
     }
-    if (me == 0) {
-        H_OK(dsm_mutex_init(m));
-        H_OK(dsm_atomic_store_i64(flag, 0));
-        H_OK(dsm_mutex_lock(m));
-    }
-    H_OK(dsm_barrier());
+    hold_on_rank0(m, flag);
     if (me == 1) {
         H_OK(dsm_atomic_store_i64(flag, 1));
         H_OK(dsm_mutex_lock(m)); // waits until rank 0 has had rank 1's rank lock
         H_OK(dsm_mutex_unlock(m));
     } else if (me == 0) {
-        for (long s = 0; s < SPIN_LIMIT && load(flag) == 0; s++) {
-            sched_yield();
-        }
+        await_flag(flag);
         usleep(200000); // rank 1 is in its wait loop now
         H_OK(dsm_rank_lock(1));
         H_OK(dsm_rank_unlock(1));
