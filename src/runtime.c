@@ -113,8 +113,8 @@ static void print_banner(void)
     int len = 0;
     MPI_Get_library_version(lib, &len);
     lib[strcspn(lib, "\n")] = '\0';
-    dsmi_log(DSMI_LOG_ALWAYS, "mpidsm %d.%d.%d on %s", DSM_VERSION_MAJOR, DSM_VERSION_MINOR,
-             DSM_VERSION_PATCH, lib);
+    dsmi_log(DSMI_LOG_ALWAYS, "mpidsm %d.%d.%d on %s%s", DSM_VERSION_MAJOR, DSM_VERSION_MINOR,
+             DSM_VERSION_PATCH, lib, dsmi_debug_asserts() ? " (debug assertions on)" : "");
     dsmi_topo_dump();
     dsmi_log(DSMI_LOG_ALWAYS, "segment: %zu bytes per rank (%zu for the header)%s", dsmi_w.size,
              (size_t)DSMI_HDR_SIZE,

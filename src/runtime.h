@@ -99,11 +99,14 @@ DSMI_HIDDEN _Noreturn void dsmi_abort(const char *file, int line, const char *fu
             dsmi_abort(__FILE__, __LINE__, __func__, "assertion failed: " #cond);                  \
         }                                                                                          \
     } while (0)
+/* Expensive checks, compiled in by configure --enable-debug (DSM_DEBUG in config.h). */
 #ifdef DSM_DEBUG
 #define DSM_ASSERT_DEBUG(cond) DSM_ASSERT(cond)
 #else
 #define DSM_ASSERT_DEBUG(cond) ((void)0)
 #endif
+/* True when DSM_ASSERT_DEBUG evaluates its condition in the library (DSM_VERBOSE, tests). */
+DSMI_HIDDEN bool dsmi_debug_asserts(void);
 
 /* Run an MPI call; on failure return DSM_ERR_MPI from the enclosing function. */
 #define DSMI_MPI(func, call)                                                                       \

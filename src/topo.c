@@ -19,9 +19,10 @@
 
 static dsm_topo_t topo;
 static MPI_Comm node_comm = MPI_COMM_NULL;
+static bool from_hwloc; // the node leader's hwloc load succeeded (tests compare configure)
 
-/* NUMA nodes, cores, PUs and memory of this machine. */
-static void machine_facts(dsm_topo_t *t)
+/* NUMA nodes, cores, PUs and memory of this machine; true when hwloc supplied them. */
+static bool machine_facts(dsm_topo_t *t)
 {
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -30,10 +31,12 @@ static void machine_facts(dsm_topo_t *t)
     t->node_memory = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
 #ifdef DSM_HAVE_HWLOC
     hwloc_topology_t h;
+    bool loaded = false;
     if (hwloc_topology_init(&h) != 0) {
-        return;
+        return false;
     }
     if (hwloc_topology_load(h) == 0) {
+        loaded = true;
         int numa = hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_NUMANODE);
         int cores = hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_CORE);
         int pus = hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_PU);
@@ -46,6 +49,9 @@ static void machine_facts(dsm_topo_t *t)
         }
     }
     hwloc_topology_destroy(h);
+    return loaded;
+#else
+    return false;
 #endif
 }
 
@@ -75,16 +81,18 @@ int dsmi_topo_init(void)
     DSMI_MPI("dsm_init", MPI_Bcast(nodeinfo, 2, MPI_INT32_T, 0, node_comm));
     topo.node = nodeinfo[0];
     topo.nnodes = nodeinfo[1];
+    int32_t hw = 0;
     if (lrank == 0) {
-        machine_facts(&topo);
+        hw = machine_facts(&topo);
     }
     // One hwloc load per node: the node leader shares what it found.
-    int32_t facts[3] = {topo.numa_nodes, topo.cores, topo.pus};
-    DSMI_MPI("dsm_init", MPI_Bcast(facts, 3, MPI_INT32_T, 0, node_comm));
+    int32_t facts[4] = {topo.numa_nodes, topo.cores, topo.pus, hw};
+    DSMI_MPI("dsm_init", MPI_Bcast(facts, 4, MPI_INT32_T, 0, node_comm));
     DSMI_MPI("dsm_init", MPI_Bcast(&topo.node_memory, 1, MPI_UINT64_T, 0, node_comm));
     topo.numa_nodes = facts[0];
     topo.cores = facts[1];
     topo.pus = facts[2];
+    from_hwloc = facts[3] != 0;
     return DSM_OK;
 }
 
@@ -93,6 +101,18 @@ void dsmi_topo_fini(void)
     if (node_comm != MPI_COMM_NULL) {
         MPI_Comm_free(&node_comm);
     }
+}
+
+const char *dsmi_topo_source(void)
+{
+    if (from_hwloc) {
+        return "hwloc";
+    }
+#ifdef DSM_HAVE_HWLOC
+    return "sysconf, hwloc failed to load";
+#else
+    return "sysconf, built without hwloc";
+#endif
 }
 
 const dsm_topo_t *dsmi_topo(void)
@@ -109,15 +129,9 @@ void dsmi_topo_dump(void)
 {
     dsmi_log(DSMI_LOG_ALWAYS,
              "topology: %d ranks on %d node(s), %d per node here; node: %d NUMA, %d cores, "
-             "%d PUs, %.1f GiB%s",
+             "%d PUs, %.1f GiB (%s)",
              topo.nranks, topo.nnodes, topo.local_ranks, topo.numa_nodes, topo.cores, topo.pus,
-             (double)topo.node_memory / (1024.0 * 1024 * 1024),
-#ifdef DSM_HAVE_HWLOC
-             " (hwloc)"
-#else
-             " (sysconf, built without hwloc)"
-#endif
-    );
+             (double)topo.node_memory / (1024.0 * 1024 * 1024), dsmi_topo_source());
 }
 
 int dsm_topology(dsm_topo_t *out)

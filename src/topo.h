@@ -12,6 +12,9 @@
 /* Collective over dsmi_rt.comm: fill the node facts (segment_size left 0). */
 DSMI_HIDDEN int dsmi_topo_init(void);
 DSMI_HIDDEN void dsmi_topo_fini(void);
+/* Where the node facts came from: "hwloc", or why not ("sysconf, built without hwloc",
+ * "sysconf, hwloc failed to load"). Valid after dsmi_topo_init. */
+DSMI_HIDDEN const char *dsmi_topo_source(void);
 /* The facts gathered by dsmi_topo_init. */
 DSMI_HIDDEN const dsm_topo_t *dsmi_topo(void);
 /* Communicator of the ranks on this node (valid between init and fini). */
