@@ -732,7 +732,7 @@ int dsm_checkpoint_maybe(bool *taken)
         go = every > 0 && MPI_Wtime() - cs.last_time >= (double)every;
     }
     DSMI_MPI("dsm_checkpoint_maybe", MPI_Bcast(&go, 1, MPI_INT, 0, dsmi_ck.comm));
-    int rc = go ? dsm_checkpoint() : DSM_OK;
+    int rc = go ? DSMI_CALL_AS("dsm_checkpoint_maybe", dsm_checkpoint()) : DSM_OK;
     if (taken != NULL) {
         *taken = go && rc == DSM_OK;
     }

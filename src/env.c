@@ -35,6 +35,23 @@ static const struct env_row rows[] = {
 
 static const char *const type_names[] = {"bool", "integer", "size", "choice", "string"};
 
+/* The type as docs/ENV.md and error messages name it: "integer in 0..", "choice (one
+ * of a|b)". */
+static void type_str(const struct env_row *r, char *buf, size_t len)
+{
+    if (r->type == T_CHOICE) {
+        snprintf(buf, len, "choice (one of %s)", r->choices);
+    } else if (r->type == T_LONG) {
+        snprintf(buf, len, "integer in %s", r->choices[0] ? r->choices : "0..");
+    } else {
+        snprintf(buf, len, "%s", type_names[r->type]);
+    }
+}
+
+/* Size spellings docs/ENV.md quotes; tests/test_env parses each from the document. */
+static const char *const size_ok[] = {"16M", "16m", "16MB", "16mb", "16MiB", "16mib"};
+static const char *const size_refused[] = {"16B", "16 M", "1.5M", "-16M", "16MBB", "0x10"};
+
 int dsmi_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
@@ -64,7 +81,10 @@ int dsmi_parse_long(const char *s, long *out)
     return DSM_OK;
 }
 
-/* Digits, then an optional K/M/G/T (x1024 each, optional trailing B/iB). */
+/* Digits, then an optional K/M/G/T (x1024 each, optional trailing B/iB), any case:
+ * 16M, 16m, 16MB, 16mb, 16MiB all mean 16 MiB, as Slurm and Open MPI read them. The
+ * spellings docs/ENV.md shows (size_ok, size_refused) are checked against this parser
+ * by tests/test_env. */
 int dsmi_parse_size(const char *s, size_t *out)
 {
     char *end = NULL;
@@ -96,6 +116,20 @@ int dsmi_parse_size(const char *s, size_t *out)
     return DSM_OK;
 }
 
+/* A LONG row's range "lo..hi" (either end may be empty; "" = "0.."): is v inside? */
+static bool long_in_range(long v, const char *range)
+{
+    const char *dots = strstr(range, "..");
+    long lo = 0, hi = LONG_MAX;
+    if (dots != NULL && dots != range) {
+        lo = strtol(range, NULL, 10);
+    }
+    if (dots != NULL && dots[2] != '\0') {
+        hi = strtol(dots + 2, NULL, 10);
+    }
+    return v >= lo && v <= hi;
+}
+
 int dsmi_parse_choice(const char *s, const char *choices, int *out)
 {
     size_t len = strlen(s);
@@ -118,8 +152,17 @@ static int parse_one(const struct env_row *r, const char *val, struct dsmi_setti
     switch (r->type) {
     case T_BOOL:
         return dsmi_parse_bool(val, (bool *)field);
-    case T_LONG:
-        return dsmi_parse_long(val, (long *)field);
+    case T_LONG: {
+        long v = 0;
+        int rc = dsmi_parse_long(val, &v);
+        if (rc == DSM_OK && !long_in_range(v, r->choices)) {
+            rc = DSM_ERR_ENV; // e.g. DSM_LOCK_TIMEOUT=-5 would mean "wait for ever"
+        }
+        if (rc == DSM_OK) {
+            *(long *)field = v;
+        }
+        return rc;
+    }
     case T_SIZE:
         return dsmi_parse_size(val, (size_t *)field);
     case T_CHOICE:
@@ -145,12 +188,9 @@ int dsmi_env_parse(struct dsmi_settings *out, char *why, size_t whylen)
             continue;
         }
         if (parse_one(&rows[i], val, &s) != DSM_OK) {
-            snprintf(why, whylen, "%s='%s' is not a valid %s%s%s", name, val,
-                     type_names[rows[i].type], rows[i].type == T_CHOICE ? " (one of " : "",
-                     rows[i].type == T_CHOICE ? rows[i].choices : "");
-            if (rows[i].type == T_CHOICE) {
-                strncat(why, ")", whylen - strlen(why) - 1);
-            }
+            char kind[160];
+            type_str(&rows[i], kind, sizeof kind);
+            snprintf(why, whylen, "%s='%s' is not a valid %s", name, val, kind);
             rc = DSM_ERR_ENV;
         }
     }
@@ -230,25 +270,36 @@ void dsmi_env_dump(const struct dsmi_settings *s)
     }
 }
 
+/* "`a`, `b` and `c`" */
+static void quoted_list(FILE *f, const char *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s`%s`", i == 0 ? "" : i + 1 == n ? " and " : ", ", items[i]);
+    }
+}
+
 void dsmi_env_doc(FILE *f)
 {
     fprintf(f, "# mpidsm environment variables\n\n"
                "Generated from `src/env_defs.h` by `make env-doc`; do not edit by hand.\n"
                "Values are parsed strictly: booleans 1/0, true/false, yes/no, on/off (any "
-               "case); sizes are digits with an optional K, M, G or T (x1024); anything "
-               "else makes `dsm_init` fail with `DSM_ERR_ENV`.\n\n"
+               "case); integers are decimal and must lie in the range shown (`lo..` has no "
+               "upper bound). Sizes are digits with an optional unit K, M, G or T (x1024 "
+               "each, any case), which may be followed by B or iB (any case): ");
+    quoted_list(f, size_ok, sizeof size_ok / sizeof *size_ok);
+    fprintf(f, " all mean 16 MiB (16777216 bytes); ");
+    quoted_list(f, size_refused, sizeof size_refused / sizeof *size_refused);
+    fprintf(f, " are refused. Anything else makes `dsm_init` fail with `DSM_ERR_ENV`.\n\n"
                "| variable | type | default | same on all ranks | meaning |\n"
                "| --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < NROWS; i++) {
         const struct env_row *r = &rows[i];
-        char choices[128] = "";
-        if (r->type == T_CHOICE) { // '|' would end a Markdown table cell
-            snprintf(choices, sizeof choices, " (%s)", r->choices);
-            for (char *p = strchr(choices, '|'); p; p = strchr(p, '|')) {
-                *p = '/';
-            }
+        char kind[160];
+        type_str(r, kind, sizeof kind);
+        for (char *p = strchr(kind, '|'); p; p = strchr(p, '|')) {
+            *p = '/'; // '|' would end a Markdown table cell
         }
-        fprintf(f, "| `DSM_%s` | %s%s | `%s` | %s | %s |\n", r->name, type_names[r->type], choices,
-                r->def, r->agree ? "yes" : "no", r->desc);
+        fprintf(f, "| `DSM_%s` | %s | `%s` | %s | %s |\n", r->name, kind, r->def,
+                r->agree ? "yes" : "no", r->desc);
     }
 }

@@ -7,7 +7,8 @@
  * TYPE     BOOL, LONG, SIZE (K/M/G/T suffixes, x1024), CHOICE (one of CHOICES), STRING
  * DEFAULT  the default as a string, parsed like a user's value
  * AGREE    true when every rank must have the same value (checked at dsm_init)
- * CHOICES  "a|b|c" for CHOICE, "" otherwise
+ * CHOICES  "a|b|c" for CHOICE; for LONG the accepted range "lo..hi" (either end may be
+ *          empty; "" means "0..": no setting takes a negative number); "" otherwise
  * The table generates the settings struct, the parser, the DSM_VERBOSE dump and
  * docs/ENV.md (tests/test_env compares that file with the table).
  * No include guard: this file is included once per expansion.
@@ -30,7 +31,7 @@ DSM_ENV(DIRECT, BOOL, "1", true, "",
         "when every rank shares one node, reach other ranks' segments with loads, stores and "
         "CPU atomics through an MPI shared-memory window instead of MPI calls (0 = always "
         "MPI one-sided calls, e.g. to exercise the network path)")
-DSM_ENV(LOCK_TIMEOUT, LONG, "0", false, "",
+DSM_ENV(LOCK_TIMEOUT, LONG, "0", false, "0..1000000000", // nanoseconds must fit 64 bits
         "seconds a lock, rwlock or semaphore wait may last before it fails with "
         "DSM_ERR_TIMEOUT naming who waits for whom; 0 = wait for ever")
 DSM_ENV(CKPT_DIR, STRING, "dsm-ckpt", true, "",
@@ -39,9 +40,9 @@ DSM_ENV(CKPT_DIR, STRING, "dsm-ckpt", true, "",
 DSM_ENV(CKPT_JOB, STRING, "", true, "",
         "job name under DSM_CKPT_DIR; empty = the program's name (basename of argv[0], as "
         "dsmrun uses)")
-DSM_ENV(CKPT_KEEP, LONG, "2", true, "",
+DSM_ENV(CKPT_KEEP, LONG, "2", true, "1..",
         "committed checkpoints kept; older ones are deleted after a newer one commits")
-DSM_ENV(CKPT_INTERVAL, LONG, "0", false, "",
+DSM_ENV(CKPT_INTERVAL, LONG, "0", false, "0..",
         "seconds between checkpoints taken by dsm_checkpoint_maybe (rank 0 decides); 0 = never")
 DSM_ENV(CKPT_REPLICAS, BOOL, "0", true, "",
         "also keep each rank's checkpoint in a partner rank's memory and files (another "
@@ -58,5 +59,5 @@ DSM_ENV(CKPT_CRASH, CHOICE, "none", false, "none|write|commit",
         "auto, so only the first attempt dies), write = the last rank raises SIGKILL after "
         "half of its image file is written, commit = rank 0 raises SIGKILL after every image "
         "is written, before COMMIT")
-DSM_ENV(CKPT_CRASH_EPOCH, LONG, "1", false, "",
+DSM_ENV(CKPT_CRASH_EPOCH, LONG, "1", false, "1..",
         "TEST HOOK: the checkpoint epoch at which DSM_CKPT_CRASH fires")

@@ -543,7 +543,7 @@ int dsm_free_all(dsm_gptr_t g)
                          mn < 0 ? "a rank passed a null pointer" : "ranks passed different offsets",
                          (unsigned long long)mn, (unsigned long long)mx);
     }
-    int64_t r = dsm_free(dsmi_gptr(dsmi_rt.rank, off));
+    int64_t r = DSMI_CALL_AS("dsm_free_all", dsm_free(dsmi_gptr(dsmi_rt.rank, off)));
     int rc2 = minmax(&r, 1, &mx, &mn);
     if (r == DSM_OK && rc2 == DSM_OK && mx != DSM_OK) {
         return dsmi_fail((int)mx, "dsm_free_all", "another rank could not free offset 0x%llx",

@@ -45,7 +45,9 @@ _Static_assert(sizeof err_symbols / sizeof err_symbols[0] == DSM_ERR_COUNT,
                "err_symbols and enum dsm_err disagree");
 
 static _Thread_local char last_error[512];
-static _Thread_local int probe_expect; // a code dsmi_fail only records (0: none)
+static _Thread_local int probe_expect;       // a code dsmi_fail only records (0: none)
+static _Thread_local const char *outer_call; // the user's call, set by DSMI_CALL_AS
+static _Thread_local int outer_depth;        // nested DSMI_CALL_AS: the outermost names
 
 struct dsmi_counters dsmi_stat;
 
@@ -143,6 +145,21 @@ void dsmi_probe_end(int outer)
     probe_expect = outer;
 }
 
+void dsmi_call_enter(const char *outer)
+{
+    if (outer_depth++ == 0) {
+        outer_call = outer;
+    }
+}
+
+int dsmi_call_leave(int rc)
+{
+    if (--outer_depth == 0) {
+        outer_call = NULL;
+    }
+    return rc;
+}
+
 int dsmi_fail(int code, const char *func, const char *fmt, ...)
 {
     char cause[400];
@@ -151,7 +168,9 @@ int dsmi_fail(int code, const char *func, const char *fmt, ...)
     vsnprintf(cause, sizeof cause, fmt, ap);
     va_end(ap);
     const char *sym = (code > 0 && code < DSM_ERR_COUNT) ? err_symbols[code] : "?";
-    snprintf(last_error, sizeof last_error, "[dsm %d] %s: %s (%s)", my_rank(), func, cause, sym);
+    bool nested = outer_call != NULL && strcmp(outer_call, func) != 0;
+    snprintf(last_error, sizeof last_error, "[dsm %d] %s%s%s: %s (%s)", my_rank(),
+             nested ? outer_call : "", nested ? ": " : "", func, cause, sym);
     if (code == probe_expect) { // an answer the probing caller handles, not a failure
         return code;
     }

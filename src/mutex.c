@@ -374,11 +374,12 @@ int dsm_mutex_create(int rank, dsm_gptr_t *out)
     if (out == NULL) {
         return dsmi_fail(DSM_ERR_ARG, "dsm_mutex_create", "out is NULL");
     }
-    int rc = dsm_alloc_on(rank, DSM_MUTEX_SIZE, &m); // 16-byte aligned, so 8 is met
+    // 16-byte aligned, so 8 is met
+    int rc = DSMI_CALL_AS("dsm_mutex_create", dsm_alloc_on(rank, DSM_MUTEX_SIZE, &m));
     if (rc != DSM_OK) {
         return rc;
     }
-    if ((rc = dsm_mutex_init(m)) != DSM_OK) {
+    if ((rc = DSMI_CALL_AS("dsm_mutex_create", dsm_mutex_init(m))) != DSM_OK) {
         dsm_free(m);
         return rc;
     }
@@ -388,6 +389,7 @@ int dsm_mutex_create(int rank, dsm_gptr_t *out)
 
 int dsm_mutex_free(dsm_gptr_t m)
 {
-    int rc = dsm_mutex_destroy(m); // refuses a held or awaited mutex: nothing is freed
-    return rc != DSM_OK ? rc : dsm_free(m);
+    // dsm_mutex_destroy refuses a held or awaited mutex: then nothing is freed.
+    int rc = DSMI_CALL_AS("dsm_mutex_free", dsm_mutex_destroy(m));
+    return rc != DSM_OK ? rc : DSMI_CALL_AS("dsm_mutex_free", dsm_free(m));
 }

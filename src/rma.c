@@ -582,9 +582,9 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
     {                                                                                              \
         return fop_##S("dsm_atomic_xor_" #S, g, val, NULL, false, D_BXOR);                         \
     }                                                                                              \
-    int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old)                            \
+    static inline __attribute__((always_inline)) int cas_##S(const char *func, dsm_gptr_t g,       \
+                                                             T expected, T desired, T *old)        \
     {                                                                                              \
-        const char *func = "dsm_atomic_cas_" #S;                                                   \
         DSMI_CHECK_UP(func);                                                                       \
         if (old == NULL) {                                                                         \
             return dsmi_fail(DSM_ERR_ARG, func, "old is NULL");                                    \
@@ -595,32 +595,34 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
             *old = res;                                                                            \
         }                                                                                          \
         return rc;                                                                                 \
+    }                                                                                              \
+    int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old)                            \
+    {                                                                                              \
+        return cas_##S("dsm_atomic_cas_" #S, g, expected, desired, old);                           \
     }
 
 DSM_ATOMIC_DEFINE(int32_t, i32, MPI_INT32_T)
 DSM_ATOMIC_DEFINE(int64_t, i64, MPI_INT64_T)
 DSM_ATOMIC_DEFINE(uint64_t, u64, MPI_UINT64_T)
 
-/* Global pointers travel as uint64_t, so they are atomic with the _u64 family. */
+/* Global pointers travel as uint64_t, so they are atomic with the _u64 family; each
+ * passes its own name, which failures report. */
 int dsm_atomic_cas_gptr(dsm_gptr_t g, dsm_gptr_t expected, dsm_gptr_t desired, dsm_gptr_t *old)
 {
-    return old ? dsm_atomic_cas_u64(g, expected.bits, desired.bits, &old->bits)
-               : dsmi_fail(DSM_ERR_ARG, "dsm_atomic_cas_gptr", "old is NULL");
+    return cas_u64("dsm_atomic_cas_gptr", g, expected.bits, desired.bits, old ? &old->bits : NULL);
 }
 
 int dsm_atomic_swap_gptr(dsm_gptr_t g, dsm_gptr_t val, dsm_gptr_t *old)
 {
-    return old ? dsm_atomic_swap_u64(g, val.bits, &old->bits)
-               : dsmi_fail(DSM_ERR_ARG, "dsm_atomic_swap_gptr", "old is NULL");
+    return fop_u64("dsm_atomic_swap_gptr", g, val.bits, old ? &old->bits : NULL, true, D_REPLACE);
 }
 
 int dsm_atomic_load_gptr(dsm_gptr_t g, dsm_gptr_t *out)
 {
-    return out ? dsm_atomic_load_u64(g, &out->bits)
-               : dsmi_fail(DSM_ERR_ARG, "dsm_atomic_load_gptr", "out is NULL");
+    return fop_u64("dsm_atomic_load_gptr", g, 0, out ? &out->bits : NULL, true, D_NOOP);
 }
 
 int dsm_atomic_store_gptr(dsm_gptr_t g, dsm_gptr_t val)
 {
-    return dsm_atomic_store_u64(g, val.bits);
+    return fop_u64("dsm_atomic_store_gptr", g, val.bits, NULL, false, D_REPLACE);
 }

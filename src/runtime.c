@@ -283,7 +283,7 @@ static void print_stats(void)
 int dsm_finalize(void)
 {
     DSMI_CHECK_UP("dsm_finalize");
-    int rc = dsm_barrier();
+    int rc = DSMI_CALL_AS("dsm_finalize", dsm_barrier());
     if (dsmi_rt.cfg.STATS) {
         print_stats();
     }

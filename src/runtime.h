@@ -86,6 +86,12 @@ DSMI_HIDDEN int dsmi_fail(int code, const char *func, const char *fmt, ...)
  * outer bracket's code for that call. */
 DSMI_HIDDEN int dsmi_probe_begin(int expected);
 DSMI_HIDDEN void dsmi_probe_end(int outer);
+/* A public call implemented with another public one names itself: while the outermost
+ * DSMI_CALL_AS runs, a failure anywhere inside reports "outer: inner: cause", so
+ * dsm_last_error starts with the call the user made. The expression's value is call's. */
+#define DSMI_CALL_AS(outer, call) (dsmi_call_enter(outer), dsmi_call_leave(call))
+DSMI_HIDDEN void dsmi_call_enter(const char *outer);
+DSMI_HIDDEN int dsmi_call_leave(int rc);
 /* The same for a failed MPI call: includes MPI's error string, file and line. */
 DSMI_HIDDEN int dsmi_fail_mpi(int mpirc, const char *func, const char *what, const char *file,
                               int line);

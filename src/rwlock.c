@@ -290,7 +290,7 @@ int dsm_rwlock_init(dsm_gptr_t l)
     if ((in >> 48) == RW_MAGIC && ((in & WBITS) || COUNT(in) != COUNT(out))) {
         return rw_fail(DSM_ERR_STATE, l, func, "is in use: unlock and destroy it first");
     }
-    if ((rc = dsm_mutex_init(word(l, WQ))) != DSM_OK) {
+    if ((rc = DSMI_CALL_AS(func, dsm_mutex_init(word(l, WQ)))) != DSM_OK) {
         return rc;
     }
     if ((rc = dsmi_sync_store(word(l, ROUT), true, 0, func)) == DSM_OK &&
@@ -327,5 +327,5 @@ int dsm_rwlock_destroy(dsm_gptr_t l)
     if (seen != in) {
         return rw_fail(DSM_ERR_STATE, l, func, "changed while being destroyed: still in use");
     }
-    return dsm_mutex_destroy(word(l, WQ));
+    return DSMI_CALL_AS(func, dsm_mutex_destroy(word(l, WQ)));
 }

@@ -45,6 +45,11 @@ static void test_env_size(void)
         {"1T", (size_t)1 << 40},
         {"5MB", 5u << 20},
         {"5MiB", 5u << 20},
+        {"16m", 16u << 20},
+        {"16mb", 16u << 20},
+        {"16mib", 16u << 20},
+        {"2kB", 2048},
+        {"1GiB", (size_t)1 << 30},
     };
     const char *bad[] = {"",
                          "-1",
@@ -57,7 +62,13 @@ static void test_env_size(void)
                          "1.5M",
                          "99999999999999999999",
                          "20000000000000T",
-                         "0x10"};
+                         "0x10",
+                         "16B",
+                         "16Mi",
+                         "16MBB",
+                         "16iB",
+                         "16 MB",
+                         "16M B"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         size_t v = 1;
         CU_ASSERT_EQUAL(dsmi_parse_size(good[i].s, &v), DSM_OK);
@@ -113,11 +124,43 @@ static void test_env_doc_matches_table(void)
     }
 }
 
+/* Every size spelling docs/ENV.md quotes does what it says: the backquoted values of
+ * the sentence "Sizes are ... `16M`, ... all mean 16 MiB ...; `16B`, ... are refused." */
+static void test_env_doc_size_spellings(void)
+{
+    static char doc[65536];
+    FILE *m = fmemopen(doc, sizeof doc - 1, "w");
+    dsmi_env_doc(m);
+    fclose(m);
+    char *start = strstr(doc, "Sizes are"), *mean = strstr(doc, "all mean 16 MiB");
+    char *refused = mean ? strstr(mean, "are refused") : NULL;
+    CU_ASSERT_FATAL(start != NULL && mean != NULL && refused != NULL && start < mean);
+    int ok = 0, bad = 0;
+    for (char *p = strchr(start, '`'); p != NULL && p < refused; p = strchr(p, '`')) {
+        char *q = strchr(p + 1, '`');
+        CU_ASSERT_FATAL(q != NULL);
+        char val[32] = "";
+        snprintf(val, sizeof val, "%.*s", (int)(q - p - 1), p + 1);
+        size_t v = 7;
+        if (p < mean) {
+            CU_ASSERT_EQUAL(dsmi_parse_size(val, &v), DSM_OK);
+            CU_ASSERT_EQUAL(v, (size_t)16 << 20);
+            ok++;
+        } else {
+            CU_ASSERT_EQUAL(dsmi_parse_size(val, &v), DSM_ERR_ENV);
+            bad++;
+        }
+        p = q + 1;
+    }
+    CU_ASSERT(ok >= 5 && bad >= 5); // 16M, 16m, 16MB, 16mb, 16MiB; and refusals
+}
+
 static CU_TestInfo cases[] = {
     {"bool", test_env_bool},
     {"size", test_env_size},
     {"long_choice", test_env_long_choice},
     {"doc_matches_table", test_env_doc_matches_table},
+    {"doc_size_spellings", test_env_doc_size_spellings},
     CU_TEST_INFO_NULL,
 };
 

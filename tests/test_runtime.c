@@ -6,8 +6,10 @@
  * initialising on a sub-communicator, topology and error strings. The harness owns MPI,
  * so each case may start and stop mpidsm itself.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "runtime.h"
@@ -72,6 +74,13 @@ static void test_runtime_bad_env(void)
     expect_env_error("DSM_VERBOSE", "maybe", "DSM_VERBOSE='maybe'");
     expect_env_error("DSM_THREADS", "many", "one of single|funneled|serialized|multiple");
     expect_env_error("DSM_ERRORS", "", "DSM_ERRORS");
+    // integers outside their documented range ("-5" must not mean "wait for ever")
+    expect_env_error("DSM_LOCK_TIMEOUT", "-5",
+                     "DSM_LOCK_TIMEOUT='-5' is not a valid integer in 0..");
+    expect_env_error("DSM_LOCK_TIMEOUT", "1000000001", "DSM_LOCK_TIMEOUT='1000000001'");
+    expect_env_error("DSM_CKPT_INTERVAL", "-1", "DSM_CKPT_INTERVAL='-1'");
+    expect_env_error("DSM_CKPT_KEEP", "0", "DSM_CKPT_KEEP='0'");
+    expect_env_error("DSM_CKPT_CRASH_EPOCH", "-3", "DSM_CKPT_CRASH_EPOCH='-3'");
     // well-formed, but more than the node has: NOMEM on every rank, before any allocation
     setenv("DSM_HEAP_SIZE", "4T", 1);
     H_EXPECT(dsm_init(NULL, NULL), DSM_ERR_NOMEM);
@@ -184,6 +193,55 @@ static void test_runtime_subcomm(void)
     MPI_Comm_free(&half);
 }
 
+/* dsm_last_error names the call the user made first ("[dsm R] call: "), also when it
+ * is built from another public call (gptr atomics on the u64 ones, dsm_free_all on
+ * dsm_free, the mutex wrappers on alloc/init/destroy/free). */
+static void expect_named(int rc, const char *call)
+{
+    char want[96];
+    snprintf(want, sizeof want, "[dsm %d] %s: ", harness_rank(), call);
+    CU_ASSERT(rc != DSM_OK);
+    CU_ASSERT_EQUAL(strncmp(dsm_last_error(), want, strlen(want)), 0);
+    if (strncmp(dsm_last_error(), want, strlen(want)) != 0) {
+        fprintf(stderr, "want '%s...', got '%s'\n", want, dsm_last_error());
+    }
+}
+
+static void test_runtime_error_names(void)
+{
+    H_OK(dsm_init(NULL, NULL));
+    dsm_gptr_t hdr = {8}, old = DSM_GPTR_NULL, m = DSM_GPTR_NULL, b = DSM_GPTR_NULL;
+    // rank 0's header: outside user memory, refused by the shared u64 code
+    expect_named(dsm_atomic_cas_gptr(hdr, DSM_GPTR_NULL, hdr, &old), "dsm_atomic_cas_gptr");
+    expect_named(dsm_atomic_swap_gptr(hdr, hdr, &old), "dsm_atomic_swap_gptr");
+    expect_named(dsm_atomic_load_gptr(hdr, &old), "dsm_atomic_load_gptr");
+    expect_named(dsm_atomic_store_gptr(hdr, hdr), "dsm_atomic_store_gptr");
+    expect_named(dsm_atomic_cas_gptr(hdr, hdr, hdr, NULL), "dsm_atomic_cas_gptr");
+    expect_named(dsm_atomic_cas_u64(hdr, 0, 1, &old.bits), "dsm_atomic_cas_u64");
+    expect_named(dsm_mutex_create(dsm_nranks(), &m), "dsm_mutex_create"); // no such rank
+    expect_named(dsm_mutex_free(hdr), "dsm_mutex_free");
+    H_OK(dsm_calloc(1, DSM_MUTEX_SIZE, &b)); // zeroed: not an initialised mutex
+    expect_named(dsm_mutex_free(b), "dsm_mutex_free");
+    H_OK(dsm_free(b));
+    H_OK(dsm_alloc_all(64, &b));
+    H_OK(dsm_free_all(b));
+    expect_named(dsm_free_all(b), "dsm_free_all"); // freed already, on every rank
+    expect_named(dsm_free(b), "dsm_free");
+    H_OK(dsm_barrier());
+    H_OK(dsm_finalize());
+    // dsm_checkpoint_maybe taking a checkpoint that cannot be written (not a directory)
+    setenv("DSM_CKPT_DIR", "/dev/null/ckpt", 1);
+    setenv("DSM_CKPT_INTERVAL", "1", 1);
+    H_OK(dsm_init(NULL, NULL));
+    bool taken = true;
+    usleep(1100 * 1000); // rank 0's clock decides: past the 1 s interval
+    expect_named(dsm_checkpoint_maybe(&taken), "dsm_checkpoint_maybe");
+    CU_ASSERT_FALSE(taken);
+    H_OK(dsm_finalize());
+    unsetenv("DSM_CKPT_DIR");
+    unsetenv("DSM_CKPT_INTERVAL");
+}
+
 /* What configure found reaches the library: a build that found hwloc uses it for the
  * topology, and --enable-debug turns DSM_ASSERT_DEBUG on (and only then). */
 static void test_runtime_configure_reaches_code(void)
@@ -226,6 +284,7 @@ static CU_TestInfo cases[] = {
     {"topology", test_runtime_topology},
     {"subcomm", test_runtime_subcomm},
     {"configure_reaches_code", test_runtime_configure_reaches_code},
+    {"error_names", test_runtime_error_names},
     {"strerror", test_runtime_strerror},
     CU_TEST_INFO_NULL,
 };
