@@ -8,17 +8,24 @@
  * With DSM_CKPT_ASYNC=1 it also shows how long dsm_checkpoint blocks (the copy) while
  * the write completes in the background.
  *
- * Every rank fills its whole segment first (no sparse or zero pages), so the bytes
- * written are nranks x segment size. Files go to DSM_CKPT_DIR (default ./dsm-ckpt);
- * the dd scratch file is written beside them and removed. Both reads come from the page
- * cache (the checkpoint was just written), which is what a restart on the same node
- * sees; rank 0 prints the table.
+ * A checkpoint writes each rank's heap up to its highest block, not the whole segment,
+ * so every rank allocates one block of 7/8 of its heap and rewrites every byte of it
+ * each round. The bytes counted are the sizes of the rank files the checkpoint wrote
+ * (stat after it commits); the benchmark fails unless they hold at least the filled
+ * bytes and at most 1/64 plus 1 MiB per rank more (headers, allocator metadata), so a
+ * figure never counts bytes that were not written. dd writes exactly as many bytes,
+ * to the same directory, in the same round. Files go to DSM_CKPT_DIR (default
+ * ./dsm-ckpt); the dd scratch file is written beside them and removed. Both reads come
+ * from the page cache (the checkpoint was just written), which is what a restart on
+ * the same node sees; rank 0 prints the table.
  */
 #include "bench.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *ckpt_dir(void)
 {
@@ -42,17 +49,61 @@ static void job_name(char *out, size_t len)
     out[strcspn(out, "\n")] = '\0';
 }
 
-static void fill_segment(size_t seg, int round)
+/* The block a checkpoint must write: 7/8 of this rank's heap, in one allocation. */
+static uint64_t *alloc_payload(size_t *bytes)
 {
+    dsm_usage_t u;
     dsm_gptr_t g;
     void *p = NULL;
-    bench_check(dsm_gptr_make(dsm_rank(), 65536, &g), "dsm_gptr_make");
+    bench_check(dsm_usage(dsm_rank(), &u), "dsm_usage");
+    *bytes = (size_t)(u.capacity / 8 * 7) & ~(size_t)4095;
+    bench_check(dsm_alloc(*bytes, &g), "dsm_alloc");
     bench_check(dsm_gptr_local(g, &p), "dsm_gptr_local");
-    unsigned char *b = p;
-    for (size_t i = 0; i < seg - 65536; i += 64) {
-        b[i] = (unsigned char)(i >> 6) + (unsigned char)round;
+    return p;
+}
+
+/* Rewrite every byte, different in each round and rank (no zero or shared pages). */
+static void fill_payload(uint64_t *w, size_t bytes, int round)
+{
+    uint64_t x = ((uint64_t)dsm_rank() << 32) ^ (uint64_t)(round + 1) * 0x9E3779B97F4A7C15u;
+    for (size_t i = 0; i < bytes / 8; i++) {
+        w[i] = x + i;
     }
     bench_check(dsm_barrier(), "dsm_barrier");
+}
+
+/* Sum of the sizes of the n rank files of epoch e; exits when one is missing. */
+static double file_bytes(const char *job, uint64_t e, int n)
+{
+    double sum = 0;
+    for (int r = 0; r < n; r++) {
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/%08llu/rank-%d.ckpt", ckpt_dir(), job,
+                 (unsigned long long)e, r);
+        if (stat(path, &st) != 0) {
+            fprintf(stderr,
+                    "dsm-bench ckpt: cannot stat %s: the benchmark would count bytes "
+                    "it cannot see written\n",
+                    path);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        sum += (double)st.st_size;
+    }
+    return sum;
+}
+
+/* The files must hold the filled bytes plus bounded overhead, or the figures lie. */
+static void check_written(double written, double filled, int n)
+{
+    double slack = filled / 64 + (double)n * 1048576.0;
+    if (written < filled || written > filled + slack) {
+        fprintf(stderr,
+                "dsm-bench ckpt: FAILED: the checkpoint files hold %.0f bytes but %d "
+                "ranks filled %.0f (allowed overhead %.0f): no throughput reported\n",
+                written, n, filled, slack);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
 }
 
 /* Seconds rank 0 takes to run cmd (others wait at a barrier). */
@@ -104,12 +155,24 @@ static void report(const char *what, double bytes, double ours, double dd, const
     }
 }
 
+/* dd writing exactly bytes (iflag=count_bytes) to the checkpoint directory, fsynced. */
+static void dd_command(char *cmd, size_t len, const char *job, double bytes)
+{
+    snprintf(cmd, len,
+             "dd if=/dev/zero of=%s/%s/dd-bench.tmp bs=4M count=%.0f iflag=count_bytes "
+             "conv=fsync status=none && rm -f %s/%s/dd-bench.tmp",
+             ckpt_dir(), job, bytes, ckpt_dir(), job);
+}
+
 int bench_ckpt(const struct bench_opts *o)
 {
     dsm_topo_t t;
     bench_check(dsm_topology(&t), "dsm_topology");
     int rounds = o->quick ? 1 : o->rounds, n = dsm_nranks();
-    double total = (double)t.segment_size * n;
+    size_t mine = 0;
+    uint64_t *payload = alloc_payload(&mine);
+    double filled = 0, mine_d = (double)mine, total = 0;
+    MPI_Allreduce(&mine_d, &filled, 1, MPI_DOUBLE, MPI_SUM, dsm_comm());
     double w[64], b[64], d[64], r[64], rd[64];
     char job[64], cmd[1024];
     uint64_t e = 0;
@@ -118,20 +181,24 @@ int bench_ckpt(const struct bench_opts *o)
     snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", ckpt_dir(), job);
     timed_system(cmd);
     for (int i = 0; i < rounds; i++) {
-        // Alternate which goes first, so neither always meets the other's writeback.
-        snprintf(cmd, sizeof cmd,
-                 "dd if=/dev/zero of=%s/%s/dd-bench.tmp bs=4M count=%.0f "
-                 "conv=fsync status=none && rm -f %s/%s/dd-bench.tmp",
-                 ckpt_dir(), job, total / (4 << 20), ckpt_dir(), job);
+        // Alternate which goes first, so neither always meets the other's writeback;
+        // dd before the first checkpoint writes the filled bytes, later the files' size.
+        dd_command(cmd, sizeof cmd, job, total > 0 ? total : filled);
         if (i % 2) {
             d[i] = timed_system(cmd);
         }
-        fill_segment(t.segment_size, i);
+        fill_payload(payload, mine, i);
         w[i] = time_checkpoint(&b[i]);
+        bench_check(dsm_ckpt_epoch(&e), "dsm_ckpt_epoch");
+        if (dsm_rank() == 0) {
+            total = file_bytes(job, e, n);
+            check_written(total, filled, n);
+        }
+        MPI_Bcast(&total, 1, MPI_DOUBLE, 0, dsm_comm());
+        dd_command(cmd, sizeof cmd, job, total);
         if (i % 2 == 0) {
             d[i] = timed_system(cmd);
         }
-        bench_check(dsm_ckpt_epoch(&e), "dsm_ckpt_epoch");
         snprintf(cmd, sizeof cmd,
                  "cat %s/%s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
                  "status=none",
@@ -141,9 +208,10 @@ int bench_ckpt(const struct bench_opts *o)
         rd[i] = i % 2 ? rd[i] : timed_system(cmd);
     }
     if (dsm_rank() == 0) {
-        printf("# ckpt: %d ranks x %.1f MiB segment = %.1f MiB per checkpoint in %s/%s, "
-               "median of %d\n",
-               n, t.segment_size / 1048576.0, total / 1048576.0, ckpt_dir(), job, rounds);
+        printf("# ckpt: %d ranks x %.1f MiB segment, %.1f MiB filled = %.1f MiB of rank "
+               "files per checkpoint (checked) in %s/%s, median of %d\n",
+               n, t.segment_size / 1048576.0, filled / 1048576.0, total / 1048576.0, ckpt_dir(),
+               job, rounds);
     }
     report("checkpoint write", total, bench_median(w, rounds), bench_median(d, rounds),
            "dd conv=fsync (1 stream)");
