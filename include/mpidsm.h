@@ -646,7 +646,8 @@ DSM_API int dsm_rank_unlock(int rank);
  * name with every byte outside `[A-Za-z0-9._-]` (and a leading '.') written as `%XX`,
  * so distinct names never share a directory (`exp/1` is `exp%2F1`, `exp 1` is
  * `exp%201`); a name whose directory name would exceed 255 bytes is refused
- * (::DSM_ERR_ENV). Each image and COMMIT record names the program that wrote it (its basename). Below
+ * (::DSM_ERR_ENV). The command `dsm-ckpt-dir DIR JOB PROGRAM`, installed beside
+ * dsmrun, prints that directory (dsmrun uses it). Each image and COMMIT record names the program that wrote it (its basename). Below
  * `DSM_CKPT_DIR` no symbolic link is followed: a linked job or epoch directory is
  * refused (::DSM_ERR_IO naming it), a numbered link or file in the job directory is no
  * epoch and is never deleted.
