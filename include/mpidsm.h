@@ -92,6 +92,7 @@ enum dsm_err {
     DSM_ERR_NOTFOUND = 12,   /**< no such name, checkpoint or entry */
     DSM_ERR_IO = 13,         /**< a file system operation failed */
     DSM_ERR_CORRUPT = 14,    /**< stored data failed validation (checksum, header) */
+    DSM_ERR_MISMATCH = 15,   /**< a checkpoint of another program, rank count or heap size */
     DSM_ERR_COUNT            /**< number of codes; not a code */
 };
 
@@ -163,7 +164,14 @@ typedef struct dsm_topo {
  * \param[in,out] argc,argv passed to MPI_Init_thread when MPI is not yet initialised;
  *                may be NULL
  * \return ::DSM_OK, ::DSM_ERR_STATE (already initialised, MPI finalised, thread level
- *         too low), ::DSM_ERR_ENV, ::DSM_ERR_NOMEM, ::DSM_ERR_MPI, ::DSM_ERR_UNSUPPORTED
+ *         too low), ::DSM_ERR_ENV (also a job name whose directory name would exceed 255
+ *         bytes), ::DSM_ERR_NOMEM, ::DSM_ERR_MPI, ::DSM_ERR_UNSUPPORTED; and with
+ *         `DSM_RESTART=auto` or `required` (see \ref ckpt): ::DSM_ERR_IO (the job
+ *         directory or a commit record cannot be read, or is a symbolic link),
+ *         ::DSM_ERR_MISMATCH (the job directory holds another program's checkpoints;
+ *         with `required` also: no committed epoch fits this rank count, heap size or
+ *         format), ::DSM_ERR_NOTFOUND (`required`: no committed epoch),
+ *         ::DSM_ERR_CORRUPT (`required`: no fitting epoch could be restored)
  * \par Collective over MPI_COMM_WORLD. Not thread safe: call from one thread.
  */
 DSM_API int dsm_init(int *argc, char ***argv);
@@ -627,20 +635,37 @@ DSM_API int dsm_rank_unlock(int rank);
  * as offsets) plus the rank-local memory the program registered with dsm_ckpt_protect().
  * dsm_checkpoint() writes one file per rank under `DSM_CKPT_DIR/<job>/<epoch>/` (epoch
  * directories are zero-padded decimal, e.g. `00000003`), each with a header (magic,
- * format, job fingerprint, epoch, rank count, rank, layout, segment size, lengths) and
- * a CRC32C over everything, written to a temporary name, fsync'd and renamed. Only when
+ * format, job and program fingerprints, epoch, rank count, rank, layout, segment size,
+ * lengths) and a CRC32C over everything, written to a temporary name, fsync'd and renamed. Only when
  * every rank has written does rank 0 write `<epoch>/COMMIT` ("epoch N\nranks R\n...");
  * an epoch without it never counts. `DSM_CKPT_KEEP` committed epochs are kept. Files are
  * mode 0600, directories 0700. `DSM_CKPT_DIR` must name the same file system on all
  * ranks.
  *
+ * The job name is `DSM_CKPT_JOB`, else the program's basename; its directory is the
+ * name with every byte outside `[A-Za-z0-9._-]` (and a leading '.') written as `%XX`,
+ * so distinct names never share a directory (`exp/1` is `exp%2F1`, `exp 1` is
+ * `exp%201`); a name whose directory name would exceed 255 bytes is refused
+ * (::DSM_ERR_ENV). The command `dsm-ckpt-dir DIR JOB PROGRAM`, installed beside
+ * dsmrun, prints that directory (dsmrun uses it). Each image and COMMIT record names the program that wrote it (its basename). Below
+ * `DSM_CKPT_DIR` no symbolic link is followed: a linked job or epoch directory is
+ * refused (::DSM_ERR_IO naming it), a numbered link or file in the job directory is no
+ * epoch and is never deleted.
+ *
  * Restart: with `DSM_RESTART=auto` (or `required`) dsm_init() restores the newest
  * committed epoch whose every rank's image (own file, else the partner's replica file)
  * verifies against this job (rank count, layout, segment size, checksums); ranks fall
  * back together to older epochs, each tried once, logging what was rejected and why.
- * An epoch found damaged (some rank has no intact copy) gets its COMMIT renamed to
- * COMMIT.rejected so no later restart tries it again; one that only does not fit this
- * job (rank count, heap size, format) is left alone.
+ * An epoch found damaged (some rank has no intact copy: a file missing, cut, flipped,
+ * or intact but not this epoch's, e.g. another rank's or epoch's image; or a COMMIT
+ * that is not a valid record of that epoch) gets its COMMIT renamed to COMMIT.rejected
+ * so no later restart reads or reports it again. An epoch whose COMMIT says another
+ * rank count, heap size, format or layout is skipped (`auto`, logged) and kept;
+ * `required` then fails with ::DSM_ERR_MISMATCH naming the difference. Checkpoints of
+ * another program under the same job name are neither restored nor overwritten:
+ * ::DSM_ERR_MISMATCH under `auto` and `required`. A job directory that exists but
+ * cannot be read stops a restart with ::DSM_ERR_IO (it never counts as "no
+ * checkpoints"). Every epoch directory counts, however many there are.
  * Global pointers stay valid because segments are restored at the same offsets. The
  * program then finds its data with dsm_root_get() and gets its protected regions back
  * by registering them again with dsm_ckpt_protect().

@@ -25,3 +25,9 @@ src_envdoc_LDADD = src/libdsmcore.la
 env-doc: src/envdoc$(EXEEXT)
 	src/envdoc$(EXEEXT) > $(top_srcdir)/docs/ENV.md
 
+
+# dsm-ckpt-dir: a job's checkpoint directory from the library's own function, for
+# dsmrun. Built in mpi-launch/ beside dsmrun, as installed, so each dsmrun finds its own.
+bin_PROGRAMS += mpi-launch/dsm-ckpt-dir
+mpi_launch_dsm_ckpt_dir_SOURCES = src/ckpt_dir_main.c
+mpi_launch_dsm_ckpt_dir_LDADD = src/libdsmcore.la

@@ -16,12 +16,20 @@
  * committed, keeping DSM_CKPT_KEEP of them.
  *
  * Restart (subsystem start, after the heap's): rank 0 lists the committed epochs, newest
- * first, and broadcasts them; for each, every rank reads and verifies its own file (or
- * the partner's replica file) straight into the window, and an allreduce decides. The
+ * first (all epoch directories, however many; an unreadable job directory stops the
+ * restart instead of counting as empty), and broadcasts them; for each, every rank
+ * reads and verifies its own file (or the partner's replica file) straight into the
+ * window, and an allreduce decides. The
  * first epoch every rank accepts wins; if none does, the fresh segment saved beforehand
  * is put back. Each candidate is tried once, so a bad checkpoint is never retried in a
  * loop. The window's bytes were written by local stores: MPI_Win_sync plus a barrier
  * publishes them before any rank's RMA.
+ *
+ * Identity: the job directory is the job's name encoded one to one (ckpt_io.c), and
+ * each image and COMMIT names the program that wrote it; an epoch is a candidate only
+ * when its COMMIT says this program, rank count, segment size, format and layout. An
+ * image that then says otherwise is a wrong file: the epoch is condemned (COMMIT
+ * renamed to COMMIT.rejected) once, like a damaged one, and never read again.
  *
  * The DSM_CKPT_DIR path must be the same file system on all ranks (rank 0 creates the
  * directories, writes COMMIT and lists epochs).
@@ -30,6 +38,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +51,7 @@
 
 #define MAX_REGIONS 64
 #define MAX_CANDIDATES 64
+#define ULL(x) ((unsigned long long)(x))
 
 struct dsmi_ckpt_state dsmi_ck = {.comm = MPI_COMM_NULL};
 
@@ -79,7 +89,12 @@ void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len)
 
 struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r)
 {
-    return (struct dsmi_ckpt_expect){dsmi_ck.job_fp, e, dsmi_w.size, dsmi_rt.nranks, r};
+    return (struct dsmi_ckpt_expect){.job = dsmi_ck.job_fp,
+                                     .epoch = e,
+                                     .seg_size = dsmi_w.size,
+                                     .program = dsmi_ck.program_fp,
+                                     .nranks = dsmi_rt.nranks,
+                                     .rank = r};
 }
 
 static uint64_t fnv1a(const char *s)
@@ -91,56 +106,99 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-/* Rank 0's job name (DSM_CKPT_JOB or the program's name), safe as one path component. */
-static void job_name(char *out, size_t len)
+/* ---- the epoch list (rank 0) ---- */
+
+/* What an epoch's COMMIT record says about it. */
+enum commit_state {
+    C_NONE,    // no record: the epoch does not count
+    C_BAD,     // not a record of this epoch: condemned
+    C_OTHER,   // intact, of another shape (rank count, heap size, format): kept, skipped
+    C_FOREIGN, // intact, written by another program under this job name
+    C_OURS,    // fits this job: a candidate
+    C_IOERR,   // could not be read (permissions, a link): nothing can be decided
+};
+
+/* The fields of a COMMIT record (see commit()). */
+struct record {
+    unsigned long long epoch, segment;
+    int ranks;
+    unsigned layout, format;
+    char program[DSMI_CKPT_JOB_MAX]; // encoded
+    unsigned seen;                   // bit per field found
+};
+
+static void parse_record(char *text, struct record *r)
 {
-    const char *set = dsmi_rt.cfg.CKPT_JOB;
-    if (set != NULL && set[0] != '\0') {
-        snprintf(out, len, "%s", set);
-    } else {
-        /* basename(argv[0]), as dsmrun computes it to find the epochs; /proc/self/comm
-         * would cut names at 15 characters and the two would disagree. */
-        const char *name = program_invocation_short_name;
-        snprintf(out, len, "%s", name && name[0] ? name : "mpidsm");
-    }
-    out[strcspn(out, "\n")] = '\0';
-    for (char *p = out; *p; p++) {
-        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
-        *p = ok && !(p == out && *p == '.') ? *p : '_';
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        r->seen |= (sscanf(l, "epoch %llu", &r->epoch) == 1) << 0;
+        r->seen |= (sscanf(l, "ranks %d", &r->ranks) == 1) << 1;
+        r->seen |= (sscanf(l, "layout %u", &r->layout) == 1) << 2;
+        r->seen |= (sscanf(l, "segment %llu", &r->segment) == 1) << 3;
+        r->seen |= (sscanf(l, "format %u", &r->format) == 1) << 4;
+        r->seen |= (sscanf(l, "program %255s", r->program) == 1) << 5;
     }
 }
 
-/* ---- the epoch list (rank 0) ---- */
-
-/* Whether dir e has a COMMIT naming epoch e for a job of this many ranks. */
-static bool committed(uint64_t e, bool say)
+/* Read epoch e's COMMIT record (at most 1 KiB) into text; C_NONE, C_IOERR or C_OURS. */
+static int read_record(uint64_t e, char *text, size_t len, char *why)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 16], text[256] = "";
+    char dir[PATH_MAX];
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/COMMIT", dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
+    int fd = dsmi_ckpt_open_file(dir, "COMMIT", why);
+    if (fd < 0) {
+        return errno == ENOENT ? C_NONE : C_IOERR;
     }
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    unsigned long long ce = 0;
-    int ranks = 0;
-    if (sscanf(text, "epoch %llu ranks %d", &ce, &ranks) != 2 || ce != e) {
-        if (say) {
-            dsmi_log(DSMI_LOG_ERROR, "restart: %s is not a valid commit record: skipped", path);
-        }
-        return false;
+    ssize_t n = read(fd, text, len - 1);
+    if (n < 0) {
+        dsmi_why(why, "read %s/COMMIT: %s", dir, strerror(errno));
     }
-    if (ranks != dsmi_rt.nranks && say) {
-        dsmi_log(DSMI_LOG_ERROR,
-                 "restart: epoch %llu was written by %d ranks, this job has "
-                 "%d: skipped",
-                 (unsigned long long)e, ranks, dsmi_rt.nranks);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    return n < 0 ? C_IOERR : C_OURS;
+}
+
+/* Classify epoch e by its COMMIT record; why says why it is not C_OURS. */
+static int commit_state(uint64_t e, char *why)
+{
+    char text[1024];
+    int st = read_record(e, text, sizeof text, why);
+    if (st != C_OURS) {
+        return st;
     }
-    return ranks == dsmi_rt.nranks;
+    struct record r = {0};
+    parse_record(text, &r);
+    char prog[DSMI_CKPT_JOB_MAX];
+    dsmi_ckpt_encode(dsmi_ck.program, prog, sizeof prog);
+    if ((r.seen & 0x1f) != 0x1f || r.epoch != e) {
+        dsmi_why(why, "epoch %llu: its COMMIT is not a valid commit record", ULL(e));
+        return C_BAD;
+    }
+    if (r.format != DSMI_CKPT_FORMAT || r.layout != DSMI_LAYOUT_VERSION) {
+        dsmi_why(why, "epoch %llu was written in format %u / layout %u, this library uses %u / %u",
+                 ULL(e), r.format, r.layout, DSMI_CKPT_FORMAT, DSMI_LAYOUT_VERSION);
+        return C_OTHER;
+    }
+    if (!(r.seen & 0x20)) {
+        dsmi_why(why, "epoch %llu: its COMMIT names no program", ULL(e));
+        return C_BAD;
+    }
+    if (strcmp(r.program, prog) != 0) {
+        dsmi_why(why, "epoch %llu was written by the program '%s', this is '%s'", ULL(e), r.program,
+                 prog);
+        return C_FOREIGN;
+    }
+    if (r.ranks != dsmi_rt.nranks) {
+        dsmi_why(why, "epoch %llu was written by %d ranks, this job has %d", ULL(e), r.ranks,
+                 dsmi_rt.nranks);
+        return C_OTHER;
+    }
+    if (r.segment != dsmi_w.size) {
+        dsmi_why(why, "epoch %llu has segments of %llu bytes, this job %zu (DSM_HEAP_SIZE differs)",
+                 ULL(e), r.segment, dsmi_w.size);
+        return C_OTHER;
+    }
+    return C_OURS;
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -149,62 +207,175 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* Every epoch directory number (up to cap, newest first); *max gets the largest. */
-static int list_epochs(uint64_t *out, int cap, uint64_t *max)
+/* Entry ent of the job directory at dfd: 0 when its name is not an epoch number, 1
+ * for a numbered link or file (never an epoch; say: log it), 2 for an epoch directory.
+ * *num gets the number. */
+static int epoch_entry(int dfd, const struct dirent *ent, uint64_t *num, bool say)
 {
-    int n = 0;
-    *max = 0;
-    DIR *d = opendir(dsmi_ck.jobdir);
-    if (d == NULL) {
+    const char *s = ent->d_name;
+    size_t len = strlen(s);
+    if (len < 8 || len > 19 || strspn(s, "0123456789") != len) {
         return 0;
     }
+    *num = strtoull(s, NULL, 10);
+    struct stat st;
+    if (ent->d_type == DT_DIR ||
+        (ent->d_type == DT_UNKNOWN && fstatat(dfd, s, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISDIR(st.st_mode))) {
+        return 2;
+    }
+    if (say) {
+        dsmi_log(DSMI_LOG_ERROR,
+                 "checkpoints: %s/%s is not a directory (a symbolic link?): ignored, "
+                 "never followed or deleted",
+                 dsmi_ck.jobdir, s);
+    }
+    return 1; // its number is still taken: a new epoch must not collide with it
+}
+
+/* Every epoch directory of the job, newest first, into *out (malloc'd; caller frees),
+ * their count into *n and the largest number of any epoch-named entry into *max.
+ * DSM_OK (also when the job directory does not exist) or DSM_ERR_IO (why says). */
+static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *why)
+{
+    *out = NULL;
+    *n = 0;
+    *max = 0;
+    int fd = dsmi_ckpt_open_dir(dsmi_ck.jobdir, false, why);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (d == NULL) {
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return err == ENOENT ? DSM_OK : DSM_ERR_IO;
+    }
+    size_t cap = 0;
+    int rc = DSM_OK;
     struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        const char *s = ent->d_name;
-        if (strlen(s) < 8 || strlen(s) > 19 || strspn(s, "0123456789") != strlen(s)) {
+    uint64_t e;
+    while (rc == DSM_OK && (ent = readdir(d)) != NULL) {
+        int kind = epoch_entry(dirfd(d), ent, &e, say);
+        *max = kind != 0 && e > *max ? e : *max;
+        if (kind != 2) {
             continue;
         }
-        uint64_t e = strtoull(s, NULL, 10);
-        *max = e > *max ? e : *max;
-        if (n < cap) {
-            out[n++] = e;
+        if ((size_t)*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            uint64_t *grown = realloc(*out, cap * sizeof *grown);
+            rc = grown ? DSM_OK : DSM_ERR_NOMEM;
+            *out = grown ? grown : *out;
+        }
+        if (rc == DSM_OK) {
+            (*out)[(*n)++] = e;
         }
     }
     closedir(d);
-    qsort(out, (size_t)n, sizeof *out, cmp_desc);
-    return n;
+    if (rc != DSM_OK) {
+        dsmi_why(why, "no memory to list %s", dsmi_ck.jobdir);
+        return rc;
+    }
+    qsort(*out, (size_t)*n, sizeof **out, cmp_desc);
+    return DSM_OK;
 }
 
-/* Rank 0: the committed epochs, newest first, and the next epoch number. */
-static int scan(uint64_t *cand, uint64_t *next)
+/* What rank 0 found in the job directory, broadcast as bytes (one binary on all ranks). */
+struct found {
+    uint64_t cand[MAX_CANDIDATES]; // committed epochs that fit this job, newest first
+    int n;
+    int rc;     // DSM_OK; DSM_ERR_IO (unreadable), DSM_ERR_MISMATCH (another program's)
+    int nother; // committed epochs of another shape (skipped, kept)
+    uint64_t next;
+    char why[DSMI_WHY]; // the reason for rc, else why the newest other epoch was skipped
+};
+
+/* Rank 0: a damaged epoch (no intact copy of some rank's image, or no valid commit
+ * record) stops counting, so no later restart reads and reports it again and retention
+ * never keeps it in place of a good one. Epochs of another shape stay. */
+static void condemn(uint64_t e, const char *cause)
 {
-    uint64_t all[1024], max = 0;
-    int n = list_epochs(all, 1024, &max), k = 0;
-    for (int i = 0; i < n && k < MAX_CANDIDATES; i++) {
-        if (committed(all[i], true)) {
-            cand[k++] = all[i];
+    char dir[PATH_MAX], why[DSMI_WHY];
+    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    if (dsmi_ckpt_rename(dir, "COMMIT", "COMMIT.rejected", why) == DSM_OK) {
+        dsmi_log(DSMI_LOG_ERROR,
+                 "restart: epoch %llu is damaged (%s): %s/COMMIT renamed to "
+                 "COMMIT.rejected, it will not be tried again",
+                 ULL(e), cause, dir);
+    } else {
+        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu is damaged (%s), not condemned: %s", ULL(e),
+                 cause, why);
+    }
+}
+
+/* Rank 0, restarting: sort the epochs of all[0..n) (newest first) by their records. */
+static void classify(const uint64_t *all, int n, struct found *f)
+{
+    char why[DSMI_WHY];
+    for (int i = 0; i < n && f->n < MAX_CANDIDATES && f->rc == DSM_OK; i++) {
+        switch (commit_state(all[i], why)) {
+        case C_OURS:
+            f->cand[f->n++] = all[i];
+            break;
+        case C_BAD:
+            condemn(all[i], why);
+            break;
+        case C_OTHER:
+            dsmi_log(DSMI_LOG_ERROR, "restart: %s: skipped", why);
+            if (f->nother++ == 0 && f->n == 0) {
+                memcpy(f->why, why, sizeof why);
+            }
+            break;
+        case C_FOREIGN: // neither restored nor, by retention, deleted: refuse the job
+            f->rc = DSM_ERR_MISMATCH;
+            memcpy(f->why, why, sizeof why);
+            break;
+        case C_IOERR: // without this record the newest epoch cannot be known: stop
+            f->rc = DSM_ERR_IO;
+            memcpy(f->why, why, sizeof why);
+            break;
+        default: // C_NONE
+            break;
         }
     }
-    *next = max + 1;
-    return k;
+}
+
+/* Rank 0: the epochs (read and classified only when restarting) and the next number. */
+static void scan(bool restarting, struct found *f)
+{
+    uint64_t *all = NULL, max = 0;
+    int n = 0;
+    f->rc = list_epochs(&all, &n, &max, restarting, f->why);
+    f->next = max + 1;
+    if (f->rc == DSM_OK && restarting) {
+        classify(all, n, f);
+    }
+    free(all);
 }
 
 /* Rank 0, after committing newest: delete committed epochs beyond DSM_CKPT_KEEP and
- * uncommitted ones older than newest (failed or interrupted checkpoints). */
+ * uncommitted ones older than newest (failed or interrupted checkpoints). An epoch whose
+ * record cannot be read is left alone: nothing is deleted on a guess. */
 static void prune(uint64_t newest)
 {
-    uint64_t all[1024], max = 0;
-    int n = list_epochs(all, 1024, &max);
+    uint64_t *all = NULL, max = 0;
+    int n = 0;
+    char why[DSMI_WHY];
+    if (list_epochs(&all, &n, &max, false, why) != DSM_OK) {
+        dsmi_log(DSMI_LOG_WARN, "checkpoint retention skipped: %s", why);
+        return;
+    }
     long kept = 0;
     for (int i = 0; i < n; i++) {
-        bool c = committed(all[i], false);
+        int st = commit_state(all[i], why);
+        bool c = st == C_OURS || st == C_OTHER || st == C_FOREIGN;
         kept += c && all[i] <= newest;
-        if (all[i] < newest && (!c || kept > dsmi_rt.cfg.CKPT_KEEP)) {
+        if (st != C_IOERR && all[i] < newest && (!c || kept > dsmi_rt.cfg.CKPT_KEEP)) {
             char dir[PATH_MAX];
             dsmi_ckpt_epoch_dir(all[i], dir, sizeof dir);
             dsmi_ckpt_rmtree(dir);
         }
     }
+    free(all);
 }
 
 /* ---- protected regions ---- */
@@ -351,43 +522,25 @@ int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply
 
 int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 32], why2[DSMI_WHY];
+    char dir[PATH_MAX], name[NAME_MAX + 1], why2[DSMI_WHY];
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/rank-%d.ckpt", dir, dsmi_rt.rank);
+    snprintf(name, sizeof name, "rank-%d.ckpt", dsmi_rt.rank);
     struct dsmi_ckpt_expect ex = dsmi_ckpt_expect_for(e, dsmi_rt.rank);
-    int rc = dsmi_ckpt_read(path, &ex, dsmi_w.base, dsmi_w.size, reg, h, why);
+    int rc = dsmi_ckpt_read(dir, name, &ex, dsmi_w.base, dsmi_w.size, reg, h, why);
     if (rc == DSM_OK) {
         return DSM_OK;
     }
-    dsmi_log(DSMI_LOG_ERROR, "restore: rejected %s: %s", path, why);
-    if (!dsmi_replica_find(dir, dsmi_rt.rank, path, sizeof path)) {
+    dsmi_log(DSMI_LOG_ERROR, "restore: rejected %s/%s: %s", dir, name, why);
+    if (!dsmi_replica_find(dir, dsmi_rt.rank, name, sizeof name)) {
         return rc;
     }
-    int rc2 = dsmi_ckpt_read(path, &ex, dsmi_w.base, dsmi_w.size, reg, h, why2);
+    int rc2 = dsmi_ckpt_read(dir, name, &ex, dsmi_w.base, dsmi_w.size, reg, h, why2);
     if (rc2 == DSM_OK) {
-        dsmi_log(DSMI_LOG_ERROR, "restore: using the partner copy %s instead", path);
+        dsmi_log(DSMI_LOG_ERROR, "restore: using the partner copy %s/%s instead", dir, name);
         return DSM_OK;
     }
-    dsmi_log(DSMI_LOG_ERROR, "restore: rejected the partner copy %s: %s", path, why2);
+    dsmi_log(DSMI_LOG_ERROR, "restore: rejected the partner copy %s/%s: %s", dir, name, why2);
     return rc;
-}
-
-/* Rank 0: a damaged epoch (no intact copy of some rank's image) stops counting, so no
- * later restart tries it again and retention never keeps it in place of a good one.
- * Mismatches (another rank count, heap size, format) are not damage and stay. */
-static void condemn(uint64_t e)
-{
-    char dir[PATH_MAX], from[PATH_MAX + 16], to[PATH_MAX + 32];
-    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
-    snprintf(from, sizeof from, "%s/COMMIT", dir);
-    snprintf(to, sizeof to, "%s/COMMIT.rejected", dir);
-    if (rename(from, to) == 0) {
-        dsmi_ckpt_fsync_dir(dir);
-        dsmi_log(DSMI_LOG_ERROR,
-                 "restart: epoch %llu is damaged: %s renamed to "
-                 "COMMIT.rejected, it will not be tried again",
-                 (unsigned long long)e, from);
-    }
 }
 
 /* Try one epoch on every rank; DSM_OK only when all ranks restored and reloaded it. */
@@ -417,7 +570,7 @@ static int try_epoch(uint64_t e)
                  "back to an older epoch",
                  (unsigned long long)e, dsm_strerror(rc));
         if (rc == DSM_ERR_CORRUPT || rc == DSM_ERR_NOTFOUND) {
-            condemn(e);
+            condemn(e, dsm_strerror(rc));
         }
     }
     return rc;
@@ -467,30 +620,41 @@ static int restart(const uint64_t *cand, int n)
     return rc;
 }
 
-/* Job name, directory and epoch list (rank 0's, broadcast). */
-static int setup_names(uint64_t *cand, int *n)
+/* Rank 0: the program's name, the job's name and directory. */
+static int name_job(char *why)
 {
-    char name[64] = "";
-    uint64_t next = 1;
+    const char *prog = program_invocation_short_name;
+    snprintf(dsmi_ck.program, sizeof dsmi_ck.program, "%s", prog && prog[0] ? prog : "mpidsm");
+    dsmi_ck.root_len = strlen(dsmi_rt.cfg.CKPT_DIR);
+    return dsmi_ckpt_job_dir(dsmi_rt.cfg.CKPT_DIR, dsmi_rt.cfg.CKPT_JOB, dsmi_ck.program,
+                             dsmi_ck.job, dsmi_ck.jobdir, why);
+}
+
+/* Job name, directory and epoch list (rank 0's, broadcast). */
+static int setup_names(struct found *f)
+{
+    char why[DSMI_WHY] = "";
+    int rc = dsmi_rt.rank == 0 ? name_job(why) : DSM_OK;
+    unsigned long long root_len = dsmi_ck.root_len;
+    DSMI_MPI("dsm_init", MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
+    if (rc != DSM_OK) {
+        DSMI_MPI("dsm_init", MPI_Bcast(why, sizeof why, MPI_CHAR, 0, dsmi_ck.comm));
+        return dsmi_fail(rc, "dsm_init", "%s", why);
+    }
+    DSMI_MPI("dsm_init", MPI_Bcast(&root_len, 1, MPI_UNSIGNED_LONG_LONG, 0, dsmi_ck.comm));
+    DSMI_MPI("dsm_init", MPI_Bcast(dsmi_ck.job, sizeof dsmi_ck.job, MPI_CHAR, 0, dsmi_ck.comm));
+    DSMI_MPI("dsm_init",
+             MPI_Bcast(dsmi_ck.program, sizeof dsmi_ck.program, MPI_CHAR, 0, dsmi_ck.comm));
+    DSMI_MPI("dsm_init",
+             MPI_Bcast(dsmi_ck.jobdir, sizeof dsmi_ck.jobdir, MPI_CHAR, 0, dsmi_ck.comm));
+    dsmi_ck.root_len = (size_t)root_len;
+    dsmi_ck.job_fp = fnv1a(dsmi_ck.job);
+    dsmi_ck.program_fp = fnv1a(dsmi_ck.program);
     if (dsmi_rt.rank == 0) {
-        job_name(name, sizeof name);
+        scan(dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER, f);
     }
-    DSMI_MPI("dsm_init", MPI_Bcast(name, sizeof name, MPI_CHAR, 0, dsmi_ck.comm));
-    snprintf(dsmi_ck.job, sizeof dsmi_ck.job, "%s", name);
-    dsmi_ck.job_fp = fnv1a(name);
-    const char *dir = dsmi_rt.cfg.CKPT_DIR;
-    if (snprintf(dsmi_ck.jobdir, sizeof dsmi_ck.jobdir, "%s/%s", dir, name) >=
-        (int)sizeof dsmi_ck.jobdir) {
-        return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_DIR is too long");
-    }
-    *n = 0;
-    if (dsmi_rt.rank == 0) {
-        *n = scan(cand, &next);
-    }
-    DSMI_MPI("dsm_init", MPI_Bcast(n, 1, MPI_INT, 0, dsmi_ck.comm));
-    DSMI_MPI("dsm_init", MPI_Bcast(cand, *n, MPI_UINT64_T, 0, dsmi_ck.comm));
-    DSMI_MPI("dsm_init", MPI_Bcast(&next, 1, MPI_UINT64_T, 0, dsmi_ck.comm));
-    dsmi_ck.next_epoch = next;
+    DSMI_MPI("dsm_init", MPI_Bcast(f, sizeof *f, MPI_BYTE, 0, dsmi_ck.comm));
+    dsmi_ck.next_epoch = f->next;
     return DSM_OK;
 }
 
@@ -520,11 +684,40 @@ int dsmi_ckpt_start(void)
     return rc;
 }
 
+/* What a restart makes of rank 0's findings when no epoch fits (f->n == 0) or the job
+ * directory cannot be used (f->rc). */
+static int no_candidate(const struct found *f)
+{
+    static const char *const fn = "dsm_init";
+    if (f->rc == DSM_ERR_MISMATCH) {
+        return dsmi_fail(f->rc, fn,
+                         "restart: job '%s' (%s) holds checkpoints of another program: %s; "
+                         "refusing to restore or overwrite them (choose another DSM_CKPT_JOB)",
+                         dsmi_ck.job, dsmi_ck.jobdir, f->why);
+    }
+    if (f->rc != DSM_OK) {
+        return dsmi_fail(f->rc, fn, "restart: cannot read the checkpoints of job '%s': %s",
+                         dsmi_ck.job, f->why);
+    }
+    if (dsmi_rt.cfg.RESTART != DSMI_RESTART_REQUIRED) {
+        return DSM_OK;
+    }
+    if (f->nother > 0) {
+        return dsmi_fail(DSM_ERR_MISMATCH, fn,
+                         "DSM_RESTART=required, but none of the %d committed checkpoint(s) "
+                         "of job '%s' in %s fits this job: %s",
+                         f->nother, dsmi_ck.job, dsmi_ck.jobdir, f->why);
+    }
+    return dsmi_fail(DSM_ERR_NOTFOUND, fn,
+                     "DSM_RESTART=required, but job '%s' has no committed checkpoint in %s",
+                     dsmi_ck.job, dsmi_ck.jobdir);
+}
+
 static int start(void)
 {
-    uint64_t cand[MAX_CANDIDATES];
-    int n = 0;
+    static struct found f; // rank 0's findings (a few KiB: not on the stack)
     memset(&cs, 0, sizeof cs);
+    memset(&f, 0, sizeof f);
     dsmi_ck = (struct dsmi_ckpt_state){.comm = MPI_COMM_NULL};
     memcpy(&cs.ident, dsmi_w.base + DSMI_HDR_IDENT_OFF, sizeof cs.ident);
     cs.last_time = MPI_Wtime();
@@ -532,7 +725,7 @@ static int start(void)
     MPI_Comm_set_errhandler(dsmi_ck.comm, MPI_ERRORS_RETURN);
     int rc = dsmi_ckpt_agree(check_settings());
     if (rc == DSM_OK) {
-        rc = dsmi_ckpt_agree(setup_names(cand, &n));
+        rc = dsmi_ckpt_agree(setup_names(&f));
     }
     if (rc == DSM_OK) {
         rc = dsmi_ckpt_agree(dsmi_replica_start());
@@ -540,15 +733,10 @@ static int start(void)
     if (rc != DSM_OK || dsmi_rt.cfg.RESTART == DSMI_RESTART_NEVER) {
         return rc;
     }
-    if (n == 0) {
-        return dsmi_rt.cfg.RESTART == DSMI_RESTART_REQUIRED
-                   ? dsmi_fail(DSM_ERR_NOTFOUND, "dsm_init",
-                               "DSM_RESTART=required, but job "
-                               "'%s' has no committed checkpoint in %s",
-                               dsmi_ck.job, dsmi_ck.jobdir)
-                   : DSM_OK;
+    if (f.rc != DSM_OK || f.n == 0) {
+        return no_candidate(&f);
     }
-    rc = restart(cand, n);
+    rc = restart(f.cand, f.n);
     // Publish the restored bytes (local stores) before any rank's RMA reads them.
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
     DSMI_MPI("dsm_init", MPI_Barrier(dsmi_ck.comm));
@@ -582,7 +770,8 @@ struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e)
                               .rank = dsmi_rt.rank,
                               .layout = DSMI_LAYOUT_VERSION,
                               .seg_size = dsmi_w.size,
-                              .seg_len = dsmi_heap_extent()};
+                              .seg_len = dsmi_heap_extent(),
+                              .program = dsmi_ck.program_fp};
     return h;
 }
 
@@ -615,10 +804,11 @@ static int write_images(uint64_t e, const char *dir, char *why)
 int dsmi_ckpt_make_dir(const char *dir, char *why)
 {
     int rc = DSM_OK;
-    if (dsmi_rt.rank == 0) {
-        rc = dsmi_ckpt_mkdirs(dir, why);
-        if (rc == DSM_OK) {
-            chmod(dsmi_ck.jobdir, 0700); // only the user may write the job's directory
+    if (dsmi_rt.rank == 0) { // job and epoch directory become 0700; links are refused
+        int fd = dsmi_ckpt_open_dir(dir, true, why);
+        rc = fd < 0 ? DSM_ERR_IO : DSM_OK;
+        if (fd >= 0) {
+            close(fd);
         }
     }
     DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
@@ -629,12 +819,14 @@ static int commit(uint64_t e, const char *dir, char *why)
 {
     int rc = DSM_OK;
     if (dsmi_rt.rank == 0) {
-        char text[512];
+        char text[1024], job[DSMI_CKPT_JOB_MAX], prog[DSMI_CKPT_JOB_MAX];
+        dsmi_ckpt_encode(dsmi_ck.job, job, sizeof job); // names encoded: one line each
+        dsmi_ckpt_encode(dsmi_ck.program, prog, sizeof prog);
         snprintf(text, sizeof text,
                  "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
-                 "replicas %d\nformat %u\n",
-                 (unsigned long long)e, dsmi_rt.nranks, dsmi_ck.job, DSMI_LAYOUT_VERSION,
-                 dsmi_w.size, dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT);
+                 "replicas %d\nformat %u\nprogram %s\n",
+                 (unsigned long long)e, dsmi_rt.nranks, job, DSMI_LAYOUT_VERSION, dsmi_w.size,
+                 dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT, prog);
         rc = dsmi_ckpt_write_text(dir, "COMMIT", text, why);
     }
     DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));

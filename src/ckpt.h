@@ -18,8 +18,8 @@
 #include "runtime.h"
 
 #define DSMI_CKPT_MAGIC UINT64_C(0x3154504b434d5344) // "DSMCKPT1" little-endian
-#define DSMI_CKPT_FORMAT 1u
-#define DSMI_CKPT_NAME 32 // bytes of a region or root name including the NUL
+#define DSMI_CKPT_FORMAT 2u // 2: the header names the program (images of 1 do not)
+#define DSMI_CKPT_NAME 32   // bytes of a region or root name including the NUL
 
 /* The header at offset 0 of every image; all fields native-endian, fixed width. */
 struct dsmi_ckpt_hdr {
@@ -37,7 +37,8 @@ struct dsmi_ckpt_hdr {
     uint64_t reg_len;  // bytes of the region records
     uint32_t data_crc; // CRC32C of the segment bytes followed by the region records
     uint32_t hdr_crc;  // CRC32C of this header with hdr_crc = 0
-    uint64_t reserved[6];
+    uint64_t program;  // fingerprint of the name of the program that wrote it
+    uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct dsmi_ckpt_hdr) == 128, "checkpoint header is 128 bytes");
 
@@ -49,7 +50,7 @@ struct dsmi_ckpt_rec {
 
 /* What a restore expects an image to say (the running job). */
 struct dsmi_ckpt_expect {
-    uint64_t job, epoch, seg_size;
+    uint64_t job, epoch, seg_size, program;
     int32_t nranks, rank;
 };
 
@@ -61,39 +62,74 @@ enum { DSMI_CKPT_CRASH_NONE, DSMI_CKPT_CRASH_WRITE, DSMI_CKPT_CRASH_COMMIT };
 DSMI_HIDDEN bool dsmi_ckpt_crash_due(int where, uint64_t e);
 
 /* Fixed-size reason buffer for rejected images and failed writes. */
-#define DSMI_WHY 256
+#define DSMI_WHY 512
+/* A job's directory name is its name encoded (see dsmi_ckpt_job_dir), at most NAME_MAX
+ * bytes; buffers of job and program names hold that plus the NUL. */
+#define DSMI_CKPT_JOB_MAX 256
+/* Capacity of a job directory's path: room is left for "/<epoch>/<file>". */
+#define DSMI_CKPT_DIR_MAX (PATH_MAX - 64)
 
 /* ---- ckpt_io.c ---- */
 /* Format a reason into why (DSMI_WHY bytes), truncating long paths. */
 DSMI_HIDDEN void dsmi_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 DSMI_HIDDEN uint32_t dsmi_crc32c(uint32_t crc, const void *buf, size_t len);
 DSMI_HIDDEN uint32_t dsmi_ckpt_hdr_crc(const struct dsmi_ckpt_hdr *h);
-/* mkdir -p with mode 0700 (existing directories are tightened to 0700 when ours). */
-DSMI_HIDDEN int dsmi_ckpt_mkdirs(const char *path, char *why);
+/* The checkpoint tree is DSM_CKPT_DIR (the root, the user's path: links in it are
+ * followed), its job directory and the epoch directories in that. Below the root no
+ * symbolic link is ever followed: every directory is opened with O_NOFOLLOW relative to
+ * its parent's descriptor and every file relative to its directory's, so a link planted
+ * in the tree makes the operation fail instead of reaching (deleting, chmod'ing) what it
+ * points to. The functions below take paths "<root>/<job>[/<epoch>][/<file>]" as built
+ * from dsmi_ck.jobdir. */
+
+/* Job name and directory, one function for the library and the dsm-ckpt-dir command
+ * (which dsmrun runs): the name is job when set and not empty, else the basename of
+ * program; its directory is root/<name encoded>, where bytes outside [A-Za-z0-9._-]
+ * (and a leading '.') become %XX, so distinct names never share a directory. name and
+ * dir get DSMI_CKPT_JOB_MAX and DSMI_CKPT_DIR_MAX bytes. DSM_ERR_ENV (why says) when
+ * the encoded name exceeds NAME_MAX bytes or the path DSMI_CKPT_DIR_MAX. */
+DSMI_HIDDEN int dsmi_ckpt_job_dir(const char *root, const char *job, const char *program,
+                                  char *name, char *dir, char *why);
+/* s encoded as above into out (len bytes); false when it does not fit. */
+DSMI_HIDDEN bool dsmi_ckpt_encode(const char *s, char *out, size_t len);
+/* Open a directory of the tree (O_RDONLY | O_DIRECTORY); with create, make the missing
+ * ones (the root as mkdir -p, the rest 0700) and tighten those below the root to 0700.
+ * -1 with why set and errno kept (ENOENT: it does not exist; ELOOP: a link). */
+DSMI_HIDDEN int dsmi_ckpt_open_dir(const char *dir, bool create, char *why);
+/* Open dir/name read-only without following a link; -1 with why set and errno kept. */
+DSMI_HIDDEN int dsmi_ckpt_open_file(const char *dir, const char *name, char *why);
 /* Write an image durably as dir/name: temp file (0600), fsync, rename, fsync dir.
  * With crc, compute data_crc/hdr_crc into *h while writing; else write *h as is. */
 DSMI_HIDDEN int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_ckpt_hdr *h,
                                 const void *seg, const void *reg, bool crc, char *why);
-/* Read and verify the image at path: segment bytes into seg (capacity seg_cap), region
+/* Read and verify the image dir/name: segment bytes into seg (capacity seg_cap), region
  * records into *reg (malloc'd, caller frees), header into *h. DSM_ERR_NOTFOUND,
  * DSM_ERR_IO, DSM_ERR_CORRUPT (why says which check failed). */
-DSMI_HIDDEN int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg,
-                               size_t seg_cap, void **reg, struct dsmi_ckpt_hdr *h, char *why);
-/* Check a header against the running job. */
+DSMI_HIDDEN int dsmi_ckpt_read(const char *dir, const char *name, const struct dsmi_ckpt_expect *e,
+                               void *seg, size_t seg_cap, void **reg, struct dsmi_ckpt_hdr *h,
+                               char *why);
+/* Check a header against the running job. Every mismatch is DSM_ERR_CORRUPT: an image
+ * is read only from an epoch whose COMMIT record says it was written by a job of this
+ * shape, so an image that says otherwise (another rank's, epoch's or job's file) is a
+ * wrong file in that epoch, not a checkpoint of another job. */
 DSMI_HIDDEN int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_expect *e,
                                     size_t seg_cap, char *why);
 /* Write a small text file durably (COMMIT). */
 DSMI_HIDDEN int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text,
                                      char *why);
-/* Remove a directory and the files in it (one level). */
+/* Rename dir/from to dir/to and make it durable; DSM_OK or DSM_ERR_IO. */
+DSMI_HIDDEN int dsmi_ckpt_rename(const char *dir, const char *from, const char *to, char *why);
+/* Remove an epoch directory and the entries in it (one level; links are removed, never
+ * followed). Nothing happens when dir is itself a link. */
 DSMI_HIDDEN void dsmi_ckpt_rmtree(const char *dir);
-DSMI_HIDDEN void dsmi_ckpt_fsync_dir(const char *dir);
 
 /* ---- ckpt.c ---- */
 struct dsmi_ckpt_state {
-    char jobdir[PATH_MAX - 64]; // DSM_CKPT_DIR/<job>
-    char job[64];
-    uint64_t job_fp;
+    char jobdir[DSMI_CKPT_DIR_MAX]; // DSM_CKPT_DIR/<job encoded>
+    size_t root_len;                // jobdir[0, root_len) is DSM_CKPT_DIR, the root of the tree
+    char job[DSMI_CKPT_JOB_MAX];
+    char program[DSMI_CKPT_JOB_MAX]; // rank 0's program name (basename of argv[0])
+    uint64_t job_fp, program_fp;
     uint64_t next_epoch; // number of the next checkpoint (all ranks agree)
     uint64_t last_epoch; // newest committed (or restored) epoch, 0 = none
     MPI_Comm comm;       // private duplicate for checkpoint traffic
@@ -144,7 +180,7 @@ DSMI_HIDDEN int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_c
  * (asynchronous mode, where the owner sent it before summing). No MPI: any thread. */
 DSMI_HIDDEN int dsmi_replica_write_pending(const char *epoch_dir, char *why);
 DSMI_HIDDEN void dsmi_replica_commit(bool ok);
-/* Path of the replica file of rank owner's image in epoch_dir, if any. */
+/* Name (in epoch_dir) of the replica file of rank owner's image, if any. */
 DSMI_HIDDEN bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len);
 /* Load the ward's replica of epoch e from this rank's replica file into memory (after a
  * restart or this rank's recovery; best effort, verified by the ward when used). */

@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) mpidsm developers. */
 /*
- * Checkpoint files: CRC32C, the image header checks, and durable writes.
+ * Checkpoint files: job directory names, the tree walked without following links,
+ * CRC32C, the image header checks, and durable writes.
+ *
+ * The tree: below DSM_CKPT_DIR every directory is opened with O_NOFOLLOW relative to
+ * its parent's descriptor and every file created, read, renamed or removed relative to
+ * its directory's (openat, renameat, unlinkat), so a symbolic link planted anywhere in
+ * the tree makes that one operation fail; what a link points to is never read,
+ * written, chmod'ed or deleted. Only the job and epoch directories are chmod'ed (fchmod
+ * on their own descriptors).
  *
  * Durability: an image is written to "<name>.tmp" (mode 0600), fsync'd, renamed to its
  * final name and the directory fsync'd, so after a crash a final name either holds a
@@ -128,7 +136,58 @@ static int io_fail(char *why, const char *what, const char *path)
     return DSM_ERR_IO;
 }
 
-int dsmi_ckpt_mkdirs(const char *path, char *why)
+/* ---- the tree: names, and directories opened without following links ---- */
+
+bool dsmi_ckpt_encode(const char *s, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+                    (*p == '.' && p != (const unsigned char *)s); // never "." or ".."
+        if (k + (keep ? 1 : 3) >= len) {
+            return false;
+        }
+        if (keep) {
+            out[k++] = (char)*p;
+        } else { // '%' itself is encoded, so the mapping is one to one
+            out[k++] = '%';
+            out[k++] = hex[*p >> 4];
+            out[k++] = hex[*p & 15];
+        }
+    }
+    out[k] = '\0';
+    return len > 0;
+}
+
+int dsmi_ckpt_job_dir(const char *root, const char *job, const char *program, char *name, char *dir,
+                      char *why)
+{
+    const char *src = job;
+    if (src == NULL || src[0] == '\0') { // the program's basename, as dsmrun sees it
+        const char *slash = program ? strrchr(program, '/') : NULL;
+        src = slash ? slash + 1 : program;
+        src = src && src[0] ? src : "mpidsm";
+    }
+    char enc[NAME_MAX + 1];
+    if (strlen(src) >= DSMI_CKPT_JOB_MAX || !dsmi_ckpt_encode(src, enc, sizeof enc)) {
+        dsmi_why(why,
+                 "job name '%.64s...' is too long: its directory name (bytes outside "
+                 "[A-Za-z0-9._-] count 3) would exceed %d bytes; set a shorter DSM_CKPT_JOB",
+                 src, NAME_MAX);
+        return DSM_ERR_ENV;
+    }
+    if (snprintf(dir, DSMI_CKPT_DIR_MAX, "%s/%s", root, enc) >= DSMI_CKPT_DIR_MAX) {
+        dsmi_why(why, "checkpoint directory too long: %s/%s", root, enc);
+        return DSM_ERR_ENV;
+    }
+    snprintf(name, DSMI_CKPT_JOB_MAX, "%s", src);
+    return DSM_OK;
+}
+
+/* mkdir -p, following links: the root is the user's path, links in it are theirs. */
+static int mkdirs(const char *path, char *why)
 {
     char p[PATH_MAX];
     if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
@@ -153,13 +212,90 @@ int dsmi_ckpt_mkdirs(const char *path, char *why)
     return DSM_OK;
 }
 
-void dsmi_ckpt_fsync_dir(const char *dir)
+/* One step down the tree: open component c of the directory at fd (path: its path, for
+ * messages) without following a link; with create, make it first. -1 and errno. */
+static int step(int fd, const char *c, const char *path, bool create, char *why)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd); // some file systems refuse; the rename is then as durable as it gets
-        close(fd);
+    if (create && mkdirat(fd, c, 0700) != 0 && errno != EEXIST) {
+        io_fail(why, "mkdir", path);
+        return -1;
     }
+    int sub = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+        int err = errno;
+        struct stat st;
+        if (fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+            dsmi_why(why,
+                     "%s is a symbolic link: refused (mpidsm never follows links "
+                     "inside DSM_CKPT_DIR)",
+                     path);
+            err = ELOOP;
+        } else {
+            errno = err;
+            io_fail(why, "open", path);
+        }
+        errno = err;
+        return -1;
+    }
+    if (create) {
+        fchmod(sub, 0700); // only the user may enter the job's files (fails if not ours)
+    }
+    return sub;
+}
+
+int dsmi_ckpt_open_dir(const char *dir, bool create, char *why)
+{
+    size_t rl = dsmi_ck.root_len;
+    char p[PATH_MAX];
+    DSM_ASSERT(rl > 0 && strncmp(dir, dsmi_ck.jobdir, rl) == 0 && dir[rl] == '/');
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        dsmi_why(why, "path too long: %s", dir);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    p[rl] = '\0';
+    if (create && mkdirs(p, why) != DSM_OK) {
+        return -1;
+    }
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        io_fail(why, "open", p);
+        return -1;
+    }
+    p[rl] = '/';
+    char *c = p + rl + 1;
+    while (fd >= 0 && *c != '\0') {
+        size_t len = strcspn(c, "/");
+        bool last = c[len] == '\0';
+        c[len] = '\0';
+        int sub = len == 0 ? dup(fd) : step(fd, c, p, create, why); // "a//b"
+        int err = errno;
+        close(fd);
+        errno = err;
+        fd = sub;
+        if (!last) {
+            c[len] = '/';
+        }
+        c += last ? len : len + 1;
+    }
+    return fd;
+}
+
+int dsmi_ckpt_open_file(const char *dir, const char *name, char *why)
+{
+    int dfd = dsmi_ckpt_open_dir(dir, false, why);
+    if (dfd < 0) {
+        return -1;
+    }
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    close(dfd);
+    if (fd < 0) {
+        dsmi_why(why, "open %s/%s: %s", dir, name,
+                 err == ELOOP ? "a symbolic link, refused" : strerror(err));
+        errno = err;
+    }
+    return fd;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -224,58 +360,85 @@ static int write_image_fd(int fd, struct dsmi_ckpt_hdr *h, const void *seg, cons
     return fsync(fd);
 }
 
+/* Create dir/name.tmp (0600, never through a link) for writing; its directory's fd in
+ * *dfd. -1 with why set. */
+static int create_tmp(const char *dir, const char *name, int *dfd, char *why)
+{
+    char tmp[NAME_MAX + 1];
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    *dfd = dsmi_ckpt_open_dir(dir, false, why);
+    if (*dfd < 0) {
+        return -1;
+    }
+    int fd = openat(*dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        dsmi_why(why, "create %s/%s: %s", dir, tmp, strerror(errno));
+        close(*dfd);
+    }
+    return fd;
+}
+
+/* Finish what create_tmp began: close fd, rename the temp file over name (ok) or remove
+ * it (a failed write, errno still its cause), fsync the directory. */
+static int finish_tmp(const char *dir, const char *name, int dfd, int fd, bool ok, char *why)
+{
+    char tmp[NAME_MAX + 1];
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    int rc = ok ? DSM_OK : io_fail(why, "write into", dir);
+    if (close(fd) != 0 && rc == DSM_OK) {
+        rc = io_fail(why, "close in", dir);
+    }
+    if (rc == DSM_OK && renameat(dfd, tmp, dfd, name) != 0) {
+        rc = io_fail(why, "rename in", dir);
+    }
+    if (rc != DSM_OK) {
+        unlinkat(dfd, tmp, 0);
+    } else {
+        fsync(dfd); // some file systems refuse; the rename is then as durable as it gets
+    }
+    close(dfd);
+    return rc;
+}
+
 int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_ckpt_hdr *h, const void *seg,
                     const void *reg, bool crc, char *why)
 {
-    char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int dfd, fd = create_tmp(dir, name, &dfd, why);
     if (fd < 0) {
-        return io_fail(why, "create", tmp);
+        return DSM_ERR_IO;
     }
-    if (write_image_fd(fd, h, seg, reg, crc) != 0) {
-        int rc = io_fail(why, "write", tmp);
-        close(fd);
-        unlink(tmp);
-        return rc;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int rc = io_fail(why, "close/rename", tmp);
-        unlink(tmp);
-        return rc;
-    }
-    dsmi_ckpt_fsync_dir(dir);
-    return DSM_OK;
+    bool ok = write_image_fd(fd, h, seg, reg, crc) == 0;
+    return finish_tmp(dir, name, dfd, fd, ok, why);
 }
 
 int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text, char *why)
 {
-    char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int dfd, fd = create_tmp(dir, name, &dfd, why);
     if (fd < 0) {
-        return io_fail(why, "create", tmp);
+        return DSM_ERR_IO;
     }
-    if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
-        int rc = io_fail(why, "write", tmp);
-        close(fd);
-        unlink(tmp);
-        return rc;
+    bool ok = write_all(fd, text, strlen(text)) == 0 && fsync(fd) == 0;
+    return finish_tmp(dir, name, dfd, fd, ok, why);
+}
+
+int dsmi_ckpt_rename(const char *dir, const char *from, const char *to, char *why)
+{
+    int dfd = dsmi_ckpt_open_dir(dir, false, why);
+    if (dfd < 0) {
+        return DSM_ERR_IO;
     }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int rc = io_fail(why, "close/rename", tmp);
-        unlink(tmp);
-        return rc;
+    int rc = DSM_OK;
+    if (renameat(dfd, from, dfd, to) != 0) {
+        rc = io_fail(why, "rename in", dir);
+    } else {
+        fsync(dfd);
     }
-    dsmi_ckpt_fsync_dir(dir);
-    return DSM_OK;
+    close(dfd);
+    return rc;
 }
 
 /* A failed check: the reason into why, and the code. */
 #define CORRUPT(why, ...) (dsmi_why(why, __VA_ARGS__), DSM_ERR_CORRUPT)
-#define MISMATCH(why, ...) (dsmi_why(why, __VA_ARGS__), DSM_ERR_UNSUPPORTED)
 #define ULL(x) ((unsigned long long)(x))
 
 int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_expect *e,
@@ -290,25 +453,24 @@ int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_ex
         return CORRUPT(why, "header checksum mismatch (stored 0x%llx, computed 0x%llx)",
                        ULL(h->hdr_crc), ULL(c));
     }
-    // From here on the image is intact but made for another build or job shape: a
-    // mismatch (DSM_ERR_UNSUPPORTED), which unlike damage does not condemn the epoch.
+    // Intact, but not what the epoch's COMMIT record promises: a wrong file (see ckpt.h).
     if (h->format != DSMI_CKPT_FORMAT || h->layout != DSMI_LAYOUT_VERSION) {
-        return MISMATCH(why,
-                        "format %u / layout %u, this library reads format %u / "
-                        "layout %u",
-                        h->format, h->layout, DSMI_CKPT_FORMAT, DSMI_LAYOUT_VERSION);
+        return CORRUPT(why, "format %u / layout %u, the epoch's and this library's are %u / %u",
+                       h->format, h->layout, DSMI_CKPT_FORMAT, DSMI_LAYOUT_VERSION);
     }
-    if (h->job != e->job || h->epoch != e->epoch) {
-        return MISMATCH(why, "belongs to another job or epoch (epoch %llu, want %llu)",
-                        ULL(h->epoch), ULL(e->epoch));
+    if (h->job != e->job || h->program != e->program) {
+        return CORRUPT(why, "belongs to another job or program");
+    }
+    if (h->epoch != e->epoch) {
+        return CORRUPT(why, "belongs to epoch %llu, not %llu", ULL(h->epoch), ULL(e->epoch));
     }
     if (h->nranks != e->nranks || h->rank != e->rank) {
-        return MISMATCH(why, "written by rank %d of a job of %d ranks (this is rank %d of %d)",
-                        h->rank, h->nranks, e->rank, e->nranks);
+        return CORRUPT(why, "written by rank %d of a job of %d ranks (this is rank %d of %d)",
+                       h->rank, h->nranks, e->rank, e->nranks);
     }
     if (h->seg_size != e->seg_size || h->seg_len > seg_cap) {
-        return MISMATCH(why, "segment size %llu, this job has %llu (DSM_HEAP_SIZE differs)",
-                        ULL(h->seg_size), ULL(e->seg_size));
+        return CORRUPT(why, "segment size %llu, this job has %llu", ULL(h->seg_size),
+                       ULL(e->seg_size));
     }
     if (h->reg_len > ((uint64_t)1 << 40)) {
         return CORRUPT(why, "region length %llu is implausible", ULL(h->reg_len));
@@ -364,13 +526,14 @@ static int read_head(int fd, const char *path, const struct dsmi_ckpt_expect *e,
     return DSM_OK;
 }
 
-int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg, size_t seg_cap,
-                   void **reg, struct dsmi_ckpt_hdr *h, char *why)
+int dsmi_ckpt_read(const char *dir, const char *name, const struct dsmi_ckpt_expect *e, void *seg,
+                   size_t seg_cap, void **reg, struct dsmi_ckpt_hdr *h, char *why)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char path[PATH_MAX + NAME_MAX + 2];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = dsmi_ckpt_open_file(dir, name, why);
     if (fd < 0) {
-        int rc = io_fail(why, "open", path);
-        return errno == ENOENT ? DSM_ERR_NOTFOUND : rc;
+        return errno == ENOENT ? DSM_ERR_NOTFOUND : DSM_ERR_IO;
     }
     int rc = read_head(fd, path, e, seg_cap, h, why);
     void *blob = NULL;
@@ -399,18 +562,30 @@ int dsmi_ckpt_read(const char *path, const struct dsmi_ckpt_expect *e, void *seg
 
 void dsmi_ckpt_rmtree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL) {
+    char why[DSMI_WHY], parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *base = strrchr(parent, '/');
+    DSM_ASSERT(base != NULL && base > parent);
+    *base++ = '\0';
+    int pfd = dsmi_ckpt_open_dir(parent, false, why);
+    int fd = pfd < 0 ? -1 : openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (d == NULL) { // a link (ELOOP) or gone: nothing of it is touched
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (pfd >= 0) {
+            close(pfd);
+        }
         return;
     }
     struct dirent *ent;
     while ((ent = readdir(d)) != NULL) {
         if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) {
-            char p[PATH_MAX];
-            snprintf(p, sizeof p, "%s/%s", dir, ent->d_name);
-            unlink(p);
+            unlinkat(dirfd(d), ent->d_name, 0); // removes a link, never its target
         }
     }
     closedir(d);
-    rmdir(dir);
+    unlinkat(pfd, base, AT_REMOVEDIR);
+    close(pfd);
 }

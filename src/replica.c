@@ -222,9 +222,14 @@ int dsmi_replica_write_pending(const char *epoch_dir, char *why)
 
 bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len)
 {
-    DIR *d = opendir(epoch_dir);
+    char why[DSMI_WHY];
+    int fd = dsmi_ckpt_open_dir(epoch_dir, false, why); // never through a link
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
     bool found = false;
     if (d == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
         return false;
     }
     struct dirent *ent;
@@ -232,7 +237,7 @@ bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len)
         int keeper = -1, of = -1, end = 0;
         if (sscanf(ent->d_name, "rank-%d.replica-of-%d%n", &keeper, &of, &end) == 2 &&
             ent->d_name[end] == '\0' && of == owner) {
-            snprintf(out, len, "%s/%s", epoch_dir, ent->d_name);
+            snprintf(out, len, "%s", ent->d_name);
             found = true;
         }
     }
@@ -364,10 +369,10 @@ void dsmi_replica_reload(uint64_t e)
     if (!rp.on) {
         return;
     }
-    char dir[PATH_MAX], path[PATH_MAX + 64];
+    char dir[PATH_MAX], name[64], why[DSMI_WHY];
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/rank-%d.replica-of-%d", dir, dsmi_rt.rank, rp.ward);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
+    int fd = dsmi_ckpt_open_file(dir, name, why);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct dsmi_ckpt_hdr)) {
         goto out;
@@ -387,7 +392,8 @@ out:
         close(fd);
     }
     if (rp.held == NULL) {
-        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s", rp.ward, path);
+        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s/%s", rp.ward, dir,
+                 name);
     }
 }
 

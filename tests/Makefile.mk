@@ -88,3 +88,8 @@ check_SCRIPTS += tests/test_fault.sh
 check_SCRIPTS += tests/test_fault_ckpt.sh
 endif
 EXTRA_DIST += tests/soak_fault.sh
+# The checkpoint tree through dsmrun: links never followed, encoded job names, an
+# unreadable job directory.
+if DSM_TESTS
+check_SCRIPTS += tests/test_ckpt_fs.sh
+endif

@@ -6,7 +6,9 @@
  * another rank count, format or heap size; a full disk; a crash before commit), named
  * roots, protected regions, retention, the interval, simulated failure + recovery of
  * each rank in turn, and the heap and sync state after a restore (valid, as at the
- * checkpoint; an image with damaged heap metadata but good CRCs is rejected).
+ * checkpoint; an image with damaged heap metadata but good CRCs is rejected); the tree
+ * (links never followed), job names and program identity, unreadable job directories,
+ * thousands of epoch directories, and wrong-but-intact files condemned once.
  *
  * Every case starts and stops mpidsm itself (the harness owns MPI) under its own job
  * name in a per-run directory made by rank 0 (mkdtemp) and removed at the end. Files
@@ -15,6 +17,7 @@
  * start and found again after a restart through the root "blk" (the heap's block
  * headers are in the segment, so the tests never write outside their blocks).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -306,6 +309,15 @@ static bool exists(const char *job, uint64_t e, const char *name)
     return stat(p, &st) == 0;
 }
 
+/* Whether path p exists (as rank 0 sees it, without following a link); collective. */
+static bool rank0_exists(const char *p)
+{
+    struct stat st;
+    int yes = harness_rank() == 0 ? lstat(p, &st) == 0 : 0;
+    MPI_Bcast(&yes, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return yes;
+}
+
 /* ---- cases ---- */
 
 static void test_ckpt_crc32c(void)
@@ -554,7 +566,8 @@ static void test_ckpt_commit_record(void)
     CU_ASSERT_FALSE(dsm_initialized());
 }
 
-/* Images of another rank count or format (header edited, CRC fixed) are rejected. */
+/* Images that say another rank count or format (header edited, CRC fixed) in an epoch
+ * whose record says this job's are wrong files: rejected, and the epoch condemned. */
 static void forged_case(const char *job, enum forge what)
 {
     int nr = harness_nranks();
@@ -572,8 +585,9 @@ static void forged_case(const char *job, enum forge what)
     }
     bar();
     expect_restart(job, true, 1, 1);
-    if (harness_rank() == 0) { // another job's shape is not damage: the epoch stays
-        CU_ASSERT_TRUE(exists(job, 2, "COMMIT"));
+    if (harness_rank() == 0) { // the record says this job's shape: wrong files, condemned
+        CU_ASSERT_FALSE(exists(job, 2, "COMMIT"));
+        CU_ASSERT_TRUE(exists(job, 2, "COMMIT.rejected"));
     }
     bar();
 }
@@ -588,8 +602,30 @@ static void test_ckpt_other_format(void)
     forged_case("format", FORGE_FORMAT);
 }
 
+/* An epoch whose record says another format is of another build: skipped and kept;
+ * required names the cause (DSM_ERR_MISMATCH). */
+static void test_ckpt_other_format_record(void)
+{
+    two_epochs("fmtrec", false);
+    if (harness_rank() == 0) {
+        char p[PATH_MAX], cmd[2 * PATH_MAX];
+        path(p, "fmtrec", 2, "COMMIT");
+        snprintf(cmd, sizeof cmd, "sed -i 's/^format .*/format %u/' %s", DSMI_CKPT_FORMAT + 1, p);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+        path(p, "fmtrec", 1, "COMMIT");
+        CU_ASSERT_EQUAL(unlink(p), 0);
+    }
+    bar();
+    expect_restart("fmtrec", false, 0, 0);
+    H_EXPECT(start("fmtrec", "required", false), DSM_ERR_MISMATCH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "format"));
+    char p[PATH_MAX];
+    path(p, "fmtrec", 2, "COMMIT");
+    CU_ASSERT_TRUE(rank0_exists(p));
+}
+
 /* A job of another heap size cannot use the checkpoint: auto starts fresh, required
- * fails on every rank. */
+ * fails on every rank with DSM_ERR_MISMATCH naming the cause. */
 static void test_ckpt_other_heap_size(void)
 {
     two_epochs("heap", true);
@@ -598,8 +634,12 @@ static void test_ckpt_other_heap_size(void)
     setenv("DSM_RESTART", "required", 1);
     int rc = dsm_init(NULL, NULL);
     CU_ASSERT_NOT_EQUAL(rc, DSM_OK);
-    CU_ASSERT_TRUE(harness_all(rc == DSM_ERR_CORRUPT));
+    CU_ASSERT_TRUE(harness_all(rc == DSM_ERR_MISMATCH));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "DSM_HEAP_SIZE differs"));
     setenv("DSM_HEAP_SIZE", "2M", 1);
+    char p[PATH_MAX];
+    path(p, "heap", 2, "COMMIT"); // another shape is not damage: the epochs stay
+    CU_ASSERT_TRUE(rank0_exists(p));
     // Most failures here are the expected outcome; set DSM_LOG_LEVEL=error to see them.
     setenv("DSM_LOG_LEVEL", "none", 0);
 }
@@ -616,6 +656,13 @@ static void test_ckpt_other_rank_count(void)
         H_OK(dsm_init_comm(half));
         CU_ASSERT_FALSE(dsm_restarted(NULL));
         H_OK(dsm_finalize());
+        setenv("DSM_RESTART", "required", 1);
+        int rc = dsm_init_comm(half);
+        CU_ASSERT_EQUAL(rc, DSM_ERR_MISMATCH);
+        CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "ranks, this job has"));
+        if (rc == DSM_OK) {
+            dsm_finalize();
+        }
         MPI_Comm_free(&half);
     }
     bar();
@@ -974,6 +1021,227 @@ static void test_ckpt_heap_restored(void)
     H_OK(dsm_finalize());
 }
 
+/* ---- the checkpoint tree, job identity, restart edge cases ---- */
+
+/* An epoch-numbered link in the job directory is never followed: retention neither
+ * empties nor removes its target, and a linked job directory is refused. */
+static void test_ckpt_symlinks(void)
+{
+    char victim[256], link[PATH_MAX], p[PATH_MAX];
+    snprintf(victim, sizeof victim, "%s/victim", top); // top is short
+    path(link, "links", 1, "");
+    link[strlen(link) - 1] = '\0'; // top/links/JOB/00000001
+    if (harness_rank() == 0) {
+        char cmd[4 * 256];
+        snprintf(cmd, sizeof cmd, "mkdir -p %s/links/" JOB " %s && touch %s/a %s/b", top, victim,
+                 victim, victim);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+        CU_ASSERT_EQUAL(symlink(victim, link), 0);
+    }
+    bar();
+    setenv("DSM_CKPT_KEEP", "1", 1);
+    H_OK(start("links", "auto", false)); // the link is no epoch: nothing to restore
+    CU_ASSERT_FALSE(dsm_restarted(NULL));
+    for (int i = 1; i <= 3; i++) { // retention runs after each commit
+        fill(i);
+        H_OK(dsm_checkpoint());
+    }
+    H_OK(dsm_finalize());
+    setenv("DSM_CKPT_KEEP", "2", 1);
+    snprintf(p, sizeof p, "%s/a", victim);
+    CU_ASSERT_TRUE(rank0_exists(p));
+    CU_ASSERT_TRUE(rank0_exists(link));
+    // A linked job directory: refused at restart and at checkpoint; its target keeps
+    // its mode and gets no files.
+    char jobdir[PATH_MAX];
+    snprintf(jobdir, sizeof jobdir, "%s/jlink/" JOB, top);
+    if (harness_rank() == 0) {
+        char cmd[2 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "mkdir -p %s/jlink && chmod 755 %s", top, victim);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+        CU_ASSERT_EQUAL(symlink(victim, jobdir), 0);
+    }
+    bar();
+    H_EXPECT(start("jlink", "auto", false), DSM_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "symbolic link"));
+    H_OK(start("jlink", "never", false));
+    H_EXPECT(dsm_checkpoint(), DSM_ERR_IO);
+    H_OK(dsm_finalize());
+    if (harness_rank() == 0) {
+        struct stat st;
+        CU_ASSERT_EQUAL(stat(victim, &st), 0);
+        CU_ASSERT_EQUAL(st.st_mode & 0777, 0755);
+    }
+    snprintf(p, sizeof p, "%s/00000001", victim);
+    CU_ASSERT_FALSE(rank0_exists(p));
+}
+
+/* Start with job name name (not JOB) in case dir job. */
+static int start_named(const char *job, const char *name, const char *restart)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", top, job);
+    setenv("DSM_CKPT_DIR", dir, 1);
+    setenv("DSM_CKPT_JOB", name, 1);
+    setenv("DSM_RESTART", restart, 1);
+    setenv("DSM_CKPT_REPLICAS", "0", 1);
+    int rc = dsm_init(NULL, NULL);
+    if (rc == DSM_OK) {
+        me = dsm_rank();
+        n = dsm_nranks();
+        find_block();
+    }
+    return rc;
+}
+
+/* Distinct job names are distinct jobs; a name too long for a directory is refused. */
+static void test_ckpt_job_names(void)
+{
+    H_OK(start_named("names", "exp/1", "never"));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_finalize());
+    H_EXPECT(start_named("names", "exp_1", "required"), DSM_ERR_NOTFOUND);
+    H_EXPECT(start_named("names", "exp 1", "required"), DSM_ERR_NOTFOUND);
+    H_EXPECT(start_named("names", "exp%2F1", "required"), DSM_ERR_NOTFOUND);
+    H_OK(start_named("names", "exp/1", "required"));
+    CU_ASSERT_TRUE(dsm_restarted(NULL));
+    H_OK(dsm_finalize());
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/names/exp%%2F1/00000001/COMMIT", top);
+    CU_ASSERT_TRUE(rank0_exists(p));
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    H_EXPECT(start_named("names", longname, "never"), DSM_ERR_ENV);
+    memset(longname, '/', 100); // 100 encoded bytes of 3 and 155 plain: 455 > 255
+    longname[255] = '\0';
+    H_EXPECT(start_named("names", longname, "never"), DSM_ERR_ENV);
+    CU_ASSERT_FALSE(dsm_initialized());
+}
+
+/* Another program's checkpoint under the same job name is refused, under auto too. */
+static void test_ckpt_other_program(void)
+{
+    two_epochs("prog", false);
+    char *self = program_invocation_short_name;
+    program_invocation_short_name = (char *)"other-program";
+    H_EXPECT(start("prog", "auto", false), DSM_ERR_MISMATCH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "test_ckpt"));
+    H_EXPECT(start("prog", "required", false), DSM_ERR_MISMATCH);
+    program_invocation_short_name = self;
+    expect_restart("prog", false, 2, 2); // the program that wrote it still can
+}
+
+/* A job directory that cannot be read stops a restart (DSM_ERR_IO), it does not count
+ * as "no checkpoints". Root reads anything: there a file in its place stands in. */
+static void test_ckpt_unreadable_jobdir(void)
+{
+    char jobdir[PATH_MAX];
+    snprintf(jobdir, sizeof jobdir, "%s/noread/" JOB, top);
+    bool root = geteuid() == 0;
+    if (harness_rank() == 0) {
+        char cmd[2 * PATH_MAX];
+        snprintf(cmd, sizeof cmd,
+                 root ? "mkdir -p %s && rmdir %s && touch %s" : "mkdir -p %s && chmod 0 %s%.0s",
+                 jobdir, jobdir, jobdir);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+    bar();
+    H_EXPECT(start("noread", "auto", false), DSM_ERR_IO);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(dsm_last_error(), root ? "Not a directory" : "Permission denied"));
+    if (dsm_initialized()) { // the old behaviour: started fresh
+        H_OK(dsm_finalize());
+    }
+    H_EXPECT(start("noread", "required", false), DSM_ERR_IO);
+    if (dsm_initialized()) {
+        H_OK(dsm_finalize());
+    }
+    if (harness_rank() == 0 && !root) {
+        chmod(jobdir, 0700);
+    }
+    bar();
+}
+
+/* More epoch directories than any fixed table: the newest commit still wins and the
+ * next epoch is numbered above all of them. Rank 0 adds empty (uncommitted) directories
+ * until the committed epoch 2 lies beyond the first 1024 that readdir returns. */
+static void test_ckpt_many_epochs(void)
+{
+    char dir[PATH_MAX], p[PATH_MAX + 32];
+    two_epochs("many", false);
+    snprintf(dir, sizeof dir, "%s/many/" JOB, top);
+    int made = 0;
+    if (harness_rank() == 0) {
+        for (int pos = 0; pos < 1100 && made < 20000;) {
+            for (int k = 0; k < 1000; k++, made++) {
+                snprintf(p, sizeof p, "%s/%08d", dir, 10 + made);
+                mkdir(p, 0700);
+            }
+            DIR *d = opendir(dir);
+            struct dirent *ent;
+            for (pos = 0; d && (ent = readdir(d)) && strcmp(ent->d_name, "00000002") != 0;) {
+                pos++;
+            }
+            if (d) {
+                closedir(d);
+            }
+        }
+    }
+    MPI_Bcast(&made, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    expect_restart("many", false, 2, 2);
+    H_OK(start("many", "auto", false));
+    H_OK(dsm_checkpoint());
+    uint64_t e = 0;
+    H_OK(dsm_ckpt_epoch(&e));
+    CU_ASSERT_EQUAL(e, (uint64_t)(10 + made));
+    H_OK(dsm_finalize());
+}
+
+/* Intact but wrong files in an epoch (swapped ranks, another epoch's image, a record
+ * of another epoch) condemn it once: the next restart does not read it again. */
+static void wrong_file_case(const char *job, int how)
+{
+    two_epochs(job, false);
+    int nr = harness_nranks();
+    if (harness_rank() == 0) {
+        char a[PATH_MAX], b[PATH_MAX], t[PATH_MAX];
+        if (how == 0 && nr > 1) { // rank 0's and rank 1's images swapped
+            path(a, job, 2, "rank-0.ckpt");
+            path(b, job, 2, "rank-1.ckpt");
+            path(t, job, 2, "swap");
+            CU_ASSERT(rename(a, t) == 0 && rename(b, a) == 0 && rename(t, b) == 0);
+        } else if (how <= 1) { // epoch 1's image in epoch 2
+            char cmd[3 * PATH_MAX];
+            path(a, job, 1, "rank-0.ckpt");
+            path(b, job, 2, "rank-0.ckpt");
+            snprintf(cmd, sizeof cmd, "cp %s %s", a, b);
+            CU_ASSERT_EQUAL(system(cmd), 0);
+        } else { // epoch 1's record in epoch 2
+            char cmd[3 * PATH_MAX];
+            path(a, job, 1, "COMMIT");
+            path(b, job, 2, "COMMIT");
+            snprintf(cmd, sizeof cmd, "cp %s %s", a, b);
+            CU_ASSERT_EQUAL(system(cmd), 0);
+        }
+    }
+    bar();
+    expect_restart(job, false, 1, 1);
+    char p[PATH_MAX];
+    path(p, job, 2, "COMMIT");
+    CU_ASSERT_FALSE(rank0_exists(p));
+    path(p, job, 2, "COMMIT.rejected");
+    CU_ASSERT_TRUE(rank0_exists(p));
+}
+
+static void test_ckpt_wrong_files(void)
+{
+    wrong_file_case("swapped", 0);
+    wrong_file_case("otherepoch", 1);
+    wrong_file_case("otherrecord", 2);
+}
+
 static void test_ckpt_cleanup(void)
 {
     if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
@@ -998,6 +1266,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_commit_record", test_ckpt_commit_record},
     {"test_ckpt_other_rank_count_header", test_ckpt_other_rank_count_header},
     {"test_ckpt_other_format", test_ckpt_other_format},
+    {"test_ckpt_other_format_record", test_ckpt_other_format_record},
     {"test_ckpt_other_heap_size", test_ckpt_other_heap_size},
     {"test_ckpt_other_rank_count", test_ckpt_other_rank_count},
     {"test_ckpt_full_disk", test_ckpt_full_disk},
@@ -1011,6 +1280,12 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_async", test_ckpt_async},
     {"test_ckpt_heap_restored", test_ckpt_heap_restored},
     {"test_ckpt_heap_corrupt", test_ckpt_heap_corrupt},
+    {"test_ckpt_symlinks", test_ckpt_symlinks},
+    {"test_ckpt_job_names", test_ckpt_job_names},
+    {"test_ckpt_other_program", test_ckpt_other_program},
+    {"test_ckpt_unreadable_jobdir", test_ckpt_unreadable_jobdir},
+    {"test_ckpt_many_epochs", test_ckpt_many_epochs},
+    {"test_ckpt_wrong_files", test_ckpt_wrong_files},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
