@@ -88,3 +88,8 @@ check_SCRIPTS += tests/test_fault.sh
 check_SCRIPTS += tests/test_fault_ckpt.sh
 endif
 EXTRA_DIST += tests/soak_fault.sh
+
+# dsmrun uses the configured MPI's launcher and refuses the other MPI's (issue 12 item 12)
+if DSM_TESTS
+check_SCRIPTS += tests/test_dsmrun_launcher.sh
+endif
