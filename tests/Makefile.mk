@@ -89,7 +89,8 @@ check_SCRIPTS += tests/test_fault_ckpt.sh
 endif
 EXTRA_DIST += tests/soak_fault.sh
 
-# dsmrun uses the configured MPI's launcher and refuses the other MPI's (issue 12 item 12)
+# dsmrun: the configured MPI's launcher (issue 12 item 12) and supervision of its job:
+# signals, kill -9 of dsmrun, resuming by default, the user's DSM_RESTART (item 11).
 if DSM_TESTS
-check_SCRIPTS += tests/test_dsmrun_launcher.sh
+check_SCRIPTS += tests/test_dsmrun_launcher.sh tests/test_dsmrun_supervise.sh
 endif
