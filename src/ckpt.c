@@ -847,7 +847,7 @@ bool dsmi_ckpt_crash_due(int where, uint64_t e)
 {
     int victim = where == DSMI_CKPT_CRASH_WRITE ? dsmi_rt.nranks - 1 : 0;
     if (dsmi_rt.cfg.CKPT_CRASH != where || dsmi_rt.rank != victim ||
-        e != (uint64_t)dsmi_rt.cfg.CKPT_CRASH_EPOCH || dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER) {
+        e != (uint64_t)dsmi_rt.cfg.CKPT_CRASH_EPOCH || cs.restarted) {
         return false;
     }
     dsmi_log(DSMI_LOG_ERROR, "DSM_CKPT_CRASH=%s (test hook): raising SIGKILL in epoch %llu",

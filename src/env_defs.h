@@ -55,9 +55,9 @@ DSM_ENV(CKPT_ASYNC, BOOL, "0", true, "",
         "the epoch commits at the next checkpoint call, dsm_ckpt_wait or dsm_finalize")
 DSM_ENV(CKPT_CRASH, CHOICE, "none", false, "none|write|commit",
         "TEST HOOK for fault injection (tests/test_fault_ckpt.sh), never for production: at "
-        "epoch DSM_CKPT_CRASH_EPOCH of a run with DSM_RESTART=never (dsmrun relaunches with "
-        "auto, so only the first attempt dies), write = the last rank raises SIGKILL after "
-        "half of its image file is written, commit = rank 0 raises SIGKILL after every image "
-        "is written, before COMMIT")
+        "epoch DSM_CKPT_CRASH_EPOCH of a run that restored no checkpoint (a relaunch that "
+        "resumes from an earlier epoch does not die again: use an epoch of 2 or more), write "
+        "= the last rank raises SIGKILL after half of its image file is written, commit = "
+        "rank 0 raises SIGKILL after every image is written, before COMMIT")
 DSM_ENV(CKPT_CRASH_EPOCH, LONG, "1", false, "1..",
         "TEST HOOK: the checkpoint epoch at which DSM_CKPT_CRASH fires")

@@ -93,3 +93,9 @@ EXTRA_DIST += tests/soak_fault.sh
 if DSM_TESTS
 check_SCRIPTS += tests/test_ckpt_fs.sh
 endif
+
+# dsmrun: the configured MPI's launcher (issue 12 item 12) and supervision of its job:
+# signals, kill -9 of dsmrun, resuming by default, the user's DSM_RESTART (item 11).
+if DSM_TESTS
+check_SCRIPTS += tests/test_dsmrun_launcher.sh tests/test_dsmrun_supervise.sh
+endif

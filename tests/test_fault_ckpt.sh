@@ -2,8 +2,8 @@
 # Fault injection inside a checkpoint (issue 6 item 3): with the test hook
 # DSM_CKPT_CRASH a rank of a heat job raises SIGKILL in the middle of writing its image
 # of epoch 2 (write: the last rank, after half its file) or after every image of epoch 2
-# is written but before COMMIT (commit: rank 0). The hook fires only while
-# DSM_RESTART=never, i.e. in dsmrun's first attempt (relaunches export DSM_RESTART=auto).
+# is written but before COMMIT (commit: rank 0). The hook fires only in a run that
+# restored no checkpoint, i.e. in dsmrun's first attempt (the relaunch resumes epoch 1).
 # dsmrun --restarts must relaunch from epoch 1 (the half-written / uncommitted epoch 2
 # must not be used) and the final grid must be bit-identical to a fault-free run.
 set -u
