@@ -12,8 +12,11 @@ np=${NPROCS:-4}
 seeds=${FAULT_SEEDS:-"1 2 3"}
 marker=$((4000 + $$ % 97))          # a step count unique to this run, to find its ranks
 args=(--nx 96 --ny 96 --steps "$marker" --ckpt-every 40)
+# Timeouts scale with the suite's (TEST_TIMEOUT, 300 s by default): a busy machine or a
+# slower MPI takes longer, and a test must fail only on a hang, never on load.
+to=${TEST_TIMEOUT:-300}
 
-ref=$("$dsmrun" -n "$np" --timeout 120 "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
+ref=$("$dsmrun" -n "$np" --timeout "$to" "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
 [[ -n $ref ]] || { echo "FAIL: the fault-free reference run failed"; exit 1; }
 echo "reference checksum: $ref"
 
@@ -32,13 +35,14 @@ for seed in $seeds; do
     RANDOM=$seed
     trials=$((trials + 1))
     dir=$(mktemp -d /tmp/dsm-fault.XXXXXX)
-    "$dsmrun" -n "$np" --timeout 300 --restarts 3 --ckpt-dir "$dir/ckpt" \
+    "$dsmrun" -n "$np" --timeout $((2 * to)) --restarts 3 --ckpt-dir "$dir/ckpt" \
         "$heat" "${args[@]}" --expect "$ref" >"$dir/out" 2>&1 &
     job=$!
     # The moment: once a random committed epoch between 1 and 20 exists,
     # plus 0-40 ms (the run has about 100). Progress, not wall time, so a slow or busy machine still hits the run.
     target=$((1 + RANDOM % 20))
-    for _ in $(seq 1200); do # at most 60 s
+    for _ in $(seq $((20 * to))); do # at most $to s, and only while the job runs
+        kill -0 "$job" 2>/dev/null || break
         newest=$(ls "$dir"/ckpt/*/*/COMMIT 2>/dev/null | sed 's|.*/\([0-9]*\)/COMMIT|\1|' | sort | tail -1)
         [[ -n $newest && $((10#$newest)) -ge $target ]] && break
         sleep 0.05

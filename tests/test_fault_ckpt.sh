@@ -13,7 +13,7 @@ heat=$top/apps/heat
 np=${NPROCS:-4}
 args=(--nx 64 --ny 64 --steps 48 --ckpt-every 8)
 
-ref=$("$dsmrun" -n "$np" --timeout 120 "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
+ref=$("$dsmrun" -n "$np" --timeout "${TEST_TIMEOUT:-300}" "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
 [[ -n $ref ]] || { echo "FAIL: the fault-free reference run failed"; exit 1; }
 echo "reference checksum: $ref"
 
@@ -21,7 +21,7 @@ fail=0
 for point in write commit; do
     dir=$(mktemp -d /tmp/dsm-fault-ckpt.XXXXXX)
     env -u DSM_RESTART DSM_CKPT_CRASH=$point DSM_CKPT_CRASH_EPOCH=2 \
-        "$dsmrun" -n "$np" --timeout 120 --restarts 3 --ckpt-dir "$dir/ckpt" \
+        "$dsmrun" -n "$np" --timeout "${TEST_TIMEOUT:-300}" --restarts 3 --ckpt-dir "$dir/ckpt" \
         "$heat" "${args[@]}" --expect "$ref" >"$dir/out" 2>&1
     rc=$?
     why=
