@@ -354,7 +354,10 @@ static void scan(bool restarting, struct found *f)
 
 /* Rank 0, after committing newest: delete committed epochs beyond DSM_CKPT_KEEP and
  * uncommitted ones older than newest (failed or interrupted checkpoints). An epoch whose
- * record cannot be read is left alone: nothing is deleted on a guess. */
+ * record cannot be read is left alone: nothing is deleted on a guess. Nor is another
+ * program's epoch: a run with DSM_RESTART=never under a job name that another program
+ * used must not delete that program's checkpoints (its restart refuses the mix loudly
+ * instead, DSM_ERR_MISMATCH). */
 static void prune(uint64_t newest)
 {
     uint64_t *all = NULL, max = 0;
@@ -367,7 +370,11 @@ static void prune(uint64_t newest)
     long kept = 0;
     for (int i = 0; i < n; i++) {
         int st = commit_state(all[i], why);
-        bool c = st == C_OURS || st == C_OTHER || st == C_FOREIGN;
+        if (st == C_FOREIGN) {
+            dsmi_log(DSMI_LOG_WARN, "checkpoint retention: %s: kept", why);
+            continue;
+        }
+        bool c = st == C_OURS || st == C_OTHER;
         kept += c && all[i] <= newest;
         if (st != C_IOERR && all[i] < newest && (!c || kept > dsmi_rt.cfg.CKPT_KEEP)) {
             char dir[PATH_MAX];

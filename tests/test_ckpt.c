@@ -1133,6 +1133,27 @@ static void test_ckpt_other_program(void)
     expect_restart("prog", false, 2, 2); // the program that wrote it still can
 }
 
+/* Retention never deletes another program's epochs: a run that does not restart
+ * (DSM_RESTART=never) and checkpoints more than DSM_CKPT_KEEP times under a job name
+ * another program used keeps that program's epochs 1 and 2. */
+static void test_ckpt_keeps_other_program(void)
+{
+    two_epochs("keepprog", false);
+    char *self = program_invocation_short_name;
+    program_invocation_short_name = (char *)"other-program";
+    H_OK(start("keepprog", "never", false));
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_checkpoint());
+    }
+    H_OK(dsm_finalize());
+    program_invocation_short_name = self;
+    for (int e = 1; e <= 2; e++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/keepprog/" JOB "/%08d/COMMIT", top, e);
+        CU_ASSERT_TRUE(rank0_exists(p));
+    }
+}
+
 /* A job directory that cannot be read stops a restart (DSM_ERR_IO), it does not count
  * as "no checkpoints". Root reads anything: there a file in its place stands in. */
 static void test_ckpt_unreadable_jobdir(void)
@@ -1283,6 +1304,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_symlinks", test_ckpt_symlinks},
     {"test_ckpt_job_names", test_ckpt_job_names},
     {"test_ckpt_other_program", test_ckpt_other_program},
+    {"test_ckpt_keeps_other_program", test_ckpt_keeps_other_program},
     {"test_ckpt_unreadable_jobdir", test_ckpt_unreadable_jobdir},
     {"test_ckpt_many_epochs", test_ckpt_many_epochs},
     {"test_ckpt_wrong_files", test_ckpt_wrong_files},
