@@ -101,14 +101,19 @@ static int release(int rank, const int64_t d[4], const char *func)
     return dsmi_rma_flush(rank, func);
 }
 
-static void local_view(struct dsmi_hview *v)
+/* This rank's heap as the roots describe it. The roots are read and checked exactly as
+ * a remote operation checks the ones it fetches: the segment may have been wiped
+ * (dsm_simulate_failure) or overwritten since dsm_init, so bounds cached at start-up
+ * would hand out blocks in whatever lies there, the runtime header included. */
+static int local_view(struct dsmi_hview *v, const char *func)
 {
     memset(v, 0, sizeof *v);
     v->base = dsmi_w.base;
     v->seg = dsmi_w.size;
-    v->salt = ld(v, R_SALT);
-    v->lo = DSMI_HDR_SIZE;
-    v->hi = v->lo + heap_cap;
+    if (dsmi_hcore_roots_valid(v) != DSM_OK) {
+        return dsmi_fail(DSM_ERR_CORRUPT, func, "rank %d: %s", dsmi_rt.rank, v->why);
+    }
+    return DSM_OK;
 }
 
 /* Lock this rank's heap and merge pending remote frees. */
@@ -122,12 +127,13 @@ static int local_begin(struct dsmi_hview *v, const char *func)
     // Remote holders' puts completed before their release; make them visible to loads.
     // In direct mode the seq_cst compare-and-swap that took the lock is the acquire.
     int mrc = dsmi_direct() ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
-    if (mrc != MPI_SUCCESS) {
+    rc = mrc != MPI_SUCCESS ? dsmi_fail_mpi(mrc, func, "MPI_Win_sync", __FILE__, __LINE__)
+                            : local_view(v, func);
+    if (rc != DSM_OK) {
         const int64_t none[4] = {0, 0, 0, 0};
         release(dsmi_rt.rank, none, func); // never keep the lock on a failed call
-        return dsmi_fail_mpi(mrc, func, "MPI_Win_sync", __FILE__, __LINE__);
+        return rc;
     }
-    local_view(v);
     if (ld(v, R_PENDING) != 0) {
         dsmi_hcore_drain(v);
     }

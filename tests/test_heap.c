@@ -554,6 +554,62 @@ static void test_heap_reload(void)
     expect_empty();
 }
 
+/* ---- a wiped rank until dsm_recover ---- */
+
+/* Restart mpidsm with a checkpoint directory in dir (rank 0 makes it) or without. */
+static void restart_dsm(const char *dir)
+{
+    H_OK(dsm_finalize());
+    if (dir != NULL) {
+        setenv("DSM_CKPT_DIR", dir, 1);
+        setenv("DSM_CKPT_JOB", "wiped", 1);
+    } else {
+        unsetenv("DSM_CKPT_DIR");
+        unsetenv("DSM_CKPT_JOB");
+    }
+    H_OK(dsm_init(NULL, NULL));
+}
+
+/* After dsm_simulate_failure(v) rank v's segment is zeroes, its heap roots included:
+ * every allocation on v, by v itself (dsm_alloc, dsm_calloc, dsm_alloc_on(v)) as by the
+ * others, is DSM_ERR_CORRUPT and hands out nothing (never a pointer into the runtime
+ * header), until dsm_recover brings the heap back. */
+static void test_heap_wiped_rank(void)
+{
+    char dir[64] = "/tmp/dsm-test-heap-XXXXXX";
+    if (me == 0) {
+        CU_ASSERT_PTR_NOT_NULL(mkdtemp(dir));
+    }
+    MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    restart_dsm(dir);
+    const int v = 1 % n;
+    dsm_gptr_t keep = DSM_GPTR_NULL, g = DSM_GPTR_NULL;
+    H_OK(dsm_alloc(100, &keep));
+    fill(keep, 100, me, 7);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_simulate_failure(v));
+    H_EXPECT(dsm_alloc_on(v, 64, &g), DSM_ERR_CORRUPT);
+    if (me == v) {
+        H_EXPECT(dsm_alloc(64, &g), DSM_ERR_CORRUPT);
+        H_EXPECT(dsm_calloc(4, 16, &g), DSM_ERR_CORRUPT);
+        H_EXPECT(dsm_alloc_aligned(64, 4096, &g), DSM_ERR_CORRUPT);
+        H_EXPECT(dsm_free(keep), DSM_ERR_CORRUPT);
+    }
+    CU_ASSERT(dsm_gptr_is_null(g)); // no pointer handed out, into the header or elsewhere
+    H_OK(dsm_recover());
+    CU_ASSERT_EQUAL(verify(keep, 100, me, 7), 0);
+    H_OK(dsm_alloc_on(v, 64, &g));
+    H_OK(dsm_free(g));
+    H_OK(dsm_free(keep));
+    expect_empty();
+    restart_dsm(NULL);
+    if (me == 0) {
+        char cmd[96];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+}
+
 static CU_TestInfo cases[] = {
     {"local_basic", test_heap_local_basic},
     {"bad_input", test_heap_bad_input},
@@ -566,6 +622,7 @@ static CU_TestInfo cases[] = {
     {"symmetric", test_heap_symmetric},
     {"usage_remote", test_heap_usage_remote},
     {"reload", test_heap_reload},
+    {"wiped_rank", test_heap_wiped_rank},
     CU_TEST_INFO_NULL,
 };
 
