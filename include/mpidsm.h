@@ -332,7 +332,9 @@ DSM_API int dsm_stats(dsm_stats_t *out);
  * Every rank's segment (after the 64 KiB runtime header) is one heap, managed by a TLSF
  * allocator whose metadata live in the segment itself, so any rank can allocate in any
  * rank's heap with RMA alone and a checkpoint of the segment is a checkpoint of the heap.
- * Blocks are 16-byte aligned; each costs a 16-byte header and at least 48 bytes.
+ * Blocks are 16-byte aligned, by offset and by address on their owner (dsm_gptr_local()):
+ * any type, including `long double`, `__int128` and 16-byte SIMD vectors, may live in
+ * one. Each block costs a 16-byte header and at least 48 bytes.
  *
  * Errors common to the allocating calls: ::DSM_ERR_STATE (not initialised),
  * ::DSM_ERR_ARG (out NULL, size 0, size beyond a segment's heap, bad alignment),
@@ -367,8 +369,17 @@ typedef struct dsm_usage {
  */
 DSM_API int dsm_alloc(size_t size, dsm_gptr_t *out);
 
-/** \brief As dsm_alloc() with the user bytes aligned to align (a power of two up to the
- * heap size; 16 or less is the default alignment). \return as dsm_alloc() */
+/** The largest alignment mpidsm guarantees for an address: every rank's segment starts
+ * at an address that is a multiple of it (2 MiB, a huge page on x86-64 and arm64), so
+ * the address of offset k of the calling rank's segment (dsm_gptr_local()) is k modulo
+ * DSM_MAX_ALIGN, and a block aligned to A <= DSM_MAX_ALIGN by offset is aligned by
+ * address. */
+#define DSM_MAX_ALIGN ((size_t)2 << 20)
+
+/** \brief As dsm_alloc() with the user bytes aligned to align: the offset and the
+ * address on the owning rank are multiples of align, a power of two up to
+ * ::DSM_MAX_ALIGN (16 or less is the default alignment). \return as dsm_alloc();
+ * ::DSM_ERR_ARG when align is not a power of two, exceeds ::DSM_MAX_ALIGN or the heap. */
 DSM_API int dsm_alloc_aligned(size_t size, size_t align, dsm_gptr_t *out);
 
 /** \brief As dsm_alloc() for count elements of size bytes, zero-filled.

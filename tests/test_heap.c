@@ -554,6 +554,95 @@ static void test_heap_reload(void)
     expect_empty();
 }
 
+/* ---- alignment of addresses, not only of offsets ---- */
+
+/* The local address of g on its owner (this rank), as an integer. */
+static uintptr_t addr_of(dsm_gptr_t g)
+{
+    void *p = NULL;
+    H_OK(dsm_gptr_local(g, &p));
+    return (uintptr_t)p;
+}
+
+enum { NALIGN = 6 };
+static const size_t aligns[NALIGN] = {16, 32, 4096, 8192, 65536, DSM_MAX_ALIGN};
+
+/* Every block's address on its owner honours its alignment: 16 bytes for dsm_alloc,
+ * dsm_calloc and dsm_alloc_on, any power of two up to DSM_MAX_ALIGN for
+ * dsm_alloc_aligned; beyond that is DSM_ERR_ARG. The owner's local stores through those
+ * addresses and other ranks' puts, gets and atomics through the pointers meet in the
+ * same bytes (the segment start differs inside each rank's window). */
+static void test_heap_aligned_addresses(void)
+{
+    dsm_gptr_t g[NALIGN], all[NALIGN * 64], z, h, big = DSM_GPTR_NULL;
+    H_OK(dsm_gptr_make(me, DSMI_HDR_SIZE, &h));
+    CU_ASSERT_EQUAL(addr_of(h) % DSM_MAX_ALIGN, DSMI_HDR_SIZE % DSM_MAX_ALIGN);
+    H_OK(dsm_calloc(3, 40, &z));
+    CU_ASSERT_EQUAL(addr_of(z) % 16, 0);
+    for (int i = 0; i < NALIGN; i++) {
+        H_OK(dsm_alloc_aligned(100 + 8 * (size_t)i, aligns[i], &g[i]));
+        uintptr_t a = addr_of(g[i]);
+        CU_ASSERT_EQUAL(dsm_gptr_offset(g[i]) % aligns[i], 0);
+        CU_ASSERT_EQUAL(a % aligns[i], 0);
+        if (a % aligns[i] != 0) {
+            printf("\n  align %zu: address %#lx is %lu mod %zu\n", aligns[i], (unsigned long)a,
+                   (unsigned long)(a % aligns[i]), aligns[i]);
+        }
+        uint64_t *p = (uint64_t *)a;
+        if (p != NULL) {
+            p[0] = (uint64_t)me * 1000 + (uint64_t)i; // a local store the others read
+            p[1] = 0;                                 // the others' fetch-add target
+        }
+    }
+    H_EXPECT(dsm_alloc_aligned(64, 2 * (size_t)DSM_MAX_ALIGN, &big), DSM_ERR_ARG);
+    CU_ASSERT(strstr(dsm_last_error(), "DSM_MAX_ALIGN") != NULL);
+    CU_ASSERT(dsm_gptr_is_null(big));
+    MPI_Allgather(g, NALIGN, MPI_UINT64_T, all, NALIGN, MPI_UINT64_T, MPI_COMM_WORLD);
+    H_OK(dsm_barrier());
+    int right = (me + 1) % n, bad = 0;
+    for (int i = 0; i < NALIGN && n <= 64; i++) {
+        dsm_gptr_t t = all[right * NALIGN + i], t8;
+        uint64_t v = 0, one = 1, put = UINT64_C(0xabcdef00) + (uint64_t)i;
+        H_OK(dsm_get(&v, t, 8));
+        bad += v != (uint64_t)right * 1000 + (uint64_t)i;
+        H_OK(dsm_gptr_add(t, 8, &t8));
+        H_OK(dsm_atomic_add_u64(t8, one));
+        H_OK(dsm_gptr_add(t, 16, &t8));
+        H_OK(dsm_put(t8, &put, 8));
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    H_OK(dsm_barrier());
+    for (int i = 0; i < NALIGN; i++) {
+        const uint64_t *p = (const uint64_t *)addr_of(g[i]);
+        if (p != NULL && n > 1) {
+            CU_ASSERT_EQUAL(p[1], 1);
+            CU_ASSERT_EQUAL(p[2], UINT64_C(0xabcdef00) + (uint64_t)i);
+        }
+        H_OK(dsm_free(g[i]));
+    }
+    H_OK(dsm_free(z));
+    expect_empty();
+}
+
+/* Blocks allocated by another rank are 16-byte aligned on their owner too. */
+static void test_heap_aligned_remote(void)
+{
+    dsm_gptr_t mine[4], all[4 * 64];
+    int left = (me + n - 1) % n;
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_alloc_on((me + 1) % n, 1 + 24 * (size_t)i, &mine[i]));
+    }
+    MPI_Allgather(mine, 4, MPI_UINT64_T, all, 4, MPI_UINT64_T, MPI_COMM_WORLD);
+    for (int i = 0; i < 4 && n <= 64; i++) {
+        CU_ASSERT_EQUAL(addr_of(all[left * 4 + i]) % 16, 0); // made by left, owned here
+    }
+    H_OK(dsm_barrier());
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_free(mine[i]));
+    }
+    expect_empty();
+}
+
 /* ---- a wiped rank until dsm_recover ---- */
 
 /* Restart mpidsm with a checkpoint directory in dir (rank 0 makes it) or without. */
@@ -622,6 +711,8 @@ static CU_TestInfo cases[] = {
     {"symmetric", test_heap_symmetric},
     {"usage_remote", test_heap_usage_remote},
     {"reload", test_heap_reload},
+    {"aligned_addresses", test_heap_aligned_addresses},
+    {"aligned_remote", test_heap_aligned_remote},
     {"wiped_rank", test_heap_wiped_rank},
     CU_TEST_INFO_NULL,
 };
