@@ -405,10 +405,18 @@ DSM_API int dsm_alloc_on(int rank, size_t size, dsm_gptr_t *out);
  * \brief Free a block, on any rank. A block of another rank is freed one-sided (6 RMA
  *        operations) and merged by its owner's next heap call.
  * \param[in] g a pointer returned by an allocating call and not yet freed
- * \return ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_INVALID (null pointer, a pointer outside
- *         the address space or into a runtime header, an interior or made-up pointer, a
- *         block already freed: nothing is changed), ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT,
- *         ::DSM_ERR_MPI
+ * \return ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_INVALID (nothing is changed) for: a null
+ *         pointer; a pointer outside the address space or into a runtime header; an
+ *         interior or made-up pointer (one that is not the start of a live block); a
+ *         second free of a block that is still free (not yet merged, or waiting on its
+ *         owner's pending list after a remote free); a free of a block that has since
+ *         been merged into a neighbouring free block or the heap's unused top.
+ *         ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT, ::DSM_ERR_MPI.
+ * \par Not caught: a global pointer has no room for a generation (64 bits: rank and
+ *      offset), so once the freed address is handed out again by a later allocation
+ *      (the owner reuses freed addresses as malloc does, often at once), a free of the
+ *      old pointer is a free of the new block and succeeds. Freeing a pointer twice is
+ *      a program error whose detection is best effort.
  * \par Collective: no. Completion: the block is free on return. Thread safety: yes; two
  *      frees of one block racing each other are a program error (one is refused when
  *      they are ordered).

@@ -643,6 +643,55 @@ static void test_heap_aligned_remote(void)
     expect_empty();
 }
 
+/* ---- what dsm_free refuses, and its stated limit ---- */
+
+/* Refused with DSM_ERR_INVALID and nothing changed: a second free while the block is
+ * still free (local, and remote while pending), a free after the block was merged into
+ * a neighbour, header, interior and made-up pointers (also in bad_input). */
+static void test_heap_free_refusals(void)
+{
+    dsm_gptr_t x, y, guard, r, in;
+    H_OK(dsm_alloc(300, &x));
+    H_OK(dsm_alloc(300, &y));
+    H_OK(dsm_alloc(64, &guard)); // keeps x and y away from the wilderness
+    H_OK(dsm_free(y));
+    H_EXPECT(dsm_free(y), DSM_ERR_INVALID); // still a free block
+    CU_ASSERT(strstr(dsm_last_error(), "double free") != NULL);
+    H_OK(dsm_free(x));                      // merges y into x: y's header is wiped
+    H_EXPECT(dsm_free(y), DSM_ERR_INVALID); // after the merge
+    H_EXPECT(dsm_free(x), DSM_ERR_INVALID); // the merged block is free
+    H_OK(dsm_alloc_on((me + 1) % n, 300, &r));
+    H_OK(dsm_gptr_add(r, 64, &in));
+    H_EXPECT(dsm_free(in), DSM_ERR_INVALID); // interior
+    H_OK(dsm_free(r));
+    H_EXPECT(dsm_free(r), DSM_ERR_INVALID); // remote, pending
+    H_OK(dsm_free(guard));
+    expect_empty();
+}
+
+/* The stated limit: a pointer carries no generation (64 bits: rank and offset), so once
+ * the owner hands the freed address out again, a stale free of the old pointer frees
+ * the new block, as with malloc. Pinned here so a change of it is seen: each rank frees
+ * a block on its right neighbour remotely, the neighbour's next dsm_alloc of that size
+ * reuses the address, and the stale free then succeeds and frees the new block. */
+static void test_heap_stale_free_limit(void)
+{
+    dsm_gptr_t old = DSM_GPTR_NULL, fresh = DSM_GPTR_NULL, olds[64];
+    const int right = (me + 1) % n, left = (me + n - 1) % n;
+    H_OK(dsm_alloc_on(right, 200, &old));
+    H_OK(dsm_free(old)); // deferred: on right's pending list
+    H_OK(dsm_barrier());
+    H_OK(dsm_alloc(200, &fresh)); // merges the pending free, takes its address again
+    MPI_Allgather(&old, 1, MPI_UINT64_T, olds, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    bool reused = n <= 64 && dsm_gptr_equal(olds[left], fresh);
+    CU_ASSERT_TRUE(reused); // the premise: the address was handed out again
+    H_OK(dsm_barrier());
+    H_OK(dsm_free(old)); // stale, not refused: it frees right's new block
+    H_OK(dsm_barrier());
+    H_EXPECT(dsm_free(fresh), DSM_ERR_INVALID); // already freed by the stale free
+    expect_empty();
+}
+
 /* ---- a wiped rank until dsm_recover ---- */
 
 /* Restart mpidsm with a checkpoint directory in dir (rank 0 makes it) or without. */
@@ -713,6 +762,8 @@ static CU_TestInfo cases[] = {
     {"reload", test_heap_reload},
     {"aligned_addresses", test_heap_aligned_addresses},
     {"aligned_remote", test_heap_aligned_remote},
+    {"free_refusals", test_heap_free_refusals},
+    {"stale_free_limit", test_heap_stale_free_limit},
     {"wiped_rank", test_heap_wiped_rank},
     CU_TEST_INFO_NULL,
 };
