@@ -14,9 +14,10 @@
  * offsets alone cannot make addresses aligned. So each window is DSMI_SEG_ALIGN bytes
  * longer than the segment and the segment starts at the first DSMI_SEG_ALIGN boundary
  * inside it, pad[r] bytes in. The pads differ between ranks; the window layer keeps
- * them in dsmi_w.disp0, read only by dsmi_translate. A segment's offsets (what global
- * pointers, the heap and checkpoints use) never include the pad, so a checkpoint
- * written under one pad restores under another.
+ * them in dsmi_w.disp0, read only by dsmi_translate (in direct mode they are folded
+ * into the dsmi_peer pointers instead, and the table is zero). A segment's offsets
+ * (what global pointers, the heap and checkpoints use) never include the pad, so a
+ * checkpoint written under one pad restores under another.
  *
  * The header is split into fixed regions, one per subsystem, so each subsystem owns its
  * bytes and no one's layout moves when another grows. Everything in it is made of
