@@ -340,7 +340,9 @@ DSM_API int dsm_stats(dsm_stats_t *out);
  * Every rank's segment (after the 64 KiB runtime header) is one heap, managed by a TLSF
  * allocator whose metadata live in the segment itself, so any rank can allocate in any
  * rank's heap with RMA alone and a checkpoint of the segment is a checkpoint of the heap.
- * Blocks are 16-byte aligned; each costs a 16-byte header and at least 48 bytes.
+ * Blocks are 16-byte aligned, by offset and by address on their owner (dsm_gptr_local()):
+ * any type, including `long double`, `__int128` and 16-byte SIMD vectors, may live in
+ * one. Each block costs a 16-byte header and at least 48 bytes.
  *
  * Errors common to the allocating calls: ::DSM_ERR_STATE (not initialised),
  * ::DSM_ERR_ARG (out NULL, size 0, size beyond a segment's heap, bad alignment),
@@ -375,8 +377,17 @@ typedef struct dsm_usage {
  */
 DSM_API int dsm_alloc(size_t size, dsm_gptr_t *out);
 
-/** \brief As dsm_alloc() with the user bytes aligned to align (a power of two up to the
- * heap size; 16 or less is the default alignment). \return as dsm_alloc() */
+/** The largest alignment mpidsm guarantees for an address: every rank's segment starts
+ * at an address that is a multiple of it (2 MiB, a huge page on x86-64 and arm64), so
+ * the address of offset k of the calling rank's segment (dsm_gptr_local()) is k modulo
+ * DSM_MAX_ALIGN, and a block aligned to A <= DSM_MAX_ALIGN by offset is aligned by
+ * address. */
+#define DSM_MAX_ALIGN ((size_t)2 << 20)
+
+/** \brief As dsm_alloc() with the user bytes aligned to align: the offset and the
+ * address on the owning rank are multiples of align, a power of two up to
+ * ::DSM_MAX_ALIGN (16 or less is the default alignment). \return as dsm_alloc();
+ * ::DSM_ERR_ARG when align is not a power of two, exceeds ::DSM_MAX_ALIGN or the heap. */
 DSM_API int dsm_alloc_aligned(size_t size, size_t align, dsm_gptr_t *out);
 
 /** \brief As dsm_alloc() for count elements of size bytes, zero-filled.
@@ -402,10 +413,18 @@ DSM_API int dsm_alloc_on(int rank, size_t size, dsm_gptr_t *out);
  * \brief Free a block, on any rank. A block of another rank is freed one-sided (6 RMA
  *        operations) and merged by its owner's next heap call.
  * \param[in] g a pointer returned by an allocating call and not yet freed
- * \return ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_INVALID (null pointer, a pointer outside
- *         the address space or into a runtime header, an interior or made-up pointer, a
- *         block already freed: nothing is changed), ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT,
- *         ::DSM_ERR_MPI
+ * \return ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_INVALID (nothing is changed) for: a null
+ *         pointer; a pointer outside the address space or into a runtime header; an
+ *         interior or made-up pointer (one that is not the start of a live block); a
+ *         second free of a block that is still free (not yet merged, or waiting on its
+ *         owner's pending list after a remote free); a free of a block that has since
+ *         been merged into a neighbouring free block or the heap's unused top.
+ *         ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT, ::DSM_ERR_MPI.
+ * \par Not caught: a global pointer has no room for a generation (64 bits: rank and
+ *      offset), so once the freed address is handed out again by a later allocation
+ *      (the owner reuses freed addresses as malloc does, often at once), a free of the
+ *      old pointer is a free of the new block and succeeds. Freeing a pointer twice is
+ *      a program error whose detection is best effort.
  * \par Collective: no. Completion: the block is free on return. Thread safety: yes; two
  *      frees of one block racing each other are a program error (one is refused when
  *      they are ordered).

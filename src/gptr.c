@@ -3,7 +3,8 @@
 /*
  * Global pointer helpers. The encoding is fixed in mpidsm.h and implemented by
  * dsmi_gptr / dsmi_translate in win.h; these functions only build, split, compare and
- * print, plus the two local translations that need the window's base address.
+ * print, plus the two local translations that need this rank's segment address
+ * (dsmi_w.base: offset 0, DSMI_SEG_ALIGN-aligned).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -106,9 +107,9 @@ int dsm_gptr_local(dsm_gptr_t g, void **out)
     if (rank != dsmi_rt.rank) {
         return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_local",
                          "%d:0x%" PRIx64 " lives on rank %d, not on this rank", rank,
-                         (uint64_t)disp, rank);
+                         dsm_gptr_offset(g), rank);
     }
-    *out = dsmi_w.base + disp;
+    *out = dsmi_w.base + dsm_gptr_offset(g); // disp is the window's, pad included
     return DSM_OK;
 }
 

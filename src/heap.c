@@ -48,6 +48,17 @@ static int roots_len(void)
     return (int)(R_HEAD(fl + 1 < FL_COUNT ? fl + 1 : FL_COUNT, 0) - USAGE_OFF);
 }
 
+/* The MPI displacement of header word off of rank's segment, from the one translation
+ * (win.h), which cannot fail here: rank is checked and off is a fixed header word. */
+static MPI_Aint hdr_disp(int rank, uint64_t off)
+{
+    int r = 0;
+    MPI_Aint disp = 0;
+    int rc = dsmi_translate(dsmi_gptr(rank, off), 8, false, "dsm heap", &r, &disp);
+    DSM_ASSERT(rc == DSM_OK);
+    return disp;
+}
+
 /* Spin on MPI_Compare_and_swap until rank's heap lock is ours. Holders never wait for
  * anything while holding it, so the wait is short; yield because the holder may share
  * our core (oversubscribed ranks or threads), and give up after LOCK_TIMEOUT_NS. */
@@ -95,20 +106,25 @@ static int release(int rank, const int64_t d[4], const char *func)
         dsmi_count(&dsmi_stat.atomics, 1); // one accumulate on the MPI path
         return DSM_OK;
     }
-    DSMI_MPI(func, MPI_Accumulate(all, 5, MPI_INT64_T, rank, U_IN_USE, 5, MPI_INT64_T, MPI_SUM,
-                                  dsmi_w.win));
+    DSMI_MPI(func, MPI_Accumulate(all, 5, MPI_INT64_T, rank, hdr_disp(rank, U_IN_USE), 5,
+                                  MPI_INT64_T, MPI_SUM, dsmi_w.win));
     dsmi_count(&dsmi_stat.atomics, 1);
     return dsmi_rma_flush(rank, func);
 }
 
-static void local_view(struct dsmi_hview *v)
+/* This rank's heap as the roots describe it. The roots are read and checked exactly as
+ * a remote operation checks the ones it fetches: the segment may have been wiped
+ * (dsm_simulate_failure) or overwritten since dsm_init, so bounds cached at start-up
+ * would hand out blocks in whatever lies there, the runtime header included. */
+static int local_view(struct dsmi_hview *v, const char *func)
 {
     memset(v, 0, sizeof *v);
     v->base = dsmi_w.base;
     v->seg = dsmi_w.size;
-    v->salt = ld(v, R_SALT);
-    v->lo = DSMI_HDR_SIZE;
-    v->hi = v->lo + heap_cap;
+    if (dsmi_hcore_roots_valid(v) != DSM_OK) {
+        return dsmi_fail(DSM_ERR_CORRUPT, func, "rank %d: %s", dsmi_rt.rank, v->why);
+    }
+    return DSM_OK;
 }
 
 /* Lock this rank's heap and merge pending remote frees. */
@@ -122,12 +138,13 @@ static int local_begin(struct dsmi_hview *v, const char *func)
     // Remote holders' puts completed before their release; make them visible to loads.
     // In direct mode the seq_cst compare-and-swap that took the lock is the acquire.
     int mrc = dsmi_direct() ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
-    if (mrc != MPI_SUCCESS) {
+    rc = mrc != MPI_SUCCESS ? dsmi_fail_mpi(mrc, func, "MPI_Win_sync", __FILE__, __LINE__)
+                            : local_view(v, func);
+    if (rc != DSM_OK) {
         const int64_t none[4] = {0, 0, 0, 0};
         release(dsmi_rt.rank, none, func); // never keep the lock on a failed call
-        return dsmi_fail_mpi(mrc, func, "MPI_Win_sync", __FILE__, __LINE__);
+        return rc;
     }
-    local_view(v);
     if (ld(v, R_PENDING) != 0) {
         dsmi_hcore_drain(v);
     }
@@ -218,6 +235,12 @@ static int alloc_args(size_t size, size_t align, dsm_gptr_t *out, uint64_t *bs, 
                          "alignment %zu is not a power of two up to the "
                          "heap size",
                          align);
+    }
+    if (align > DSM_MAX_ALIGN) { // segments start DSMI_SEG_ALIGN-aligned, no more (win.h)
+        return dsmi_fail(DSM_ERR_ARG, func,
+                         "alignment %zu is beyond DSM_MAX_ALIGN (%zu), the largest "
+                         "alignment of an address mpidsm guarantees",
+                         align, DSM_MAX_ALIGN);
     }
     return DSM_OK;
 }
@@ -404,7 +427,8 @@ int dsm_usage(int rank, dsm_usage_t *out)
     } else {
         // Element-wise atomic against the holders' MPI_Accumulate: no torn counter.
         DSMI_MPI("dsm_usage", MPI_Get_accumulate(NULL, 0, MPI_INT64_T, u, 4, MPI_INT64_T, rank,
-                                                 U_IN_USE, 4, MPI_INT64_T, MPI_NO_OP, dsmi_w.win));
+                                                 hdr_disp(rank, U_IN_USE), 4, MPI_INT64_T,
+                                                 MPI_NO_OP, dsmi_w.win));
         dsmi_count(&dsmi_stat.atomics, 1);
         rc = dsmi_rma_flush(rank, "dsm_usage");
     }

@@ -38,6 +38,19 @@ static void rc_flush(struct dsmi_hcache *rc)
     }
 }
 
+/* The MPI displacement of [off, off + len) of the remote segment, from the one
+ * translation (win.h: segments start at a per-rank pad inside their windows); false
+ * (the failure recorded) when the range is outside the segment. */
+static bool rc_disp(struct dsmi_hcache *rc, uint64_t off, int len, MPI_Aint *disp)
+{
+    int r = 0;
+    int err = dsmi_translate(dsmi_gptr(rc->rank, off), (size_t)len, false, rc->func, &r, disp);
+    if (err != DSM_OK && rc->err == DSM_OK) {
+        rc->err = err;
+    }
+    return err == DSM_OK;
+}
+
 /* Blocking get of len bytes at off of the remote segment. */
 void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len)
 {
@@ -49,7 +62,12 @@ void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len)
         dsmi_count(&dsmi_stat.gets, 1);
         return;
     }
-    int mrc = MPI_Get(buf, len, MPI_BYTE, rc->rank, (MPI_Aint)off, len, MPI_BYTE, dsmi_w.win);
+    MPI_Aint disp = 0;
+    if (!rc_disp(rc, off, len, &disp)) {
+        memset(buf, 0, (size_t)len);
+        return;
+    }
+    int mrc = MPI_Get(buf, len, MPI_BYTE, rc->rank, disp, len, MPI_BYTE, dsmi_w.win);
     rc->ops++;
     dsmi_count(&dsmi_stat.gets, 1);
     if (mrc != MPI_SUCCESS) {
@@ -69,7 +87,11 @@ static void rc_put(struct dsmi_hcache *rc, uint64_t off, const void *buf, int le
         dsmi_count(&dsmi_stat.puts, 1);
         return;
     }
-    int mrc = MPI_Put(buf, len, MPI_BYTE, rc->rank, (MPI_Aint)off, len, MPI_BYTE, dsmi_w.win);
+    MPI_Aint disp = 0;
+    if (!rc_disp(rc, off, len, &disp)) {
+        return;
+    }
+    int mrc = MPI_Put(buf, len, MPI_BYTE, rc->rank, disp, len, MPI_BYTE, dsmi_w.win);
     rc->ops++;
     dsmi_count(&dsmi_stat.puts, 1);
     if (mrc != MPI_SUCCESS) {

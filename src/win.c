@@ -5,7 +5,9 @@
  *
  * One MPI window holds every rank's segment for the life of the runtime, and one
  * passive-target epoch (MPI_Win_lock_all with MPI_MODE_NOCHECK) is open on it from
- * dsm_init to dsm_finalize; operations complete with MPI_Win_flush*. The ident header
+ * dsm_init to dsm_finalize; operations complete with MPI_Win_flush*. Each window is
+ * DSMI_SEG_ALIGN bytes longer than the segment, which starts at the first such boundary
+ * in it; the ranks' pads are gathered into dsmi_translate's table (win.h). The ident header
  * is written locally before the barrier that ends creation, so every rank may read any
  * other rank's header after dsm_init returns.
  *
@@ -104,17 +106,39 @@ static bool osc_allows(const char *list, const char *name)
     return list[0] == '^' ? !listed : listed;
 }
 
-static int allocate(size_t size, bool shared, MPI_Info info)
+/* The window: DSMI_SEG_ALIGN bytes more than the segment, which starts at the first
+ * DSMI_SEG_ALIGN boundary inside it (win.h). Sets dsmi_w.base and *pad. */
+static int allocate(size_t size, bool shared, MPI_Info info, MPI_Aint *pad)
 {
-    void *base = NULL;
+    void *raw = NULL;
+    MPI_Aint len = (MPI_Aint)(size + DSMI_SEG_ALIGN);
     if (shared) {
-        DSMI_MPI("dsm_init", MPI_Win_allocate_shared((MPI_Aint)size, 1, info, dsmi_rt.comm, &base,
-                                                     &dsmi_w.win));
-    } else {
         DSMI_MPI("dsm_init",
-                 MPI_Win_allocate((MPI_Aint)size, 1, info, dsmi_rt.comm, &base, &dsmi_w.win));
+                 MPI_Win_allocate_shared(len, 1, info, dsmi_rt.comm, &raw, &dsmi_w.win));
+    } else {
+        DSMI_MPI("dsm_init", MPI_Win_allocate(len, 1, info, dsmi_rt.comm, &raw, &dsmi_w.win));
     }
-    dsmi_w.base = base;
+    *pad = (MPI_Aint)(-(uintptr_t)raw & (DSMI_SEG_ALIGN - 1));
+    dsmi_w.base = (char *)raw + *pad;
+    return DSM_OK;
+}
+
+/* Collective: every rank's pad into dsmi_w.disp0 (dsmi_translate's table). A pad that
+ * is not a multiple of 8 (a window base MPI did not align to 8 bytes, never seen) is
+ * refused on every rank: an aligned offset would then be a misaligned displacement,
+ * and rma.c checks an atomic's alignment on its displacement. */
+static int gather_pads(MPI_Aint pad)
+{
+    dsmi_w.disp0 = malloc((size_t)dsmi_rt.nranks * sizeof *dsmi_w.disp0);
+    int ok = dsmi_w.disp0 != NULL && pad % 8 == 0;
+    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm));
+    if (!ok) {
+        return dsmi_fail(dsmi_w.disp0 == NULL ? DSM_ERR_NOMEM : DSM_ERR_UNSUPPORTED, "dsm_init",
+                         "no memory for the displacement table, or MPI returned a window "
+                         "base that is not 8-byte aligned (here: %ld mod 8)",
+                         (long)(pad % 8));
+    }
+    DSMI_MPI("dsm_init", MPI_Allgather(&pad, 1, MPI_AINT, dsmi_w.disp0, 1, MPI_AINT, dsmi_rt.comm));
     return DSM_OK;
 }
 
@@ -142,8 +166,9 @@ static int map_peers(void)
         int du = 0;
         void *p = NULL;
         ok = MPI_Win_shared_query(dsmi_w.win, r, &sz, &du, &p) == MPI_SUCCESS && p != NULL &&
-             (size_t)sz >= dsmi_w.size;
-        peer[r] = p;
+             (size_t)sz >= dsmi_w.size + DSMI_SEG_ALIGN;
+        // The owner's pad: where its segment starts is fixed by its own mapping.
+        peer[r] = ok ? (char *)p + dsmi_w.disp0[r] : NULL;
     }
     // All or nothing, on every rank (see dsmi_peer in win.h).
     int mrc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm);
@@ -157,7 +182,17 @@ static int map_peers(void)
         return DSM_OK;
     }
     dsmi_w.peer = peer;
+    // Direct mode addresses a segment from its peer pointer: displacement = offset.
+    memset(dsmi_w.disp0, 0, (size_t)dsmi_rt.nranks * sizeof *dsmi_w.disp0);
     return DSM_OK;
+}
+
+/* Undo a window whose creation failed after MPI made it (no epoch is open yet). */
+static void create_failed(void)
+{
+    MPI_Win_free(&dsmi_w.win);
+    free(dsmi_w.disp0);
+    dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
 }
 
 int dsmi_win_create(size_t size, bool single_node)
@@ -186,7 +221,8 @@ int dsmi_win_create(size_t size, bool single_node)
     if (shared) { // meaningful for shared windows only
         MPI_Info_set(info, "alloc_shared_noncontig", "true");
     }
-    int rc = allocate(size, shared, info);
+    MPI_Aint pad = 0;
+    int rc = allocate(size, shared, info, &pad);
     MPI_Info_free(&info);
     if (rc != DSM_OK) {
         return rc;
@@ -194,10 +230,10 @@ int dsmi_win_create(size_t size, bool single_node)
     dsmi_w.size = size;
     dsmi_w.shared = shared;
     dsmi_w.peer = NULL;
+    dsmi_w.disp0 = NULL;
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN); // map_peers' queries may fail
-    if (direct && (rc = map_peers()) != DSM_OK) {
-        MPI_Win_free(&dsmi_w.win); // no epoch is open yet: nothing for finalize to close
-        dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
+    if ((rc = gather_pads(pad)) != DSM_OK || (direct && (rc = map_peers()) != DSM_OK)) {
+        create_failed();
         return rc;
     }
     memset(dsmi_w.base, 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
@@ -220,6 +256,8 @@ int dsmi_win_destroy(void)
     // copies through a stale one.
     free(dsmi_w.peer);
     dsmi_w.peer = NULL;
+    free(dsmi_w.disp0);
+    dsmi_w.disp0 = NULL;
     int mrc = MPI_Win_flush_all(dsmi_w.win);
     const char *what = "MPI_Win_flush_all";
     if (mrc == MPI_SUCCESS && (mrc = MPI_Win_unlock_all(dsmi_w.win)) != MPI_SUCCESS) {

@@ -9,6 +9,16 @@
  *   0       DSMI_HDR_SIZE                                             seg_size
  *   | header | heap ............................................... |
  *
+ * Where a segment lies in its window: MPI returns window memory with whatever
+ * alignment it likes (Open MPI's osc sm: 8 mod 16; MPICH: a page), and allocator
+ * offsets alone cannot make addresses aligned. So each window is DSMI_SEG_ALIGN bytes
+ * longer than the segment and the segment starts at the first DSMI_SEG_ALIGN boundary
+ * inside it, pad[r] bytes in. The pads differ between ranks; the window layer keeps
+ * them in dsmi_w.disp0, read only by dsmi_translate (in direct mode they are folded
+ * into the dsmi_peer pointers instead, and the table is zero). A segment's offsets
+ * (what global pointers, the heap and checkpoints use) never include the pad, so a
+ * checkpoint written under one pad restores under another.
+ *
  * The header is split into fixed regions, one per subsystem, so each subsystem owns its
  * bytes and no one's layout moves when another grows. Everything in it is made of
  * fixed-width integers and offsets, never process pointers, so a segment's bytes are its
@@ -47,12 +57,17 @@ struct dsmi_ident {
 };
 _Static_assert(sizeof(struct dsmi_ident) <= DSMI_HDR_IDENT_SIZE, "ident region overflow");
 
+/* Every segment starts at an address that is a multiple of this (see above). */
+#define DSMI_SEG_ALIGN ((size_t)DSM_MAX_ALIGN)
+_Static_assert(DSMI_HDR_SIZE % 16 == 0, "the heap's first block must stay 16-byte aligned");
+
 struct dsmi_win {
-    MPI_Win win; // the data window, in a lock_all epoch from create to destroy
-    char *base;  // this rank's segment
-    size_t size; // every rank's segment size
-    bool shared; // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
-    char **peer; // direct mode: every rank's segment as mapped here (win.c), else NULL
+    MPI_Win win;     // the data window, in a lock_all epoch from create to destroy
+    char *base;      // this rank's segment (offset 0), DSMI_SEG_ALIGN-aligned
+    size_t size;     // every rank's segment size (the window is DSMI_SEG_ALIGN longer)
+    bool shared;     // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
+    char **peer;     // direct mode: every rank's segment (offset 0) as mapped here, else NULL
+    MPI_Aint *disp0; // per rank: displacement of its offset 0 (dsmi_translate only)
 };
 DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 
@@ -108,7 +123,11 @@ static inline dsm_gptr_t dsmi_gptr(int rank, uint64_t offset)
  * The one translation from a global pointer to (rank, displacement), with the bounds
  * check every access needs: [offset, offset + len) inside the target's segment and, for
  * user accesses, past the header. Restarting on a different rank count changes this
- * function and nothing else. Returns DSM_OK or fails (logged) as func.
+ * function and its table and nothing else. The displacement is where the path
+ * addresses the byte: in the target's window for an MPI call (offset + the target's
+ * pad), from dsmi_peer(rank) in direct mode (the offset: peer already points at the
+ * segment). Every MPI call on the data window takes its displacement from here.
+ * Returns DSM_OK or fails (logged) as func.
  */
 static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func, int *rank,
                                  MPI_Aint *disp)
@@ -129,7 +148,7 @@ static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char
                          (unsigned long long)lo, dsmi_w.size);
     }
     *rank = (int)r;
-    *disp = (MPI_Aint)off;
+    *disp = (MPI_Aint)off + dsmi_w.disp0[r];
     return DSM_OK;
 }
 

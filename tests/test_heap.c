@@ -554,6 +554,200 @@ static void test_heap_reload(void)
     expect_empty();
 }
 
+/* ---- alignment of addresses, not only of offsets ---- */
+
+/* The local address of g on its owner (this rank), as an integer. */
+static uintptr_t addr_of(dsm_gptr_t g)
+{
+    void *p = NULL;
+    H_OK(dsm_gptr_local(g, &p));
+    return (uintptr_t)p;
+}
+
+enum { NALIGN = 6 };
+static const size_t aligns[NALIGN] = {16, 32, 4096, 8192, 65536, DSM_MAX_ALIGN};
+
+/* Every block's address on its owner honours its alignment: 16 bytes for dsm_alloc,
+ * dsm_calloc and dsm_alloc_on, any power of two up to DSM_MAX_ALIGN for
+ * dsm_alloc_aligned; beyond that is DSM_ERR_ARG. The owner's local stores through those
+ * addresses and other ranks' puts, gets and atomics through the pointers meet in the
+ * same bytes (the segment start differs inside each rank's window). */
+static void test_heap_aligned_addresses(void)
+{
+    dsm_gptr_t g[NALIGN], all[NALIGN * 64], z, h, big = DSM_GPTR_NULL;
+    H_OK(dsm_gptr_make(me, DSMI_HDR_SIZE, &h));
+    CU_ASSERT_EQUAL(addr_of(h) % DSM_MAX_ALIGN, DSMI_HDR_SIZE % DSM_MAX_ALIGN);
+    H_OK(dsm_calloc(3, 40, &z));
+    CU_ASSERT_EQUAL(addr_of(z) % 16, 0);
+    for (int i = 0; i < NALIGN; i++) {
+        H_OK(dsm_alloc_aligned(100 + 8 * (size_t)i, aligns[i], &g[i]));
+        uintptr_t a = addr_of(g[i]);
+        CU_ASSERT_EQUAL(dsm_gptr_offset(g[i]) % aligns[i], 0);
+        CU_ASSERT_EQUAL(a % aligns[i], 0);
+        if (a % aligns[i] != 0) {
+            printf("\n  align %zu: address %#lx is %lu mod %zu\n", aligns[i], (unsigned long)a,
+                   (unsigned long)(a % aligns[i]), aligns[i]);
+        }
+        uint64_t *p = (uint64_t *)a;
+        if (p != NULL) {
+            p[0] = (uint64_t)me * 1000 + (uint64_t)i; // a local store the others read
+            p[1] = 0;                                 // the others' fetch-add target
+        }
+    }
+    H_EXPECT(dsm_alloc_aligned(64, 2 * (size_t)DSM_MAX_ALIGN, &big), DSM_ERR_ARG);
+    CU_ASSERT(strstr(dsm_last_error(), "DSM_MAX_ALIGN") != NULL);
+    CU_ASSERT(dsm_gptr_is_null(big));
+    MPI_Allgather(g, NALIGN, MPI_UINT64_T, all, NALIGN, MPI_UINT64_T, MPI_COMM_WORLD);
+    H_OK(dsm_barrier());
+    int right = (me + 1) % n, bad = 0;
+    for (int i = 0; i < NALIGN && n <= 64; i++) {
+        dsm_gptr_t t = all[right * NALIGN + i], t8;
+        uint64_t v = 0, one = 1, put = UINT64_C(0xabcdef00) + (uint64_t)i;
+        H_OK(dsm_get(&v, t, 8));
+        bad += v != (uint64_t)right * 1000 + (uint64_t)i;
+        H_OK(dsm_gptr_add(t, 8, &t8));
+        H_OK(dsm_atomic_add_u64(t8, one));
+        H_OK(dsm_gptr_add(t, 16, &t8));
+        H_OK(dsm_put(t8, &put, 8));
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    H_OK(dsm_barrier());
+    for (int i = 0; i < NALIGN; i++) {
+        const uint64_t *p = (const uint64_t *)addr_of(g[i]);
+        if (p != NULL && n > 1) {
+            CU_ASSERT_EQUAL(p[1], 1);
+            CU_ASSERT_EQUAL(p[2], UINT64_C(0xabcdef00) + (uint64_t)i);
+        }
+        H_OK(dsm_free(g[i]));
+    }
+    H_OK(dsm_free(z));
+    expect_empty();
+}
+
+/* Blocks allocated by another rank are 16-byte aligned on their owner too. */
+static void test_heap_aligned_remote(void)
+{
+    dsm_gptr_t mine[4], all[4 * 64];
+    int left = (me + n - 1) % n;
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_alloc_on((me + 1) % n, 1 + 24 * (size_t)i, &mine[i]));
+    }
+    MPI_Allgather(mine, 4, MPI_UINT64_T, all, 4, MPI_UINT64_T, MPI_COMM_WORLD);
+    for (int i = 0; i < 4 && n <= 64; i++) {
+        CU_ASSERT_EQUAL(addr_of(all[left * 4 + i]) % 16, 0); // made by left, owned here
+    }
+    H_OK(dsm_barrier());
+    for (int i = 0; i < 4; i++) {
+        H_OK(dsm_free(mine[i]));
+    }
+    expect_empty();
+}
+
+/* ---- what dsm_free refuses, and its stated limit ---- */
+
+/* Refused with DSM_ERR_INVALID and nothing changed: a second free while the block is
+ * still free (local, and remote while pending), a free after the block was merged into
+ * a neighbour, header, interior and made-up pointers (also in bad_input). */
+static void test_heap_free_refusals(void)
+{
+    dsm_gptr_t x, y, guard, r, in;
+    H_OK(dsm_alloc(300, &x));
+    H_OK(dsm_alloc(300, &y));
+    H_OK(dsm_alloc(64, &guard)); // keeps x and y away from the wilderness
+    H_OK(dsm_free(y));
+    H_EXPECT(dsm_free(y), DSM_ERR_INVALID); // still a free block
+    CU_ASSERT(strstr(dsm_last_error(), "double free") != NULL);
+    H_OK(dsm_free(x));                      // merges y into x: y's header is wiped
+    H_EXPECT(dsm_free(y), DSM_ERR_INVALID); // after the merge
+    H_EXPECT(dsm_free(x), DSM_ERR_INVALID); // the merged block is free
+    H_OK(dsm_alloc_on((me + 1) % n, 300, &r));
+    H_OK(dsm_gptr_add(r, 64, &in));
+    H_EXPECT(dsm_free(in), DSM_ERR_INVALID); // interior
+    H_OK(dsm_free(r));
+    H_EXPECT(dsm_free(r), DSM_ERR_INVALID); // remote, pending
+    H_OK(dsm_free(guard));
+    expect_empty();
+}
+
+/* The stated limit: a pointer carries no generation (64 bits: rank and offset), so once
+ * the owner hands the freed address out again, a stale free of the old pointer frees
+ * the new block, as with malloc. Pinned here so a change of it is seen: each rank frees
+ * a block on its right neighbour remotely, the neighbour's next dsm_alloc of that size
+ * reuses the address, and the stale free then succeeds and frees the new block. */
+static void test_heap_stale_free_limit(void)
+{
+    dsm_gptr_t old = DSM_GPTR_NULL, fresh = DSM_GPTR_NULL, olds[64];
+    const int right = (me + 1) % n, left = (me + n - 1) % n;
+    H_OK(dsm_alloc_on(right, 200, &old));
+    H_OK(dsm_free(old)); // deferred: on right's pending list
+    H_OK(dsm_barrier());
+    H_OK(dsm_alloc(200, &fresh)); // merges the pending free, takes its address again
+    MPI_Allgather(&old, 1, MPI_UINT64_T, olds, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    bool reused = n <= 64 && dsm_gptr_equal(olds[left], fresh);
+    CU_ASSERT_TRUE(reused); // the premise: the address was handed out again
+    H_OK(dsm_barrier());
+    H_OK(dsm_free(old)); // stale, not refused: it frees right's new block
+    H_OK(dsm_barrier());
+    H_EXPECT(dsm_free(fresh), DSM_ERR_INVALID); // already freed by the stale free
+    expect_empty();
+}
+
+/* ---- a wiped rank until dsm_recover ---- */
+
+/* Restart mpidsm with a checkpoint directory in dir (rank 0 makes it) or without. */
+static void restart_dsm(const char *dir)
+{
+    H_OK(dsm_finalize());
+    if (dir != NULL) {
+        setenv("DSM_CKPT_DIR", dir, 1);
+        setenv("DSM_CKPT_JOB", "wiped", 1);
+    } else {
+        unsetenv("DSM_CKPT_DIR");
+        unsetenv("DSM_CKPT_JOB");
+    }
+    H_OK(dsm_init(NULL, NULL));
+}
+
+/* After dsm_simulate_failure(v) rank v's segment is zeroes, its heap roots included:
+ * every allocation on v, by v itself (dsm_alloc, dsm_calloc, dsm_alloc_on(v)) as by the
+ * others, is DSM_ERR_CORRUPT and hands out nothing (never a pointer into the runtime
+ * header), until dsm_recover brings the heap back. */
+static void test_heap_wiped_rank(void)
+{
+    char dir[64] = "/tmp/dsm-test-heap-XXXXXX";
+    if (me == 0) {
+        CU_ASSERT_PTR_NOT_NULL(mkdtemp(dir));
+    }
+    MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    restart_dsm(dir);
+    const int v = 1 % n;
+    dsm_gptr_t keep = DSM_GPTR_NULL, g = DSM_GPTR_NULL;
+    H_OK(dsm_alloc(100, &keep));
+    fill(keep, 100, me, 7);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_simulate_failure(v));
+    H_EXPECT(dsm_alloc_on(v, 64, &g), DSM_ERR_CORRUPT);
+    if (me == v) {
+        H_EXPECT(dsm_alloc(64, &g), DSM_ERR_CORRUPT);
+        H_EXPECT(dsm_calloc(4, 16, &g), DSM_ERR_CORRUPT);
+        H_EXPECT(dsm_alloc_aligned(64, 4096, &g), DSM_ERR_CORRUPT);
+        H_EXPECT(dsm_free(keep), DSM_ERR_CORRUPT);
+    }
+    CU_ASSERT(dsm_gptr_is_null(g)); // no pointer handed out, into the header or elsewhere
+    H_OK(dsm_recover());
+    CU_ASSERT_EQUAL(verify(keep, 100, me, 7), 0);
+    H_OK(dsm_alloc_on(v, 64, &g));
+    H_OK(dsm_free(g));
+    H_OK(dsm_free(keep));
+    expect_empty();
+    restart_dsm(NULL);
+    if (me == 0) {
+        char cmd[96];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+}
+
 static CU_TestInfo cases[] = {
     {"local_basic", test_heap_local_basic},
     {"bad_input", test_heap_bad_input},
@@ -566,6 +760,11 @@ static CU_TestInfo cases[] = {
     {"symmetric", test_heap_symmetric},
     {"usage_remote", test_heap_usage_remote},
     {"reload", test_heap_reload},
+    {"aligned_addresses", test_heap_aligned_addresses},
+    {"aligned_remote", test_heap_aligned_remote},
+    {"free_refusals", test_heap_free_refusals},
+    {"stale_free_limit", test_heap_stale_free_limit},
+    {"wiped_rank", test_heap_wiped_rank},
     CU_TEST_INFO_NULL,
 };
 
