@@ -88,3 +88,9 @@ check_SCRIPTS += tests/test_fault.sh
 check_SCRIPTS += tests/test_fault_ckpt.sh
 endif
 EXTRA_DIST += tests/soak_fault.sh
+
+# Simulated nodes (mpi-launch/simcluster): every suite and the apps across 2-3 nodes.
+if DSM_TESTS
+check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
+CLEANFILES += *.cluster-*.out
+endif
