@@ -31,8 +31,11 @@ fail=0
 # suite LAYOUT TEST: run tests/TEST with LAYOUT ranks per node (node1, node2, ...)
 suite() {
     local layout=$1 t=$2 rc start=$SECONDS
+    # in the background: a signal to this script then ends it (and, by its exit trap,
+    # the cluster with every rank) at once instead of after the job
     DSM_TEST_NODE_RANKS=$layout "$sc" run --ppn "$layout" --timeout "$to" "${launch[@]}" -- "$top/tests/$t" \
-        >"$t.cluster-${layout//,/-}.out" 2>&1
+        >"$t.cluster-${layout//,/-}.out" 2>&1 &
+    wait $!
     rc=$?
     if [[ $rc == 0 ]]; then
         echo "ok   $t on nodes ${layout//,/+} ($((SECONDS - start)) s)"
