@@ -99,3 +99,9 @@ endif
 if DSM_TESTS
 check_SCRIPTS += tests/test_dsmrun_launcher.sh tests/test_dsmrun_supervise.sh
 endif
+
+# Simulated nodes (mpi-launch/simcluster): every suite and the apps across 2-3 nodes.
+if DSM_TESTS
+check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
+CLEANFILES += *.cluster-*.out
+endif

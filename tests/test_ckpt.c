@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -318,6 +319,27 @@ static bool rank0_exists(const char *p)
     return yes;
 }
 
+/* name: the file in epoch e that keeps owner's replica. src/replica.c picks the keeper
+ * by node (rank + 1 on one node, the same local rank on the next node across nodes), so
+ * the name is looked up rather than assumed; "" (and a failed assertion) when there is
+ * not exactly one. */
+static void replica_file(char *name, size_t cap, const char *job, uint64_t e, int owner)
+{
+    char pat[PATH_MAX], file[64];
+    glob_t g;
+    snprintf(file, sizeof file, "rank-*.replica-of-%d", owner);
+    path(pat, job, e, file);
+    name[0] = '\0';
+    if (glob(pat, 0, NULL, &g) == 0) {
+        CU_ASSERT_EQUAL(g.gl_pathc, 1);
+        const char *slash = strrchr(g.gl_pathv[0], '/');
+        snprintf(name, cap, "%s", slash ? slash + 1 : g.gl_pathv[0]);
+        globfree(&g);
+    } else {
+        CU_FAIL("no replica file for the owner");
+    }
+}
+
 /* ---- cases ---- */
 
 static void test_ckpt_crc32c(void)
@@ -486,7 +508,7 @@ static void test_ckpt_partner_copy_lost(void)
     char name[64];
     two_epochs("partner", true);
     if (harness_rank() == 0 && nr > 1) {
-        snprintf(name, sizeof name, "rank-%d.replica-of-%d", (owner + 1) % nr, owner);
+        replica_file(name, sizeof name, "partner", 2, owner);
         CU_ASSERT_TRUE(exists("partner", 2, name));
         flip_bit("partner", 2, name, 20); // in the header
     }
@@ -503,8 +525,8 @@ static void test_ckpt_both_copies(void)
     if (harness_rank() == 0) {
         snprintf(name, sizeof name, "rank-%d.ckpt", owner);
         flip_bit("both", 2, name, 128 + 1000);
-        snprintf(name, sizeof name, "rank-%d.replica-of-%d", (owner + 1) % nr, owner);
         if (nr > 1) {
+            replica_file(name, sizeof name, "both", 2, owner);
             truncate_file("both", 2, name);
         }
     }
@@ -577,8 +599,8 @@ static void forged_case(const char *job, enum forge what)
         for (int r = 0; r < nr; r++) {
             snprintf(name, sizeof name, "rank-%d.ckpt", r);
             forge(job, 2, name, what);
-            snprintf(name, sizeof name, "rank-%d.replica-of-%d", (r + 1) % nr, r);
             if (nr > 1) {
+                replica_file(name, sizeof name, job, 2, r);
                 forge(job, 2, name, what);
             }
         }
@@ -853,7 +875,7 @@ static void test_ckpt_restart_then_recover(void)
         char name[64];
         snprintf(name, sizeof name, "rank-%d.ckpt", nr - 1);
         remove_file("rr", 2, name);
-        snprintf(name, sizeof name, "rank-0.replica-of-%d", nr - 1);
+        replica_file(name, sizeof name, "rr", 2, nr - 1);
         remove_file("rr", 2, name);
     }
     bar();

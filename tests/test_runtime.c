@@ -146,6 +146,33 @@ static void test_runtime_sizes_and_verbose(void)
     setenv("DSM_HEAP_SIZE", "64M", 1);
 }
 
+/* The layout a launcher was given, as ranks per node in node order ("2,1,1" from
+ * DSM_TEST_NODE_RANKS, set by tests/test_cluster.sh from the hostfile it runs on).
+ * Both MPIs fill the hostfile's nodes in order, and mpidsm numbers nodes by their lowest
+ * rank, so rank r sits on the node whose block holds r. */
+static void check_layout(const dsm_topo_t *t, const char *layout)
+{
+    int node = 0, first = 0, count = 0, mine = -1, my_first = 0, my_count = 0;
+    for (const char *p = layout; *p; node++) {
+        char *end;
+        count = (int)strtol(p, &end, 10);
+        if (end == p || count <= 0) {
+            CU_FAIL("DSM_TEST_NODE_RANKS is not a list of counts like 2,1,1");
+            return;
+        }
+        if (t->rank >= first && t->rank < first + count) {
+            mine = node, my_first = first, my_count = count;
+        }
+        first += count;
+        p = *end == ',' ? end + 1 : end;
+    }
+    CU_ASSERT_EQUAL(first, t->nranks); // the layout names every rank
+    CU_ASSERT_EQUAL(t->nnodes, node);
+    CU_ASSERT_EQUAL(t->node, mine);
+    CU_ASSERT_EQUAL(t->local_rank, t->rank - my_first);
+    CU_ASSERT_EQUAL(t->local_ranks, my_count);
+}
+
 static void test_runtime_topology(void)
 {
     H_OK(dsm_init(NULL, NULL));
@@ -159,6 +186,10 @@ static void test_runtime_topology(void)
     CU_ASSERT(t.node_memory > (1u << 20));
     CU_ASSERT_EQUAL(harness_sum(t.local_ranks == harness_nranks()),
                     harness_nranks() * (t.nnodes == 1));
+    const char *layout = getenv("DSM_TEST_NODE_RANKS");
+    if (layout) {
+        check_layout(&t, layout);
+    }
     H_EXPECT(dsm_topology(NULL), DSM_ERR_ARG);
     H_OK(dsm_finalize());
 }

@@ -1,12 +1,16 @@
 #!/bin/bash
-# Under a real single-node Slurm (mpi-launch/slurm-local: munged, slurmctld, slurmd):
-#  - sbatch mpi-launch/dsm.sbatch runs apps/dsm-demo on 4 tasks and passes;
-#  - sbatch dsm.sbatch relaunches tests/crashy inside the allocation after a rank is
-#    killed, from the epoch crashy committed;
-#  - srun --mpi=pmix -n 4 apps/dsm-demo directly (pmi2 for an MPICH build, whose PMI
-#    client speaks PMI-2; under pmix it would start 4 singletons).
+# Under a real Slurm on 2 simulated nodes (mpi-launch/slurm-local start 2: munged and
+# slurmctld here, one slurmd in each node of mpi-launch/simcluster; one node on this
+# machine when simcluster cannot run):
+#  - sbatch -N 2 -n 4 mpi-launch/dsm.sbatch runs apps/dsm-demo across both nodes;
+#  - sbatch -N 2 dsm.sbatch relaunches tests/crashy inside the allocation after a rank
+#    is killed, from the epoch crashy committed in the shared checkpoint directory;
+#  - srun --mpi=pmix -N 2 -n 4 apps/dsm-demo directly (pmi2 for an MPICH build, whose
+#    PMI client speaks PMI-2; under pmix it would start 4 singletons).
+# dsm-demo runs with DSM_VERBOSE=1, whose topology line must say "on 2 node(s)".
 # Skipped (77) without root or the Debian packages, or with DSM_TEST_SLURM=0. One run at
-# a time per machine (a lock); the daemons this test started are stopped on exit.
+# a time per machine (a lock); the daemons and nodes this test started are removed on
+# exit.
 set -u
 top=$(cd "${top_builddir:-.}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +19,9 @@ dsmrun=$top/mpi-launch/dsmrun
 demo=$top/apps/dsm-demo
 crashy=$top/tests/crashy
 np=4
+export SIMCLUSTER=$top/mpi-launch/simcluster
+nn=2
+"$SIMCLUSTER" check >/dev/null || nn=1
 
 [[ ${DSM_TEST_SLURM:-1} != 0 ]] || { echo "SKIP: DSM_TEST_SLURM=0"; exit 77; }
 reason=$("$slurm_local" check) || { echo "SKIP: Slurm cannot run here: $reason"; exit 77; }
@@ -37,15 +44,16 @@ check() { # check DESCRIPTION COMMAND...: the command must succeed
 }
 
 "$slurm_local" status >/dev/null || started=1
-setup=$(timeout 60 "$slurm_local" start) || { echo "FAIL: slurm-local start"; exit 1; }
+setup=$(timeout 90 "$slurm_local" start "$nn") || { echo "FAIL: slurm-local start $nn"; exit 1; }
 eval "$setup"
-echo "Slurm up: $SLURM_CONF; $(sinfo -h -N -o '%N %c CPUs %T')"
+echo "Slurm up: $SLURM_CONF; $(sinfo -h -N -o '%N %c CPUs %T' | tr '\n' ' ')"
+[[ $(sinfo -h -N -o %N | wc -l) -ge $nn ]] || { echo "FAIL: fewer than $nn nodes"; exit 1; }
 
 # submit SCRIPT-ARGS...: sbatch dsm.sbatch, wait (bounded) until the job has left the
 # queue; sets out (the job's output) and state
 submit() {
     local id i
-    id=$(sbatch --parsable -n "$np" -t 5 -o "$work/job-%j.out" \
+    id=$(sbatch --parsable -N "$nn" -n "$np" -t 5 -o "$work/job-%j.out" \
         --export=ALL,DSMRUN="$dsmrun" "$src/mpi-launch/dsm.sbatch" "$@") || return 1
     echo "submitted job $id: $*"
     for ((i = 0; i < 400; i++)); do # 400 x 0.25 s: 100 s at most
@@ -62,14 +70,15 @@ submit() {
     sed 's/^/    | /' <<<"$out"
 }
 
-echo "== sbatch dsm.sbatch apps/dsm-demo on $np tasks"
-submit --timeout 80 "$demo" --rounds 100
+echo "== sbatch -N $nn dsm.sbatch apps/dsm-demo on $np tasks"
+DSM_VERBOSE=1 submit --timeout 80 "$demo" --rounds 100
 check "the job completed (state $state)" test "$state" == COMPLETED
 check "all checks passed" grep -q "dsm-demo: all checks passed" <<<"$out"
 check "$np ranks took part" grep -q "after $np ranks" <<<"$out"
+check "the ranks spanned $nn node(s)" grep -q "$np ranks on $nn node(s)" <<<"$out"
 check "the job ran under srun" grep -q "finished with status 0" <<<"$out"
 
-echo "== sbatch dsm.sbatch: a rank killed, relaunched inside the allocation"
+echo "== sbatch -N $nn dsm.sbatch: a rank killed, relaunched inside the allocation"
 if [[ -x $crashy ]]; then
     submit --ckpt-dir "$work/ck" --timeout 60 "$crashy"
     check "the job completed (state $state)" test "$state" == COMPLETED
@@ -83,11 +92,12 @@ fi
 
 mpi=pmix
 "$dsmrun" --info | grep -q "built for: mpich" && mpi=pmi2
-echo "== srun --mpi=$mpi -n $np apps/dsm-demo"
-out=$(timeout 90 srun --mpi="$mpi" -n "$np" -t 2 "$demo" --rounds 100 2>&1)
+echo "== srun --mpi=$mpi -N $nn -n $np apps/dsm-demo"
+out=$(DSM_VERBOSE=1 timeout 90 srun --mpi="$mpi" -N "$nn" -n "$np" -t 2 "$demo" --rounds 100 2>&1)
 rc=$?
-sed 's/^/    | /' <<<"$out" | tail -4
-check "srun -n $np passed (status $rc)" test "$rc" == 0
+grep -v '^\[dsm 0\]   ' <<<"$out" | sed 's/^/    | /' | tail -4
+check "srun -N $nn -n $np passed (status $rc)" test "$rc" == 0
 check "all checks passed on $np ranks" grep -q "after $np ranks" <<<"$out"
+check "the ranks spanned $nn node(s)" grep -q "$np ranks on $nn node(s)" <<<"$out"
 check "srun lists pmix" bash -c "srun --mpi=list 2>&1 | grep -q pmix"
 exit $fail
