@@ -14,6 +14,14 @@ if "$dsmrun" --info | grep -q openmpi; then
     check "more ranks than cores gets --oversubscribe" grep -q -- --oversubscribe <<<"$dry"
 fi
 check "-n reaches the launcher" grep -q -E -- '-n 64' <<<"$dry"
+# A launcher option whose value is a path is not the program: the job (and so the
+# checkpoint directory dsmrun watches) is the program's, with or without --.
+for sep in "" "--"; do
+    dry=$("$dsmrun" --dry-run -n 2 --restarts 1 --ckpt-dir /tmp/dsm-dry --hostfile /etc/hosts \
+        $sep /bin/true 2>&1)
+    check "--hostfile /etc/hosts $sep: the program is /bin/true" \
+        grep -q "checkpoints in /tmp/dsm-dry/true)" <<<"$dry"
+done
 "$dsmrun" -n 1 bash -c 'exit 3'
 check "exit status is the program's" test $? == 3
 "$dsmrun" -n 1 --timeout 2 sleep 30 2>/dev/null
