@@ -595,9 +595,13 @@ static void restart(const char *timeout)
 }
 
 /* Rank 1 times out in the queue while rank 2 still waits (behind it, or ahead): when
- * rank 0 releases, the lock reaches rank 2 through rank 1's abandoned node. */
+ * rank 0 releases, the lock reaches rank 2 through rank 1's abandoned node. Rank 2's
+ * own limit is long (DSM_LOCK_TIMEOUT is per rank): the hand-over after rank 1 gives up
+ * may take seconds on a busy machine or across simulated nodes over TCP, and rank 2
+ * must outlast it rather than time out 0.4 s after rank 1. */
 static void timeout_live_waiter_behind(void)
 {
+    restart(me == 2 ? "300" : "2");
     dsm_gptr_t m = at(0, 15, 0), flag = at(0, 15, 64);
     hold_on_rank0(m, flag);
     if (me == 1) {
@@ -694,6 +698,7 @@ static void test_sync_timeout(void)
     }
     H_OK(dsm_barrier());
     timeout_live_waiter_behind();
+    restart("2");
     rank_lock_while_waiting();
     restart(NULL);
 }
