@@ -340,9 +340,12 @@ static inline int atomic_target(dsm_gptr_t g, int size, bool user, const char *f
                                 MPI_Aint *disp)
 {
     int rc = dsmi_translate(g, (size_t)size, user, func, rank, disp);
-    if (rc == DSM_OK && (*disp & (size - 1)) != 0) { // a mask: a division costs ~10 ns
+    // The offset, not the displacement: segments start 2 MiB-aligned, so the offset's
+    // alignment is the address's; the displacement adds the window's pad.
+    uint64_t off = g.bits & DSMI_OFFSET_MASK;
+    if (rc == DSM_OK && (off & (uint64_t)(size - 1)) != 0) { // a mask: a division costs ~10 ns
         return dsmi_fail(DSM_ERR_ARG, func, "target %d:0x%llx is not %d-byte aligned", *rank,
-                         (unsigned long long)*disp, size);
+                         (unsigned long long)off, size);
     }
     return rc;
 }
