@@ -217,8 +217,9 @@ void dsmi_sync_progress(void)
     if (dsmi_rt.nranks > 1 && !dsmi_direct()) {
         int peer = (dsmi_rt.rank + 1) % dsmi_rt.nranks;
         uint64_t dummy = 0, old = 0;
-        MPI_Fetch_and_op(&dummy, &old, MPI_UINT64_T, peer, DSMI_HDR_SYNC_OFF, MPI_NO_OP,
-                         dsmi_w.win);
+        MPI_Aint disp = 0; // where the peer's word is in its window: the one translation
+        dsmi_translate(dsmi_gptr(peer, DSMI_HDR_SYNC_OFF), 8, false, "dsm sync", &peer, &disp);
+        MPI_Fetch_and_op(&dummy, &old, MPI_UINT64_T, peer, disp, MPI_NO_OP, dsmi_w.win);
         MPI_Win_flush(peer, dsmi_w.win);
     } else if (dsmi_rt.nranks > 1) {
         /* Direct mode: the locks need no progress, but dsm_rank_lock (MPI_Win_lock on a
