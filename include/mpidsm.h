@@ -655,21 +655,20 @@ DSM_API int dsm_rank_unlock(int rank);
  * dsm_checkpoint() writes one file per rank under `DSM_CKPT_DIR/<job>/<epoch>/` (epoch
  * directories are zero-padded decimal, e.g. `00000003`), each with a header (magic,
  * format, job and program fingerprints, epoch, rank count, rank, layout, segment size,
- * lengths) and a CRC32C over everything, written to a temporary name, fsync'd and renamed. Only when
- * every rank has written does rank 0 write `<epoch>/COMMIT` ("epoch N\nranks R\n...");
- * an epoch without it never counts. `DSM_CKPT_KEEP` committed epochs are kept. Files are
- * mode 0600, directories 0700. `DSM_CKPT_DIR` must name the same file system on all
- * ranks.
+ * lengths) and a CRC32C over everything, written to a temporary name, fsync'd and renamed. Only
+ * when every rank has written does rank 0 write `<epoch>/COMMIT` ("epoch N\nranks R\n..."); an
+ * epoch without it never counts. `DSM_CKPT_KEEP` committed epochs are kept. Files are mode 0600,
+ * directories 0700. `DSM_CKPT_DIR` must name the same file system on all ranks.
  *
  * The job name is `DSM_CKPT_JOB`, else the program's basename; its directory is the
  * name with every byte outside `[A-Za-z0-9._-]` (and a leading '.') written as `%XX`,
  * so distinct names never share a directory (`exp/1` is `exp%2F1`, `exp 1` is
  * `exp%201`); a name whose directory name would exceed 255 bytes is refused
  * (::DSM_ERR_ENV). The command `dsm-ckpt-dir DIR JOB PROGRAM`, installed beside
- * dsmrun, prints that directory (dsmrun uses it). Each image and COMMIT record names the program that wrote it (its basename). Below
- * `DSM_CKPT_DIR` no symbolic link is followed: a linked job or epoch directory is
- * refused (::DSM_ERR_IO naming it), a numbered link or file in the job directory is no
- * epoch and is never deleted.
+ * dsmrun, prints that directory (dsmrun uses it). Each image and COMMIT record names the program
+ * that wrote it (its basename). Below `DSM_CKPT_DIR` no symbolic link is followed: a linked job or
+ * epoch directory is refused (::DSM_ERR_IO naming it), a numbered link or file in the job directory
+ * is no epoch and is never deleted.
  *
  * Restart: with `DSM_RESTART=auto` (or `required`) dsm_init() restores the newest
  * committed epoch whose every rank's image (own file, else the partner's replica file)
