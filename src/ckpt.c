@@ -275,7 +275,9 @@ static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *wh
         dsmi_why(why, "no memory to list %s", dsmi_ck.jobdir);
         return rc;
     }
-    qsort(*out, (size_t)*n, sizeof **out, cmp_desc);
+    if (*n > 1) { // qsort of NULL (no epoch yet) is undefined, even with a count of 0
+        qsort(*out, (size_t)*n, sizeof **out, cmp_desc);
+    }
     return DSM_OK;
 }
 
