@@ -68,7 +68,7 @@ check-am: $(DSM_TEST_HELPERS)
 CLEANFILES += $(DSM_TEST_HELPERS) *.mpipath.out
 
 endif
-EXTRA_DIST += tests/outside.c mpi-launch/quickstart
+EXTRA_DIST += tests/outside.c tests/lib.sh mpi-launch/quickstart
 
 # The heap: its CUnit suite, and the allocator core's fuzz target, a plain program run
 # once by a shell test (one process, no mpiexec).

@@ -10,20 +10,15 @@
 #    DSM_ERR_IO instead of starting from step 0 (as an unprivileged user via setpriv
 #    when run as root, since root reads anything).
 set -u
+. "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
 dsmrun=$top/mpi-launch/dsmrun
 heat=$top/apps/heat
 np=2
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-ckpt-fs.XXXXXX")
 trap 'chmod -R u+rwx "$work" 2>/dev/null; rm -rf "$work"' EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
-show() { sed 's/^/    | /' <<<"$1"; }
 run() { # run ARGS...: dsmrun with a bound; sets out and rc
-    out=$(timeout 240 "$dsmrun" -n "$np" --timeout 120 "$@" 2>&1)
+    out=$(timeout "$(secs 240)" "$dsmrun" -n "$np" --timeout "$(secs 120)" "$@" 2>&1)
     rc=$?
     show "$out"
 }
@@ -78,11 +73,11 @@ if [[ $(id -u) == 0 ]]; then
     as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
     chown -R 65534:65534 "$work/G"
 fi
-"${as[@]}" "$dsmrun" -n "$np" --timeout 120 --ckpt-dir "$work/G/ck" "$heat" "${heat_args[@]}" \
+"${as[@]}" "$dsmrun" -n "$np" --timeout "$(secs 120)" --ckpt-dir "$work/G/ck" "$heat" "${heat_args[@]}" \
     >/dev/null 2>&1
 chmod 0 "$work/G/ck/heat"
 # no checkpoints in this run: starting from step 0 would go unnoticed to the end
-out=$(DSM_RESTART=auto HOME=$work "${as[@]}" timeout 240 "$dsmrun" -n "$np" --timeout 120 \
+out=$(DSM_RESTART=auto HOME=$work "${as[@]}" timeout "$(secs 240)" "$dsmrun" -n "$np" --timeout "$(secs 120)" \
     --ckpt-dir "$work/G/ck" "$heat" --nx 64 --ny 64 --steps 20 2>&1)
 rc=$?
 show "$out"

@@ -1,12 +1,8 @@
 #!/bin/bash
 # dsmrun: the flags it adds, exit status passing, timeouts and argument errors.
 set -u
+. "$(dirname "$0")/lib.sh"
 dsmrun=${top_builddir:-.}/mpi-launch/dsmrun
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
 dry=$("$dsmrun" --dry-run -n 64 /bin/true)
 if "$dsmrun" --info | grep -q openmpi; then
     check "open mpi as root gets --allow-run-as-root" \

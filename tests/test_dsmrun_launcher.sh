@@ -10,21 +10,16 @@
 # MPI: "mpiexec (OpenRTE) 4.1.4"; MPICH: "HYDRA build details"), plus the real one
 # when it is installed.
 set -u
+. "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
 dsmrun=$top/mpi-launch/dsmrun
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsmrun-launcher.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
-show() { sed 's/^/    | /' <<<"$1"; }
 # dsmrun without the caller's launcher choice or Slurm allocation, bounded in time
-drun() { timeout 60 env -u MPIEXEC -u SLURM_JOB_ID "$dsmrun" "$@"; }
+drun() { timeout "$(secs 60)" env -u MPIEXEC -u SLURM_JOB_ID "$dsmrun" "$@"; }
 mpi_of() { # mpi_of LAUNCHER: openmpi, mpich or unknown, from its --version
     local v
-    v=$(timeout 30 "$1" --version 2>&1 | head -5)
+    v=$(timeout "$(secs 30)" "$1" --version 2>&1 | head -5)
     if grep -q -e "Open MPI" -e "OpenRTE" <<<"$v"; then echo openmpi
     elif grep -q -i -e "HYDRA" -e "mpich" <<<"$v"; then echo mpich
     else echo unknown; fi
@@ -71,7 +66,7 @@ refused() { # refused ARGS...: dsmrun ARGS must exit 2 naming both MPIs
 check "--mpiexec (stub $other launcher)" \
     refused drun --mpiexec "$work/bin/launch-$other" --dry-run -n 2 /bin/true
 check "MPIEXEC= (stub $other launcher)" \
-    refused timeout 60 env -u SLURM_JOB_ID MPIEXEC="$work/bin/launch-$other" "$dsmrun" -n 2 /bin/true
+    refused timeout "$(secs 60)" env -u SLURM_JOB_ID MPIEXEC="$work/bin/launch-$other" "$dsmrun" -n 2 /bin/true
 check "a real run, not only --dry-run" \
     refused drun --mpiexec "$work/bin/launch-$other" -n 2 /bin/true
 real=mpiexec.$other

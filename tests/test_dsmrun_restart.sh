@@ -9,6 +9,7 @@
 #  - SIGINT to dsmrun mid-run stops the job: status 130, and no rank is left when dsmrun
 #    returns.
 set -u
+. "$(dirname "$0")/lib.sh"
 command -v pgrep >/dev/null || { echo "FAIL: pgrep (Debian: procps) is needed"; exit 1; }
 top=$(cd "${top_builddir:-.}" && pwd)
 dsmrun=$top/mpi-launch/dsmrun
@@ -17,14 +18,8 @@ np=${NPROCS:-4}
 [[ -x $crashy ]] || { echo "SKIP: $crashy not built (make check builds it)"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsmrun-restart.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
-show() { sed 's/^/    | /' <<<"$1"; }
 run() { # run ARGS...: dsmrun with a bound; sets out and rc
-    out=$(timeout 240 "$dsmrun" -n "$np" --timeout 60 "$@" 2>&1)
+    out=$(timeout "$(secs 240)" "$dsmrun" -n "$np" --timeout "$(secs 60)" "$@" 2>&1)
     rc=$?
     show "$out"
 }
@@ -51,7 +46,7 @@ check "resumes from 00000007 (00000012 has no COMMIT)" \
     grep -q "attempt 2: restarting from epoch 00000007" <<<"$out"
 
 echo "== stdin reaches the program"
-out=$(echo "stdin-ok" | timeout 60 "$dsmrun" -n 1 --timeout 30 --restarts 1 cat 2>&1)
+out=$(echo "stdin-ok" | timeout "$(secs 60)" "$dsmrun" -n 1 --timeout "$(secs 30)" --restarts 1 cat 2>&1)
 check "the program read dsmrun's stdin" grep -q "stdin-ok" <<<"$out"
 
 echo "== a program that always exits 3"
@@ -67,7 +62,7 @@ check "nothing relaunched" test "$(grep -c 'crashy: attempt' <<<"$out")" == 1
 
 echo "== SIGINT to dsmrun mid-run"
 set -m # the job gets its own process group, so SIGINT is not ignored in it
-"$dsmrun" -n "$np" --timeout 120 --restarts 3 --ckpt-dir "$work/cki" "$crashy" --sleep 100 \
+"$dsmrun" -n "$np" --timeout "$(secs 120)" --restarts 3 --ckpt-dir "$work/cki" "$crashy" --sleep 100 \
     >"$work/int.log" 2>&1 &
 pid=$!
 set +m

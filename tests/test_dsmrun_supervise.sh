@@ -11,6 +11,7 @@
 # Every process dsmrun starts inherits DSMRUN_TEST_MARK from it: the test finds them by
 # that variable in /proc/PID/environ, checks none is left, and kills any at exit.
 set -u
+. "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
 dsmrun=$top/mpi-launch/dsmrun
 crashy=$top/tests/crashy
@@ -36,26 +37,20 @@ kill_marked() { # what a failed case left behind must not disturb the next ones
     await 10 none_marked
 }
 trap 'kill_marked; rm -rf "$work"' EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
-show() { sed 's/^/    | /' <<<"$1"; }
 run() { # run ARGS...: dsmrun with a bound; sets out and rc
-    out=$(timeout 240 env "$mark" "$dsmrun" -n "$np" --timeout 120 "$@" 2>&1)
+    out=$(timeout "$(secs 240)" env "$mark" "$dsmrun" -n "$np" --timeout "$(secs 120)" "$@" 2>&1)
     rc=$?
     show "$out"
 }
 start() { # start LOG ARGS...: dsmrun in the background (own process group); sets pid
     local log=$1; shift
     set -m
-    env "$mark" "$dsmrun" -n "$np" --timeout 120 "$@" >"$log" 2>&1 &
+    env "$mark" "$dsmrun" -n "$np" --timeout "$(secs 120)" "$@" >"$log" 2>&1 &
     pid=$!
     set +m
 }
 await() { # await SECONDS COMMAND...: poll until the command succeeds; false on timeout
-    local i n=$(($1 * 10)); shift
+    local i n=$(($(secs "$1") * 10)); shift
     for ((i = 0; i < n; i++)); do
         "$@" && return 0
         sleep 0.1
@@ -111,12 +106,12 @@ echo "== kill -9 of dsmrun running heat, then the same command again"
 # checkpoints): the step count comes from a short run's speed (Open MPI's direct path
 # is 50 times faster here than MPICH's). A job that ran on after the kill would have
 # committed its later epochs, and the rerun would resume near the end.
-ms=$(DSM_CKPT_DIR=$work/ref timeout 240 "$dsmrun" -n "$np" --timeout 200 "$heat" --nx 96 --ny 96 \
+ms=$(DSM_CKPT_DIR=$work/ref timeout "$(secs 240)" "$dsmrun" -n "$np" --timeout "$(secs 200)" "$heat" --nx 96 --ny 96 \
     --steps 300 2>/dev/null | sed -n 's|.* \([0-9.]*\) ms/step.*|\1|p')
 steps=$(awk -v ms="${ms:-1}" 'BEGIN { s = int(20000 / (ms > 0.1 ? ms : 0.1)); print (s < 400 ? 400 : s > 60000 ? 60000 : s) }')
 args=(--nx 96 --ny 96 --steps "$steps" --ckpt-every $((steps / 40)))
 echo "heat: ${ms:-?} ms/step: ${args[*]}"
-ref=$(DSM_CKPT_DIR=$work/ref timeout 240 "$dsmrun" -n "$np" --timeout 200 "$heat" "${args[@]}" 2>/dev/null |
+ref=$(DSM_CKPT_DIR=$work/ref timeout "$(secs 240)" "$dsmrun" -n "$np" --timeout "$(secs 200)" "$heat" "${args[@]}" 2>/dev/null |
     sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
 check "the fault-free reference run gave a checksum" test -n "$ref"
 line=(--restarts 2 --ckpt-dir "$work/ck" "$heat" "${args[@]}" --expect "${ref:-0}")
@@ -140,7 +135,7 @@ check "... from early in the run: the job did not run on (step ${at:-none} of $s
 check "the result equals the fault-free run's" grep -q "expected $ref: equal" <<<"$out"
 
 echo "== the user's DSM_RESTART is kept on every attempt"
-out=$(DSM_RESTART=required timeout 240 env "$mark" "$dsmrun" -n "$np" --timeout 60 \
+out=$(DSM_RESTART=required timeout "$(secs 240)" env "$mark" "$dsmrun" -n "$np" --timeout "$(secs 60)" \
     --restarts 2 --ckpt-dir "$work/ckq" "$crashy" 2>&1)
 rc=$?
 show "$out"
@@ -149,7 +144,7 @@ check "the killed first attempt was relaunched" test "$(grep -c . <<<"$starts")"
 check "every attempt saw DSM_RESTART=required" \
     test "$(grep -c 'DSM_RESTART=required$' <<<"$starts")" == "$(grep -c . <<<"$starts")"
 check "dsmrun gave up (status $rc)" test "$rc" != 0
-out=$(DSM_RESTART=atuo timeout 240 env "$mark" "$dsmrun" -n "$np" --timeout 60 \
+out=$(DSM_RESTART=atuo timeout "$(secs 240)" env "$mark" "$dsmrun" -n "$np" --timeout "$(secs 60)" \
     --restarts 2 --ckpt-dir "$work/ckt" "$heat" --nx 64 --ny 64 --steps 20 2>&1)
 rc=$?
 show "$out"

@@ -16,6 +16,7 @@
 #    results is tolerated, see below).
 # DSM_TEST_NETPATH=0 skips (77).
 set -u
+. "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
 dsmrun=$top/mpi-launch/dsmrun
 np=${NPROCS:-4}
@@ -24,11 +25,6 @@ to=${TEST_TIMEOUT:-300}
 [[ ${DSM_TEST_NETPATH:-1} != 0 ]] || { echo "SKIP: DSM_TEST_NETPATH=0"; exit 77; }
 # A network path must not be served by direct load/store (test_rma's data_path case).
 export DSM_TEST_EXPECT_DIRECT=0
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
 run() { # run DSMRUN-ARGS...: sets out and rc, prints the interesting lines
     out=$(timeout $((to + 30)) "$dsmrun" -n "$np" --timeout "$to" "$@" 2>&1)
     rc=$?

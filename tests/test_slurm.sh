@@ -12,6 +12,7 @@
 # a time per machine (a lock); the daemons and nodes this test started are removed on
 # exit.
 set -u
+. "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 slurm_local=$src/mpi-launch/slurm-local
@@ -33,18 +34,13 @@ flock -w 150 9 || { echo "SKIP: another Slurm test held the lock for 150 s"; exi
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-slurm.XXXXXX")
 started=0
 finish() {
-    [[ $started == 1 ]] && timeout 60 "$slurm_local" stop
+    [[ $started == 1 ]] && timeout "$(secs 60)" "$slurm_local" stop
     rm -rf "$work"
 }
 trap finish EXIT
-fail=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-    local what=$1; shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
-}
 
 "$slurm_local" status >/dev/null || started=1
-setup=$(timeout 90 "$slurm_local" start "$nn") || { echo "FAIL: slurm-local start $nn"; exit 1; }
+setup=$(timeout "$(secs 90)" "$slurm_local" start "$nn") || { echo "FAIL: slurm-local start $nn"; exit 1; }
 eval "$setup"
 echo "Slurm up: $SLURM_CONF; $(sinfo -h -N -o '%N %c CPUs %T' | tr '\n' ' ')"
 [[ $(sinfo -h -N -o %N | wc -l) -ge $nn ]] || { echo "FAIL: fewer than $nn nodes"; exit 1; }
@@ -71,7 +67,7 @@ submit() {
 }
 
 echo "== sbatch -N $nn dsm.sbatch apps/dsm-demo on $np tasks"
-DSM_VERBOSE=1 submit --timeout 80 "$demo" --rounds 100
+DSM_VERBOSE=1 submit --timeout "$(secs 80)" "$demo" --rounds 100
 check "the job completed (state $state)" test "$state" == COMPLETED
 check "all checks passed" grep -q "dsm-demo: all checks passed" <<<"$out"
 check "$np ranks took part" grep -q "after $np ranks" <<<"$out"
@@ -80,7 +76,7 @@ check "the job ran under srun" grep -q "finished with status 0" <<<"$out"
 
 echo "== sbatch -N $nn dsm.sbatch: a rank killed, relaunched inside the allocation"
 if [[ -x $crashy ]]; then
-    submit --ckpt-dir "$work/ck" --timeout 60 "$crashy"
+    submit --ckpt-dir "$work/ck" --timeout "$(secs 60)" "$crashy"
     check "the job completed (state $state)" test "$state" == COMPLETED
     check "the killed rank was seen" grep -q "attempt 1 of 4 failed: .*SIGKILL" <<<"$out"
     check "relaunched from the committed epoch" \
@@ -93,7 +89,7 @@ fi
 mpi=pmix
 "$dsmrun" --info | grep -q "built for: mpich" && mpi=pmi2
 echo "== srun --mpi=$mpi -N $nn -n $np apps/dsm-demo"
-out=$(DSM_VERBOSE=1 timeout 90 srun --mpi="$mpi" -N "$nn" -n "$np" -t 2 "$demo" --rounds 100 2>&1)
+out=$(DSM_VERBOSE=1 timeout "$(secs 90)" srun --mpi="$mpi" -N "$nn" -n "$np" -t 2 "$demo" --rounds 100 2>&1)
 rc=$?
 grep -v '^\[dsm 0\]   ' <<<"$out" | sed 's/^/    | /' | tail -4
 check "srun -N $nn -n $np passed (status $rc)" test "$rc" == 0
