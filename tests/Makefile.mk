@@ -105,3 +105,8 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
+
+# The toolchain around the library (issue 19): the CMake package.
+if DSM_TESTS
+check_SCRIPTS += tests/test_cmake.sh
+endif
