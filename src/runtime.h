@@ -54,6 +54,8 @@ DSMI_HIDDEN int dsmi_env_check_agree(const struct dsmi_settings *s, MPI_Comm com
 DSMI_HIDDEN void dsmi_env_dump(const struct dsmi_settings *s);
 /* Write the Markdown table of docs/ENV.md. */
 DSMI_HIDDEN void dsmi_env_doc(FILE *f);
+/* Write the ENVIRONMENT section of mpidsm(7) (man markup; envdoc --man). */
+DSMI_HIDDEN void dsmi_env_man(FILE *f);
 /* Strict parsers, exposed for the tests. */
 DSMI_HIDDEN int dsmi_parse_bool(const char *s, bool *out);
 DSMI_HIDDEN int dsmi_parse_long(const char *s, long *out);

@@ -106,7 +106,7 @@ check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
 
-# The toolchain around the library (issue 19): the CMake package.
+# The toolchain around the library (issue 19): the CMake package, the man pages.
 if DSM_TESTS
-check_SCRIPTS += tests/test_cmake.sh
+check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh
 endif
