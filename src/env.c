@@ -2,7 +2,8 @@
  * Copyright (c) mpidsm developers. */
 /*
  * The DSM_* settings: strict parsing of the table in env_defs.h, the cross-rank
- * agreement check, the DSM_VERBOSE dump, the docs/ENV.md and mpidsm(7) generators.
+ * agreement check, the DSM_VERBOSE dump, the docs/ENV.md and mpidsm(7) generators and
+ * the listing dsm-info prints.
  * getenv is called here and nowhere else in src/ (CI greps for it).
  */
 #include "runtime.h"
@@ -323,3 +324,27 @@ void dsmi_env_man(FILE *f)
     }
 }
 
+size_t dsmi_env_count(void)
+{
+    return NROWS;
+}
+
+/* Row i for dsm-info: name, type, default, whether it must agree, meaning, the raw
+ * value from the environment (NULL when unset) and the value in effect ("" when the
+ * raw value is malformed: then valid is false). */
+void dsmi_env_row(size_t i, struct dsmi_env_row *out)
+{
+    const struct env_row *r = &rows[i];
+    char name[64];
+    snprintf(name, sizeof name, "DSM_%s", r->name);
+    *out = (struct dsmi_env_row){.desc = r->desc, .def = r->def, .agree = r->agree};
+    snprintf(out->name, sizeof out->name, "%s", name);
+    type_str(r, out->type, sizeof out->type);
+    out->raw = getenv(name);
+    struct dsmi_settings s;
+    memset(&s, 0, sizeof s);
+    out->valid = parse_one(r, out->raw ? out->raw : r->def, &s) == DSM_OK;
+    if (out->valid) {
+        value_str(r, &s, out->value, sizeof out->value);
+    }
+}

@@ -106,7 +106,8 @@ check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
 
-# The toolchain around the library (issue 19): the CMake package, the man pages.
+# The toolchain around the library (issue 19): the CMake package, the man pages,
+# dsm-info.
 if DSM_TESTS
-check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh
+check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh tests/test_dsm_info.sh
 endif
