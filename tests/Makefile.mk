@@ -107,7 +107,7 @@ CLEANFILES += *.cluster-*.out
 endif
 
 # The toolchain around the library (issue 19): the CMake package, the man pages,
-# dsm-info.
+# dsm-info, dsm-bench --plot.
 if DSM_TESTS
-check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh tests/test_dsm_info.sh
+check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh tests/test_dsm_info.sh tests/test_bench_plot.sh
 endif
