@@ -14,10 +14,14 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-info.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 bad=0
 fail() { echo "FAIL: $*"; bad=1; }
-# j NAME [env...] -- args: run dsm-info --json, keep its status, parse it
+# make check sets DSM_HEAP_SIZE and others: each run starts from no DSM_* setting
+unset_dsm=()
+for v in $(env | sed -n 's/^\(DSM_[A-Z_0-9]*\)=.*/\1/p'); do unset_dsm+=(-u "$v"); done
+# j NAME [VAR=value...]: run dsm-info --json with only those settings, keep its status,
+# parse it
 j() {
     local name=$1; shift
-    env "$@" timeout 120 "$info" --json >"$work/$name.json" 2>"$work/$name.err"
+    env "${unset_dsm[@]}" "$@" timeout 120 "$info" --json >"$work/$name.json" 2>"$work/$name.err"
     echo $? >"$work/$name.rc"
     jq -e . "$work/$name.json" >/dev/null || { fail "$name: not JSON"; cat "$work/$name.json"; }
 }
@@ -57,7 +61,7 @@ t bad '(.started | not) and (.error | test("DSM_HEAP_SIZE=.12Q. is not a valid s
 t bad '[.settings[] | select(.valid | not) | .name] == ["DSM_HEAP_SIZE"]'
 
 # --ranks, and dsmrun --info -n passing it on
-timeout 120 "$info" --ranks 3 >"$work/text" 2>&1 || fail "dsm-info --ranks 3: status $?"
+env "${unset_dsm[@]}" timeout 120 "$info" --ranks 3 >"$work/text" 2>&1 || fail "dsm-info --ranks 3: status $?"
 grep -q "^a job of 3 ranks on this machine: data path direct" "$work/text" ||
     fail "text: $(cat "$work/text")"
 while read -r v; do
