@@ -112,7 +112,9 @@ die "mangen.pl: no \\file comment in $opt{header}\n" unless defined $file_doc;
 sub inline {
     my $s = shift;
     $s =~ s/\\/\x01/g;    # every backslash left is the author's: protect, escape at the end
-    $s =~ s/\x01ref\s+(\w+)/exists $group{$1} ? "\"$group{$1}{title}\" in mpidsm(7)" : $1/ge;
+    # a group's text is on the pages of its calls: point at the first one
+    $s =~ s/\x01ref\s+(\w+)/exists $group{$1} && @{$group{$1}{funcs}}
+        ? "\"$group{$1}{title}\" in $group{$1}{funcs}[0]{name}(3)" : $1/ge;
     $s =~ s/::(\w+)/\x02B$1\x02R/g;
     $s =~ s/\b(dsm_\w+|MPI_\w+)\(\)/\x02B$1\x02R()/g;
     $s =~ s/`([^`]+)`/\x02B$1\x02R/g;
