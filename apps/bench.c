@@ -3,10 +3,11 @@
 /*
  * dsm-bench: measures mpidsm against raw MPI in the same run, on the same path.
  *
- *   dsm-bench [suite] [--iters N] [--rounds R] [--max-size BYTES] [--quick]
+ *   dsm-bench [suite...] [--iters N] [--rounds R] [--max-size BYTES] [--quick] [--plot DIR]
  *
- * Suites: rma (put/get/fetch-add/CAS latency and bandwidth, OSU-style). Run it under
- * mpi-launch/dsmrun with at least 2 ranks; rank 0 prints the table.
+ * Suites: rma (put/get/fetch-add/CAS latency and bandwidth, OSU-style), ckpt, heap, sync
+ * (one file each). Run it under mpi-launch/dsmrun with at least 2 ranks; rank 0 prints
+ * the tables, and with --plot DIR also draws DIR/<suite>.png (apps/bench_plot.c).
  */
 #include "bench.h"
 
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <mpi.h>
 
 struct suite {
     const char *name;
@@ -55,14 +58,28 @@ void bench_check(int rc, const char *what)
     }
 }
 
+const char *bench_mpi_name(void)
+{
+    static char name[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(name, &len);
+    name[strcspn(name, ",\n")] = '\0'; // "Open MPI v4.1.4", "MPICH Version:\t4.0.2"
+    for (char *t = strchr(name, '\t'); t; t = strchr(t, '\t')) {
+        *t = ' ';
+    }
+    return name;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dsm-bench [suite...] [--iters N] [--rounds R] [--max-size BYTES] "
-               "[--quick]\nsuites:\n");
+               "[--quick] [--plot DIR]\nsuites:\n");
     for (size_t i = 0; i < NSUITES; i++) {
         fprintf(f, "  %-8s %s\n", suites[i].name, suites[i].what);
     }
-    fprintf(f, "Run with at least 2 ranks, e.g. mpi-launch/dsmrun -n 2 dsm-bench rma\n");
+    fprintf(f, "--plot DIR: also draw DIR/<suite>.png with gnuplot ($GNUPLOT if set; the data\n"
+               "  in DIR/<suite>.dat, the script in DIR/<suite>.gp)\n"
+               "Run with at least 2 ranks, e.g. mpi-launch/dsmrun -n 2 dsm-bench rma\n");
 }
 
 static int parse_num(const char *s, long *out)
@@ -79,7 +96,7 @@ static int parse_num(const char *s, long *out)
 int main(int argc, char **argv)
 {
     struct bench_opts o = {0, 5, (size_t)4 << 20, 0};
-    const char *chosen[NSUITES + 1];
+    const char *chosen[NSUITES + 1], *plot = NULL;
     int nchosen = 0;
     for (int i = 1; i < argc; i++) {
         long v;
@@ -94,6 +111,8 @@ int main(int argc, char **argv)
             o.rounds = (int)v, i++;
         } else if (i + 1 < argc && !strcmp(argv[i], "--max-size") && !parse_num(argv[i + 1], &v)) {
             o.max_size = (size_t)v, i++;
+        } else if (i + 1 < argc && !strcmp(argv[i], "--plot")) {
+            plot = argv[++i];
         } else if (argv[i][0] != '-' && nchosen < (int)NSUITES) {
             chosen[nchosen++] = argv[i];
         } else {
@@ -106,14 +125,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "dsm-bench: dsm_init failed: %s\n", dsm_last_error());
         return 1;
     }
-    int rc = 0;
+    int rc = 0, me = dsm_rank(), ran[NSUITES] = {0};
+    if (plot) { // rank 0 decides for all: gnuplot and the directory are its business
+        rc = me == 0 ? bench_plot_check(plot) : 0;
+        MPI_Bcast(&rc, 1, MPI_INT, 0, dsm_comm());
+    }
     for (size_t i = 0; i < NSUITES && rc == 0; i++) {
         int want = nchosen == 0;
         for (int k = 0; k < nchosen; k++) {
             want |= !strcmp(chosen[k], suites[i].name);
         }
+        if (want && plot && me == 0) {
+            bench_plot_begin();
+        }
         if (want) {
             rc = suites[i].run(&o);
+            ran[i] = rc == 0;
+        }
+        if (want && plot && me == 0 && bench_plot_end(plot, suites[i].name) != 0) {
+            rc = 1;
         }
     }
     for (int k = 0; k < nchosen; k++) {
@@ -127,5 +157,10 @@ int main(int argc, char **argv)
         }
     }
     dsm_finalize();
+    for (size_t i = 0; i < NSUITES && plot && me == 0; i++) {
+        if (ran[i] && bench_plot_draw(plot, suites[i].name) != 0) {
+            rc = rc ? rc : 1;
+        }
+    }
     return rc;
 }

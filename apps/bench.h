@@ -21,6 +21,18 @@ double bench_median(double *v, int n);
 /* Abort the benchmark with a message when an mpidsm call fails. */
 void bench_check(int rc, const char *what);
 
+/* --plot DIR (apps/bench_plot.c). While a suite runs on rank 0, bench_data records one
+ * figure it prints as point (x, y) of a named series and bench_note a few words for the
+ * plot's title (no-ops without --plot and on other ranks). */
+void bench_data(const char *series, double x, double y);
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "Open MPI v4.1.4" or "MPICH Version: 4.0.2": the library's name, for notes. */
+const char *bench_mpi_name(void);
+int bench_plot_check(const char *dir);
+void bench_plot_begin(void);
+int bench_plot_end(const char *dir, const char *suite);
+int bench_plot_draw(const char *dir, const char *suite);
+
 int bench_rma(const struct bench_opts *o);
 int bench_ckpt(const struct bench_opts *o);
 int bench_heap(const struct bench_opts *o);

@@ -147,9 +147,12 @@ static double time_restore(void)
     return bench_now() - t;
 }
 
-static void report(const char *what, double bytes, double ours, double dd, const char *vs)
+/* One row; x places it in the plot (1: write, 2: restore). */
+static void report(const char *what, int x, double bytes, double ours, double dd, const char *vs)
 {
     if (dsm_rank() == 0) {
+        bench_data("dsm_bw", x, bytes / ours / 1e6);
+        bench_data("dd_bw", x, dd > 0 ? bytes / dd / 1e6 : 0.0);
         printf("%-22s %8.1f MB/s   %-26s %8.1f MB/s   ratio %.2f\n", what, bytes / ours / 1e6, vs,
                dd > 0 ? bytes / dd / 1e6 : 0.0, dd > 0 ? dd / ours : 0.0);
     }
@@ -212,8 +215,9 @@ int bench_ckpt(const struct bench_opts *o)
                "files per checkpoint (checked) in %s/%s, median of %d\n",
                n, t.segment_size / 1048576.0, filled / 1048576.0, total / 1048576.0, ckpt_dir(),
                job, rounds);
+        bench_note("%d ranks, %.0f MiB per checkpoint", n, total / 1048576.0);
     }
-    report("checkpoint write", total, bench_median(w, rounds), bench_median(d, rounds),
+    report("checkpoint write", 1, total, bench_median(w, rounds), bench_median(d, rounds),
            "dd conv=fsync (1 stream)");
     if (dsm_rank() == 0) {
         double bl = bench_median(b, rounds);
@@ -221,7 +225,7 @@ int bench_ckpt(const struct bench_opts *o)
                "checkpoint call", bl * 1e3,
                getenv("DSM_CKPT_ASYNC") ? getenv("DSM_CKPT_ASYNC") : "0");
     }
-    report("restore (recover all)", total, bench_median(r, rounds), bench_median(rd, rounds),
+    report("restore (recover all)", 2, total, bench_median(r, rounds), bench_median(rd, rounds),
            "cat files | dd (cached)");
     return 0;
 }

@@ -85,6 +85,8 @@ static void local_line(const struct bench_opts *o, size_t len, int batch)
     double tm = bench_median(a, rounds) / iters * 1e9, td = bench_median(b, rounds) / iters * 1e9;
     printf("%-22s %8zu %10.1f %10.1f %7.2f\n", batch == 1 ? "pair" : "batch of 1000", len, tm, td,
            td / tm);
+    bench_data(batch == 1 ? "pair_malloc" : "batch_malloc", (double)len, tm);
+    bench_data(batch == 1 ? "pair_dsm" : "batch_dsm", (double)len, td);
 }
 
 /* One raw compare-and-swap round trip to rank 1, the unit of remote cost. */
@@ -168,6 +170,8 @@ static void collective_line(const struct bench_opts *o, size_t len)
     if (dsm_rank() == 0) {
         double tm = bench_median(a, rounds) * 1e6, td = bench_median(b, rounds) * 1e6;
         printf("%-22s %8zu %10.1f %10.1f %7.3f\n", "collective alloc+free", len, tm, td, td / tm);
+        bench_data("coll_mpi", (double)len, tm);
+        bench_data("coll_dsm", (double)len, td);
     }
 }
 
@@ -181,6 +185,7 @@ int bench_heap(const struct bench_opts *o)
     }
     if (dsm_rank() == 0) {
         printf("# heap: local, median of %d rounds; CPU ns per alloc+free\n", o->rounds);
+        bench_note("%s, %d ranks", bench_mpi_name(), dsm_nranks());
         printf("%-22s %8s %10s %10s %7s\n", "pattern", "bytes", "malloc_ns", "dsm_ns", "ratio");
         const size_t sizes[] = {16, 64, 256, 4096, 65536};
         for (int i = 0; i < 5; i++) {

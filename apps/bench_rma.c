@@ -151,6 +151,17 @@ static void measure(struct ctx *c, const struct bench_opts *o, enum op op, size_
         double td = bench_median(t[1], rounds) / iters * 1e6;
         double ts = bench_median(t[2], rounds) / iters * 1e6;
         double mbs = (double)len / (td * 1e-6) / 1e6;
+        if (op <= OP_GET) {
+            char s[32];
+            snprintf(s, sizeof s, "%s_raw", op_names[op]);
+            bench_data(s, (double)len, tr);
+            snprintf(s, sizeof s, "%s_dsm", op_names[op]);
+            bench_data(s, (double)len, td);
+            snprintf(s, sizeof s, "%s_shm", op_names[op]);
+            if (c->speer) { // the floor exists when every rank shares this node
+                bench_data(s, (double)len, ts);
+            }
+        }
         if (c->speer) {
             printf("%-10s %9zu %10.3f %10.3f %10.3f %7.3f %7.3f %11.1f\n", op_names[op], len, tr,
                    ts, td, td / tr, td / ts, op <= OP_GET ? mbs : 0.0);
@@ -228,6 +239,8 @@ int bench_rma(const struct bench_opts *o)
                o->rounds);
         printf("# data path: %s\n",
                t.direct_ranks ? "direct load/store (DSM_DIRECT)" : "MPI one-sided calls");
+        bench_note("%s, %s, rank 0 to rank 1 of %d", bench_mpi_name(),
+                   t.direct_ranks ? "direct path" : "MPI path", dsm_nranks());
         printf("%-10s %9s %10s %10s %10s %7s %7s %11s\n", "op", "bytes", "raw_us", "shm_us",
                "dsm_us", "ratio", "vs_shm", "dsm_MB/s");
     }

@@ -153,9 +153,11 @@ static void print_uncontended(struct lk *l, const struct bench_opts *o)
         printf("# sync: uncontended lock+unlock by rank 0, median of %d rounds of %ld\n", rounds,
                iters);
         printf("%-10s %14s %14s\n", "lock", "own_rank_us", "rank1_us");
+        bench_note("%s, %d ranks", bench_mpi_name(), l->n);
         for (int k = 0; k < NKINDS; k++) {
-            printf("%-10s %14.3f %14.3f\n", kind_names[k], bench_median(v[k][0], rounds),
-                   bench_median(v[k][1], rounds));
+            double own = bench_median(v[k][0], rounds);
+            printf("%-10s %14.3f %14.3f\n", kind_names[k], own, bench_median(v[k][1], rounds));
+            bench_data(kind_names[k], 1, 1 / own); // one rank alone: 1/us = M acquisitions/s
         }
     }
 }
@@ -184,8 +186,10 @@ static void print_contended(struct lk *l, const struct bench_opts *o)
             }
         }
         for (int k = 0; k < NKINDS && l->me == 0; k++) {
-            printf("%-10s %5d %12.3f %10.2f\n", kind_names[k], counts[c],
-                   bench_median(rate[k], rounds) / 1e6, bench_median(fair[k], rounds));
+            double macq = bench_median(rate[k], rounds) / 1e6;
+            printf("%-10s %5d %12.3f %10.2f\n", kind_names[k], counts[c], macq,
+                   bench_median(fair[k], rounds));
+            bench_data(kind_names[k], counts[c], macq);
         }
     }
 }

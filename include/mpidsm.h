@@ -283,6 +283,20 @@ DSM_API int dsm_barrier(void);
  * Return codes for all: ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_RANGE, ::DSM_ERR_STATE,
  * ::DSM_ERR_MPI, and ::DSM_ERR_UNSUPPORTED for compare-and-swap on an MPI library with a
  * known broken one that could not be avoided (the message says how to relaunch).
+ *
+ * Each operation exists for `int32_t` (suffix `_i32`), `int64_t` (`_i64`) and
+ * `uint64_t` (`_u64`), e.g. dsm_atomic_fetch_add_i64(); *g is the value at g. Arithmetic
+ * wraps around (two's complement) and never fails on overflow.
+ * - `fetch_add`: (g, val, old): *old = *g, then *g = *g + val.
+ * - `add`: (g, val): *g = *g + val, nothing fetched.
+ * - `swap`: (g, val, old): *old = *g, then *g = val.
+ * - `cas`: (g, expected, desired, old): *old = *g, and *g = desired if *old == expected
+ *   (compare-and-swap; it succeeded when *old == expected).
+ * - `load`: (g, out): *out = *g, read atomically.
+ * - `store`: (g, val): *g = val, written atomically.
+ * - `fetch_and`, `fetch_or`, `fetch_xor`: (g, val, old): *old = *g, then *g = *g & val,
+ *   *g | val or *g ^ val.
+ * - `and`, `or`, `xor`: (g, val): *g = *g & val, *g | val or *g ^ val, nothing fetched.
  * @{ */
 #define DSM_ATOMIC_DECLARE(T, S)                                                                   \
     DSM_API int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old);                             \
@@ -498,6 +512,8 @@ DSM_API int dsm_place(const void *key, size_t keylen, int *rank);
  * \par Collective: no. Thread safety: yes.
  */
 DSM_API int dsm_alloc_keyed(const void *key, size_t keylen, size_t size, dsm_gptr_t *out);
+/** @} */
+
 /** \defgroup sync Synchronization: mutexes, reader-writer locks, semaphores, rank locks
  * Lock objects are small structures in global memory at a ::dsm_gptr_t the program
  * chooses (user memory of any rank, ::DSM_MUTEX_SIZE etc. bytes, 8-byte aligned), so
@@ -648,6 +664,8 @@ DSM_API int dsm_rank_lock(int rank);
 /** \brief Release a dsm_rank_lock() (a release).
  * \return ::DSM_OK, ::DSM_ERR_RANGE, ::DSM_ERR_STATE (this thread does not hold it) */
 DSM_API int dsm_rank_unlock(int rank);
+/** @} */
+
 /** \defgroup ckpt Checkpoint, restart, replicas and recovery
  *
  * A checkpoint is the bytes of every rank's segment (everything mpidsm knows lives there,

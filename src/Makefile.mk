@@ -31,3 +31,9 @@ env-doc: src/envdoc$(EXEEXT)
 bin_PROGRAMS += mpi-launch/dsm-ckpt-dir
 mpi_launch_dsm_ckpt_dir_SOURCES = src/ckpt_dir_main.c
 mpi_launch_dsm_ckpt_dir_LDADD = src/libdsmcore.la
+
+# dsm-info: version, MPI, hwloc, topology, data path and every DSM_* setting (--json for
+# scripts). Built beside dsmrun, as installed, so dsmrun --info runs its own.
+bin_PROGRAMS += mpi-launch/dsm-info
+mpi_launch_dsm_info_SOURCES = src/info_main.c
+mpi_launch_dsm_info_LDADD = src/libdsmcore.la

@@ -2,7 +2,8 @@
  * Copyright (c) mpidsm developers. */
 /*
  * The DSM_* settings: strict parsing of the table in env_defs.h, the cross-rank
- * agreement check, the DSM_VERBOSE dump and the docs/ENV.md generator.
+ * agreement check, the DSM_VERBOSE dump, the docs/ENV.md and mpidsm(7) generators and
+ * the listing dsm-info prints.
  * getenv is called here and nowhere else in src/ (CI greps for it).
  */
 #include "runtime.h"
@@ -301,5 +302,49 @@ void dsmi_env_doc(FILE *f)
         }
         fprintf(f, "| `DSM_%s` | %s | `%s` | %s | %s |\n", r->name, kind, r->def,
                 r->agree ? "yes" : "no", r->desc);
+    }
+}
+
+/* The ENVIRONMENT section of mpidsm(7), in man(7) markup: the same rows as docs/ENV.md. */
+void dsmi_env_man(FILE *f)
+{
+    fprintf(f, ".PP\nEvery setting is a DSM_* environment variable, read once by dsm_init and "
+               "parsed strictly: a malformed value makes dsm_init fail with DSM_ERR_ENV. "
+               "Booleans are 1/0, true/false, yes/no or on/off; sizes are digits with an "
+               "optional K, M, G or T (x1024 each, any case, optionally followed by B or iB). "
+               "Settings marked \"same on every rank\" are compared across ranks at "
+               "dsm_init. dsm-info prints each setting with its value and default.\n");
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct env_row *r = &rows[i];
+        char kind[160];
+        type_str(r, kind, sizeof kind);
+        fprintf(f, ".TP\n.B DSM_%s\n%s; default \\(lq%s\\(rq%s.\n%s%s.\n", r->name, kind, r->def,
+                r->agree ? "; the same on every rank" : "", r->desc[0] == '.' ? "\\&" : "",
+                r->desc);
+    }
+}
+
+size_t dsmi_env_count(void)
+{
+    return NROWS;
+}
+
+/* Row i for dsm-info: name, type, default, whether it must agree, meaning, the raw
+ * value from the environment (NULL when unset) and the value in effect ("" when the
+ * raw value is malformed: then valid is false). */
+void dsmi_env_row(size_t i, struct dsmi_env_row *out)
+{
+    const struct env_row *r = &rows[i];
+    char name[64];
+    snprintf(name, sizeof name, "DSM_%s", r->name);
+    *out = (struct dsmi_env_row){.desc = r->desc, .def = r->def, .agree = r->agree};
+    snprintf(out->name, sizeof out->name, "%s", name);
+    type_str(r, out->type, sizeof out->type);
+    out->raw = getenv(name);
+    struct dsmi_settings s;
+    memset(&s, 0, sizeof s);
+    out->valid = parse_one(r, out->raw ? out->raw : r->def, &s) == DSM_OK;
+    if (out->valid) {
+        value_str(r, &s, out->value, sizeof out->value);
     }
 }

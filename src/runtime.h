@@ -54,6 +54,16 @@ DSMI_HIDDEN int dsmi_env_check_agree(const struct dsmi_settings *s, MPI_Comm com
 DSMI_HIDDEN void dsmi_env_dump(const struct dsmi_settings *s);
 /* Write the Markdown table of docs/ENV.md. */
 DSMI_HIDDEN void dsmi_env_doc(FILE *f);
+/* Write the ENVIRONMENT section of mpidsm(7) (man markup; envdoc --man). */
+DSMI_HIDDEN void dsmi_env_man(FILE *f);
+/* One setting as dsm-info shows it (dsmi_env_row). */
+struct dsmi_env_row {
+    char name[64], type[160], value[256];
+    const char *def, *desc, *raw; // raw: the environment's value, NULL when unset
+    bool agree, valid;            // valid: raw (or the default) parses
+};
+DSMI_HIDDEN size_t dsmi_env_count(void);
+DSMI_HIDDEN void dsmi_env_row(size_t i, struct dsmi_env_row *out);
 /* Strict parsers, exposed for the tests. */
 DSMI_HIDDEN int dsmi_parse_bool(const char *s, bool *out);
 DSMI_HIDDEN int dsmi_parse_long(const char *s, long *out);

@@ -69,8 +69,8 @@ void dsmi_win_prepare_mpi(void)
 }
 
 /* Open MPI's "osc" MCA variable (read through MPI_T) into value, "" when it is unset or
- * cannot be read (Open MPI's default list), always "" for other MPIs. */
-static void osc_setting(char *value, size_t cap)
+ * cannot be read (Open MPI's default list), always "" for other MPIs. Also for dsm-info. */
+void dsmi_win_osc_setting(char *value, size_t cap)
 {
     value[0] = '\0';
 #ifdef OPEN_MPI
@@ -198,7 +198,7 @@ static void create_failed(void)
 int dsmi_win_create(size_t size, bool single_node)
 {
     char osc[4096]; // Open MPI 4.1 gives count 2048 for string variables
-    osc_setting(osc, sizeof osc);
+    dsmi_win_osc_setting(osc, sizeof osc);
     // A shared window needs osc sm on Open MPI (dsmrun --net forces pt2pt or ucx).
     bool direct = single_node && dsmi_rt.cfg.DIRECT && osc_allows(osc, "sm");
     // Open MPI's compare-and-swap on osc rdma (README): worked around with a shared window.

@@ -83,6 +83,8 @@ DSMI_HIDDEN int dsmi_win_create_lockwin(MPI_Win *win);
 DSMI_HIDDEN int dsmi_win_free_lockwin(MPI_Win *win);
 /* Before MPI_Init: steer Open MPI away from known-broken one-sided components. */
 DSMI_HIDDEN void dsmi_win_prepare_mpi(void);
+/* Open MPI's "osc" MCA setting (MPI_T) into value; "" when unset or not Open MPI. */
+DSMI_HIDDEN void dsmi_win_osc_setting(char *value, size_t cap);
 
 /* Direct mode (DSM_DIRECT, all ranks on one node): where rank's segment is mapped in this
  * process, so data moves with memcpy and atomics are CPU atomics. NULL: use MPI calls.

@@ -105,3 +105,9 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
+
+# The toolchain around the library (issue 19): the CMake package, the man pages,
+# dsm-info, dsm-bench --plot.
+if DSM_TESTS
+check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh tests/test_dsm_info.sh tests/test_bench_plot.sh
+endif
