@@ -105,3 +105,13 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
+
+# Passive progress (issue 14 item 2): a computing target must not stall remote
+# operations on its memory. test_progress runs under dsmrun on the default path; the
+# script runs it on one node over the MPI paths (DSM_DIRECT=0, and Open MPI's UCX).
+if DSM_TESTS
+check_PROGRAMS += tests/test_progress
+tests_test_progress_SOURCES = tests/test_progress.c
+tests_test_progress_LDADD = src/libdsmcore.la
+check_SCRIPTS += tests/test_progress_paths.sh
+endif
