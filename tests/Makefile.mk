@@ -115,3 +115,13 @@ tests_test_progress_SOURCES = tests/test_progress.c
 tests_test_progress_LDADD = src/libdsmcore.la
 check_SCRIPTS += tests/test_progress_paths.sh
 endif
+
+# The heap lock's fairness (issue 12 item 10): the suite on the default data path, and
+# a script running it again on the MPI path and, on Open MPI, over TCP and UCX.
+if DSM_TESTS
+check_PROGRAMS += tests/test_heaplock
+tests_test_heaplock_SOURCES = tests/test_heaplock.c
+tests_test_heaplock_LDADD = $(DSM_TEST_LDADD)
+tests_test_heaplock_CFLAGS = $(DSM_TEST_CFLAGS)
+check_SCRIPTS += tests/test_heaplock_paths.sh
+endif
