@@ -5,9 +5,10 @@
  *
  *   dsm-bench [suite...] [--iters N] [--rounds R] [--max-size BYTES] [--quick] [--plot DIR]
  *
- * Suites: rma (put/get/fetch-add/CAS latency and bandwidth, OSU-style), ckpt, heap, sync
- * (one file each). Run it under mpi-launch/dsmrun with at least 2 ranks; rank 0 prints
- * the tables, and with --plot DIR also draws DIR/<suite>.png (apps/bench_plot.c).
+ * Suites: rma (put/get/fetch-add/CAS latency and bandwidth, OSU-style), ckpt, heap,
+ * sync, progress (a remote fetch-add while its target computes); one file each. Run it
+ * under mpi-launch/dsmrun with at least 2 ranks; rank 0 prints the tables, and with
+ * --plot DIR also draws DIR/<suite>.png (apps/bench_plot.c).
  */
 #include "bench.h"
 
@@ -29,6 +30,7 @@ static const struct suite suites[] = {
     {"ckpt", bench_ckpt, "checkpoint write vs dd conv=fsync, restore vs dd read"},
     {"heap", bench_heap, "alloc/free: local vs malloc, remote, collective vs MPI_Win_allocate"},
     {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
+    {"progress", bench_progress, "8 B fetch-add on rank 0 while it idles vs computes 1 s"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -8,7 +8,11 @@
  *  2. one-sided dsm_alloc_on / dsm_free of a block on rank 1 from rank 0 (latency, and
  *     RMA operations per call from dsm_stats when DSM_STATS=1), against one raw
  *     MPI_Compare_and_swap + flush round trip as the unit;
- *  3. collective dsm_alloc_all + dsm_free_all versus MPI_Win_allocate + MPI_Win_free of
+ *  3. contention and fairness on one heap: every rank allocating on rank 0 and freeing
+ *     (throughput of the heap lock), then rank 0 allocating and freeing on its own
+ *     heap in a loop while the others each make a fixed number of remote pairs on it
+ *     (remote pairs completed per owner pair, and remote latency, under a busy owner);
+ *  4. collective dsm_alloc_all + dsm_free_all versus MPI_Win_allocate + MPI_Win_free of
  *     the same size on all ranks.
  * Rounds alternate the two sides and the median is reported.
  */
@@ -143,6 +147,76 @@ static void remote_lines(const struct bench_opts *o)
     MPI_Barrier(dsm_comm());
 }
 
+/* Every rank makes iters pairs dsm_alloc_on(0) + dsm_free: the heap lock's throughput
+ * when all ranks want it. Returns 0, or 1 on rank 0 when fewer pairs were made. */
+static int contended_line(const struct bench_opts *o)
+{
+    long iters = o->iters ? o->iters / 10 : (o->quick ? 200 : 2000), done = 0, all = 0;
+    MPI_Barrier(dsm_comm());
+    double t0 = bench_now();
+    for (long i = 0; i < iters; i++, done++) {
+        dsm_gptr_t g;
+        bench_check(dsm_alloc_on(0, 64, &g), "dsm_alloc_on");
+        bench_check(dsm_free(g), "dsm_free");
+    }
+    double t = bench_now() - t0, tmax = 0;
+    MPI_Reduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, dsm_comm());
+    MPI_Reduce(&done, &all, 1, MPI_LONG, MPI_SUM, 0, dsm_comm());
+    if (dsm_rank() == 0) {
+        printf(
+            "%-22s %10.2f us per pair  %8.0f pairs/s  (%ld pairs by %d ranks on rank 0's heap)\n",
+            "contended alloc+free", tmax / (double)all * 1e6, (double)all / tmax, all,
+            dsm_nranks());
+    }
+    return dsm_rank() == 0 && all != iters * dsm_nranks();
+}
+
+/* Rank 0 allocates and frees on its own heap until the others have each made iters
+ * remote pairs on it (they count down a word on rank 0's heap). A fair heap lock lets
+ * a remote pair through for every owner pair or so; the starving lock of issue 12 let
+ * one through for hundreds or none. Returns 0, or 1 on rank 0 when the remote ranks made
+ * fewer pairs than asked or the owner none. */
+static int fairness_line(const struct bench_opts *o)
+{
+    long iters = o->iters ? o->iters / 100 : (o->quick ? 20 : 200), owner = 0, mine = 0, remote = 0;
+    dsm_gptr_t left = DSM_GPTR_NULL;
+    if (dsm_rank() == 0) {
+        bench_check(dsm_calloc(1, 8, &left), "dsm_calloc");
+        bench_check(dsm_atomic_store_i64(left, dsm_nranks() - 1), "dsm_atomic_store_i64");
+    }
+    MPI_Bcast(&left.bits, 1, MPI_UINT64_T, 0, dsm_comm());
+    MPI_Barrier(dsm_comm());
+    double t0 = bench_now(), lat = 0;
+    if (dsm_rank() == 0) {
+        for (int64_t n = 1; n > 0; owner++) {
+            dsm_gptr_t g;
+            bench_check(dsm_alloc(64, &g), "dsm_alloc");
+            bench_check(dsm_free(g), "dsm_free");
+            bench_check(dsm_atomic_load_i64(left, &n), "dsm_atomic_load_i64");
+        }
+    } else {
+        for (; mine < iters; mine++) {
+            dsm_gptr_t g;
+            double t1 = bench_now();
+            bench_check(dsm_alloc_on(0, 64, &g), "dsm_alloc_on");
+            lat += bench_now() - t1;
+            bench_check(dsm_free(g), "dsm_free");
+        }
+        bench_check(dsm_atomic_add_i64(left, -1), "dsm_atomic_add_i64");
+    }
+    double t = bench_now() - t0, lat_all = 0;
+    MPI_Reduce(&mine, &remote, 1, MPI_LONG, MPI_SUM, 0, dsm_comm());
+    MPI_Reduce(&lat, &lat_all, 1, MPI_DOUBLE, MPI_SUM, 0, dsm_comm());
+    if (dsm_rank() == 0) {
+        printf("%-22s %10.2f remote pairs per owner pair  (%ld remote by %d ranks, %ld owner, "
+               "%.2f s); dsm_alloc_on %.2f us\n",
+               "busy owner", (double)remote / (double)owner, remote, dsm_nranks() - 1, owner, t,
+               lat_all / (double)remote * 1e6);
+        bench_check(dsm_free(left), "dsm_free");
+    }
+    return dsm_rank() == 0 && (remote != iters * (dsm_nranks() - 1) || owner == 0);
+}
+
 static void collective_line(const struct bench_opts *o, size_t len)
 {
     int rounds = o->rounds > 64 ? 64 : o->rounds, iters = o->quick ? 4 : 10;
@@ -199,10 +273,17 @@ int bench_heap(const struct bench_opts *o)
     MPI_Barrier(dsm_comm());
     remote_lines(o);
     if (dsm_rank() == 0) {
+        printf("# one heap, %d ranks: contention and fairness (rank 0's heap)\n", dsm_nranks());
+    }
+    int bad = contended_line(o) + fairness_line(o);
+    if (dsm_rank() == 0) {
         printf("# collective, %d ranks; us per alloc+free\n", dsm_nranks());
         printf("%-22s %8s %10s %10s %7s\n", "call", "bytes", "MPI_Win_us", "dsm_us", "ratio");
     }
     collective_line(o, 4096);
     collective_line(o, (size_t)1 << 20);
-    return 0;
+    if (bad) {
+        fprintf(stderr, "dsm-bench heap: a contention line made fewer operations than it counts\n");
+    }
+    return bad ? 1 : 0;
 }

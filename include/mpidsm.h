@@ -160,7 +160,12 @@ typedef struct dsm_topo {
  * that the ones that must agree do agree on all ranks, allocates this rank's segment
  * (`DSM_HEAP_SIZE`) as one MPI window and opens the passive-target epoch that lasts
  * until dsm_finalize(). With `DSM_THREADS=multiple` MPI is initialised with
- * `MPI_THREAD_MULTIPLE` (an already initialised MPI must provide it).
+ * `MPI_THREAD_MULTIPLE` (an already initialised MPI must provide it). When the job may
+ * span nodes and `DSM_PROGRESS` is not `off`, MPI is initialised with
+ * `MPI_THREAD_MULTIPLE` whatever `DSM_THREADS` says (Open MPI: only with osc ucx), and
+ * on a network path a progress thread lets other ranks' operations on this rank's
+ * memory complete while it computes (README, passive progress; `DSM_PROGRESS=on` and
+ * no such thread possible: ::DSM_ERR_UNSUPPORTED).
  * \param[in,out] argc,argv passed to MPI_Init_thread when MPI is not yet initialised;
  *                may be NULL
  * \return ::DSM_OK, ::DSM_ERR_STATE (already initialised, MPI finalised, thread level

@@ -61,3 +61,13 @@ DSM_ENV(CKPT_CRASH, CHOICE, "none", false, "none|write|commit",
         "rank 0 raises SIGKILL after every image is written, before COMMIT")
 DSM_ENV(CKPT_CRASH_EPOCH, LONG, "1", false, "1..",
         "TEST HOOK: the checkpoint epoch at which DSM_CKPT_CRASH fires")
+/* Passive progress (src/progress.c). */
+DSM_ENV(PROGRESS, CHOICE, "auto", true, "auto|on|off",
+        "a thread that drives MPI's progress engine so that remote operations on this rank's "
+        "memory complete while it computes without calling MPI: auto = when the data path "
+        "uses MPI calls on a window that is not shared memory and MPI gives "
+        "MPI_THREAD_MULTIPLE (mpidsm asks for it when it initialises MPI and the job may span "
+        "nodes), else a warning; on = the same but dsm_init fails without it; off = never")
+DSM_ENV(PROGRESS_INTERVAL, LONG, "50", false, "1..100000",
+        "microseconds the progress thread sleeps between two polls of MPI: the longest a "
+        "remote operation waits for a busy rank, beyond the network")

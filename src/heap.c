@@ -7,7 +7,7 @@
  * explained there) and the remote view heap_view.c; the layout is in heap_core.h.
  *
  * Concurrency: every change to the metadata, by the owner or by a remote rank, happens
- * under the heap lock, which is taken with MPI_Compare_and_swap and released with
+ * under the heap lock, a fair ticket lock taken with MPI_Fetch_and_op and released with
  * MPI_Accumulate, on the owner too, because MPI atomics are atomic only against other
  * MPI atomics. The same lock serialises the owner's threads. Visibility: a remote
  * holder flushes its puts before the releasing accumulate; the owner calls
@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "heap_core.h"
+#include "progress.h"
 #include "rma.h"
 
 static _Thread_local unsigned last_ops, last_flushes;
@@ -34,8 +35,6 @@ void dsmi_heap_last_cost(unsigned *ops, unsigned *flushes)
     *ops = last_ops;
     *flushes = last_flushes;
 }
-
-#define LOCK_TIMEOUT_NS (UINT64_C(30) * 1000000000u)
 
 static uint64_t heap_cap; // bytes of every rank's heap (all segments have one size)
 
@@ -59,42 +58,262 @@ static MPI_Aint hdr_disp(int rank, uint64_t off)
     return disp;
 }
 
-/* Spin on MPI_Compare_and_swap until rank's heap lock is ours. Holders never wait for
- * anything while holding it, so the wait is short; yield because the holder may share
- * our core (oversubscribed ranks or threads), and give up after LOCK_TIMEOUT_NS. */
-static int lock_take(int rank, const char *func, unsigned *ops)
+/* ---- the heap lock ----
+ *
+ * A ticket lock, so it is fair (first come, first served) on every path: a taker
+ * fetch-and-adds L_NEXT for its ticket and holds the lock once R_LOCK ("now serving")
+ * equals it; a release adds 1 to R_LOCK in the accumulate that publishes the usage. A
+ * CAS lock let an owner that allocates in a loop re-take its own lock before a remote
+ * compare-and-swap (a network round trip) ever found it free: remote allocations
+ * starved. Now the owner's next ticket comes after the waiting remote one. The owner's
+ * fast path stays one round to its own window: the fetch-and-add and the read of R_LOCK
+ * go out together under one flush (reading R_LOCK before the ticket lands is fine: it
+ * cannot pass a ticket nobody released, so finding it equal means the turn is ours).
+ *
+ * Timeouts. A waiter gives up when R_LOCK has not moved for 30 s: then one
+ * holder has kept the lock that long (the "dead holder" diagnosis; a long queue of
+ * short holds restarts the clock at every hand-over). But its ticket is in the queue:
+ * when its turn comes nobody would release it, and everybody behind would wait for
+ * ever. So before leaving it marks the ticket abandoned in L_GONE(t) (the slot holds
+ * t + 1), and whoever next finds R_LOCK stuck at a marked ticket passes it on with a
+ * compare-and-swap R_LOCK: t -> t + 1. Whoever: every waiter checks the mark of the
+ * ticket it waits behind, and a newcomer is a waiter too, so a marked turn is passed
+ * on as soon as anybody needs the lock; releases never look, so they cost nothing
+ * more. Races: the mark is set before the leaver's own compare-and-swap R_LOCK: t ->
+ * t + 1, so if its turn came meanwhile it passes it itself; if not, R_LOCK reaches t
+ * later and the mark is already there for the next waiter to see. Only one of several
+ * compare-and-swaps expecting t wins, tickets are never reused, and a live holder's
+ * ticket is never marked, so a holder is never skipped. A slot is reused by ticket
+ * t + 64; the leaver refuses to overwrite a mark R_LOCK has not passed yet (64
+ * abandoned tickets in a row) and then keeps waiting rather than wedge the lock.
+ *
+ * Progress: a waiter polls R_LOCK with an atomic and a flush (on the owner's own window
+ * when it waits for its own heap) and yields its core (the holder may share it). On the
+ * MPI path the owner also drives its progress engine every few local takes and polls
+ * (progress() says what and why, measured), so remote tickets land while it is busy.
+ */
+uint64_t dsmi_heap_lock_timeout_ns = UINT64_C(30) * 1000000000u;
+#define GONE_EVERY 8 // polls of a stuck R_LOCK between looks at its abandoned mark
+
+/* The atomics of the lock: MPI calls on the MPI path, CPU atomics in direct mode. */
+static int word_get(int rank, uint64_t off, int64_t *out, const char *func)
 {
-    const int64_t id = dsmi_rt.rank + 1, zero = 0;
-    int64_t old = 0;
-    uint64_t t0 = 0;
-    for (unsigned long spin = 0;; spin++) {
-        int rc = dsmi_rma_cas(dsmi_gptr(rank, R_LOCK), &id, &zero, &old, MPI_INT64_T, false, func);
+    const int64_t zero = 0;
+    return dsmi_rma_fop(dsmi_gptr(rank, off), &zero, out, MPI_INT64_T, MPI_NO_OP, false, func);
+}
+
+static int word_cas(int rank, uint64_t off, int64_t expected, int64_t desired, int64_t *old,
+                    const char *func)
+{
+    return dsmi_rma_cas(dsmi_gptr(rank, off), &desired, &expected, old, MPI_INT64_T, false, func);
+}
+
+/* Take a ticket (*t) and read now-serving (*s) in one round. */
+static int ticket_take(int rank, int64_t *t, int64_t *s, const char *func)
+{
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) {
+        *t = __atomic_fetch_add((int64_t *)(seg + L_NEXT), 1, __ATOMIC_SEQ_CST);
+        *s = __atomic_load_n((int64_t *)(seg + R_LOCK), __ATOMIC_ACQUIRE);
+        dsmi_count(&dsmi_stat.atomics, 2);
+        return DSM_OK;
+    }
+    const int64_t one = 1, zero = 0;
+    DSMI_MPI(func, MPI_Fetch_and_op(&one, t, MPI_INT64_T, rank, hdr_disp(rank, L_NEXT), MPI_SUM,
+                                    dsmi_w.win));
+    DSMI_MPI(func, MPI_Fetch_and_op(&zero, s, MPI_INT64_T, rank, hdr_disp(rank, R_LOCK), MPI_NO_OP,
+                                    dsmi_w.win));
+    dsmi_count(&dsmi_stat.atomics, 2);
+    return dsmi_rma_flush(rank, func);
+}
+
+/* Name ourselves the holder, for a waiter's timeout message only (best effort: not
+ * ordered with the lock words). On the MPI path the put completes with the holder's
+ * next flush. */
+static void note_holder(int rank)
+{
+    const int64_t id = dsmi_rt.rank + 1;
+    char *seg = dsmi_peer(rank);
+    if (seg != NULL) {
+        __atomic_store_n((int64_t *)(seg + L_HOLDER), id, __ATOMIC_RELAXED);
+    } else if (rank == dsmi_rt.rank) {
+        memcpy(dsmi_w.base + L_HOLDER, &id, 8); // published by local_begin's MPI_Win_sync
+    } else {
+        MPI_Put(&id, 1, MPI_INT64_T, rank, hdr_disp(rank, L_HOLDER), 1, MPI_INT64_T, dsmi_w.win);
+    }
+}
+
+/* R_LOCK is stuck at s: if ticket s was abandoned, pass its turn on. */
+static int pass_gone(int rank, int64_t s, const char *func, unsigned *ops)
+{
+    int64_t mark = 0, old = 0;
+    int rc = word_get(rank, L_GONE(s), &mark, func);
+    (*ops)++;
+    if (rc == DSM_OK && mark == s + 1) {
+        rc = word_cas(rank, R_LOCK, s, s + 1, &old, func);
         (*ops)++;
-        if (rc != DSM_OK || old == 0) {
+    }
+    return rc;
+}
+
+/* Mark ticket t abandoned (see above). Returns DSM_ERR_BUSY when its slot still holds
+ * an older mark that R_LOCK has not passed. */
+static int abandon(int rank, int64_t t, const char *func, unsigned *ops)
+{
+    int64_t mark = 0, s = 0, old = 0;
+    int rc = word_get(rank, L_GONE(t), &mark, func);
+    for (int i = 0; rc == DSM_OK && i < 4; i++) {
+        if ((rc = word_get(rank, R_LOCK, &s, func)) != DSM_OK) {
+            break;
+        }
+        if (mark != 0 && mark - 1 >= s) {
+            return DSM_ERR_BUSY; // ticket mark - 1 still waits for its turn to be passed
+        }
+        rc = word_cas(rank, L_GONE(t), mark, t + 1, &old, func);
+        *ops += 2;
+        if (rc == DSM_OK && old == mark) { // marked; pass the turn if it has come
+            return word_cas(rank, R_LOCK, t, t + 1, &old, func);
+        }
+        mark = old;
+    }
+    return rc == DSM_OK ? DSM_ERR_BUSY : rc;
+}
+
+/* Drive this process's MPI progress engine, on the MPI data path only (in direct mode
+ * every lock word is a CPU atomic: nothing to progress). Where the target executes RMA
+ * (Open MPI osc pt2pt over TCP, osc ucx, MPICH ch4) a remote taker's ticket lands only
+ * when the owner's MPI library makes progress, and meanwhile an owner busy with its own
+ * heap takes turn after turn. Measured with tests/test_heaplock (owner pairs made while
+ * a remote dsm_alloc_on was in flight, per remote pair; 4 ranks, 2 cores at load 28)
+ * and the cost of a local alloc+free (dsm-bench heap, pair, 64 B), for nothing /
+ * MPI_Iprobe / a no-op fetch-and-op + flush to a neighbour, every 16 local takes
+ * (PROGRESS_EVERY, since dropped):
+ *   Open MPI --net=tcp:  bypass 1.8 / 0.6 / 0.5;   local pair 12.5 / 9.6 / >1000 us
+ *   Open MPI --net=ucx:  bypass 1.5 / 1.6 / 1.3
+ *   Open MPI DSM_DIRECT=0 (one node): local pair 0.49 / 0.32 / 0.52 us
+ *   MPICH DSM_DIRECT=0:  bypass 63 / 58 / 1.7 to 8; local pair 8.0 / 4.0 / 71 us
+ * So on Open MPI MPI_Iprobe (opal_progress) is enough and costs nothing measurable (the
+ * poke's round trip to a neighbour that must itself be scheduled is dear on a loaded
+ * machine); on MPICH MPI_Iprobe does not run the RMA progress the remote tickets need
+ * and only the poke does. Every 16 takes left MPICH at up to 8 bypasses (a ticket waits
+ * for the next poke), so it runs at every take on the MPI path: then 0.3 to 0.4 on
+ * both MPIs, and a local pair costs 0.82 us (Open MPI, one node), 14 us (Open MPI,
+ * TCP) and 66 us (MPICH, one node, at load 28: the neighbour must be scheduled).
+ * With passive progress (progress.c) the thread lands remote tickets within its
+ * interval, and the owner only yields its core at each take, for the remote takers (and
+ * the thread) that share it: MPICH DSM_DIRECT=0, 4 ranks on 2 cores at load 24, bypass
+ * 0.5 to 4.7 (yield), 1.0 to 8.3 (MPI_Iprobe, over the bound 2 of 3), 1.6 to 8.2
+ * (MPI_Test of a pending receive); a local pair 8 to 15 us CPU (5 to 7 with the old
+ * unfair lock; dsm-bench heap, docs/PERFORMANCE.md). */
+static void progress(void)
+{
+    if (dsmi_direct() || dsmi_rt.nranks < 2) {
+        return;
+    }
+    if (dsmi_progress_running()) {
+        sched_yield(); // the progress thread lands remote tickets; let takers run
+        return;
+    }
+#if defined(MPICH_VERSION)
+    const int64_t zero = 0;
+    int64_t dummy = 0;
+    int peer = (dsmi_rt.rank + 1) % dsmi_rt.nranks;
+    MPI_Fetch_and_op(&zero, &dummy, MPI_INT64_T, peer, hdr_disp(peer, L_NEXT), MPI_NO_OP,
+                     dsmi_w.win);
+    MPI_Win_flush(peer, dsmi_w.win);
+#else
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, dsmi_rt.comm, &flag, MPI_STATUS_IGNORE);
+#endif
+}
+
+/* Between polls: keep progress going when we wait for our own heap, every few polls (a remote
+ * waiter's polls are round trips to the target, which progress it already), and yield the core (the
+ * holder may need it). */
+static void wait_step(int rank, unsigned polls)
+{
+    if (rank == dsmi_rt.rank && polls % 4 == 0) {
+        progress();
+    }
+    sched_yield();
+}
+
+static int timed_out(int rank, int64_t t, const char *func, unsigned *ops)
+{
+    int rc = abandon(rank, t, func, ops);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    int64_t holder = 0;
+    dsmi_rma_get(&holder, dsmi_gptr(rank, L_HOLDER), 8, false, func);
+    return dsmi_fail(DSM_ERR_TIMEOUT, func,
+                     "rank %d's heap lock has been held by rank %lld for over %.0f s", rank,
+                     (long long)holder - 1, (double)dsmi_heap_lock_timeout_ns * 1e-9);
+}
+
+/* Wait until now-serving reaches ticket t (s: its last value seen). */
+static int lock_wait(int rank, int64_t t, int64_t s, const char *func, unsigned *ops)
+{
+    uint64_t since = dsmi_now_ns();
+    for (unsigned polls = 1, stuck = 0;; polls++) {
+        int64_t now = 0;
+        wait_step(rank, polls);
+        int rc = word_get(rank, R_LOCK, &now, func);
+        (*ops)++;
+        if (rc != DSM_OK || now == t) {
             return rc;
         }
-        if (spin == 0) {
-            t0 = dsmi_now_ns();
-        } else if (spin % 64 == 0 && dsmi_now_ns() - t0 > LOCK_TIMEOUT_NS) {
-            return dsmi_fail(DSM_ERR_TIMEOUT, func,
-                             "rank %d's heap lock has been held by rank "
-                             "%lld for over 30 s",
-                             rank, (long long)old - 1);
+        if (now != s) { // the lock moved on: the holder we timed is gone
+            s = now, stuck = 0, since = dsmi_now_ns();
+            continue;
         }
-        sched_yield();
+        if (++stuck % GONE_EVERY == 1 && (rc = pass_gone(rank, s, func, ops)) != DSM_OK) {
+            return rc;
+        }
+        if (stuck % 64 == 0 && dsmi_now_ns() - since > dsmi_heap_lock_timeout_ns) {
+            rc = timed_out(rank, t, func, ops);
+            if (rc != DSM_ERR_BUSY) {
+                return rc;
+            }
+            since = dsmi_now_ns(); // no slot for the mark: keep our turn (see above)
+            dsmi_log(DSMI_LOG_WARN,
+                     "%s: rank %d's heap lock is stuck, and 64 tickets were "
+                     "abandoned: still waiting",
+                     func, rank);
+        }
     }
+}
+
+/* Take rank's heap lock. An MPI failure while a ticket is out leaves the lock to the
+ * timeout of the waiters behind it: MPI errors on the window end the job in practice. */
+static int lock_take(int rank, const char *func, unsigned *ops)
+{
+    if (rank == dsmi_rt.rank) {
+        progress(); // let remote tickets land while we are busy with our own heap
+    }
+    int64_t t = 0, s = 0;
+    int rc = ticket_take(rank, &t, &s, func);
+    (*ops)++;
+    if (rc == DSM_OK && s != t) {
+        rc = lock_wait(rank, t, s, func, ops);
+    }
+    if (rc == DSM_OK) {
+        note_holder(rank);
+    }
+    return rc;
 }
 
 /* Release the lock and publish this operation's usage deltas: one accumulate, so a
  * reader never sees the heap unlocked with stale usage of this operation. */
 static int release(int rank, const int64_t d[4], const char *func)
 {
-    int64_t all[5] = {d[0], d[1], d[2], d[3], -(int64_t)(dsmi_rt.rank + 1)};
+    int64_t all[5] = {d[0], d[1], d[2], d[3], 1}; // the last: now serving the next ticket
     char *seg = dsmi_peer(rank);
     if (seg != NULL) { // direct mode: the same sums, the lock word last
         int64_t *w = (int64_t *)(seg + U_IN_USE);
-        /* Only the lock holder writes these words (takers only compare-and-swap the
-         * lock word, and fail while it is held), so single-writer atomic stores do:
+        /* Only the lock holder writes these words (heap_core.h: takers add to L_NEXT
+         * and read R_LOCK; passing an abandoned turn needs nobody holding the lock),
+         * so single-writer atomic stores do:
          * readers never see a torn word, and the lock word's store is a release that
          * orders every store of the operation before it, as a spin lock's unlock. */
         for (int i = 0; i < 4; i++) {
@@ -136,7 +355,7 @@ static int local_begin(struct dsmi_hview *v, const char *func)
         return rc;
     }
     // Remote holders' puts completed before their release; make them visible to loads.
-    // In direct mode the seq_cst compare-and-swap that took the lock is the acquire.
+    // In direct mode the acquire load that found our ticket served is the acquire.
     int mrc = dsmi_direct() ? MPI_SUCCESS : MPI_Win_sync(dsmi_w.win);
     rc = mrc != MPI_SUCCESS ? dsmi_fail_mpi(mrc, func, "MPI_Win_sync", __FILE__, __LINE__)
                             : local_view(v, func);
@@ -616,7 +835,9 @@ int dsmi_heap_reload(void)
     if (rc != DSM_OK) {
         return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "restored heap is invalid: %s", v.why);
     }
-    // Derived state: the lock (no holder survives a restore) and the usage counters.
+    // Derived state: the lock (no holder or waiter survives a restore: no ticket out, no
+    // mark) and the usage counters.
+    memset(dsmi_w.base + L_NEXT, 0, L_END - L_NEXT);
     st(&v, R_LOCK, 0);
     st(&v, U_IN_USE, w.r.in_use);
     st(&v, U_FREE, w.r.free);
@@ -625,6 +846,14 @@ int dsmi_heap_reload(void)
     heap_cap = v.hi - v.lo;
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
     return DSM_OK;
+}
+
+int dsmi_heap_lock_hold(bool take)
+{
+    unsigned ops = 0;
+    const int64_t none[4] = {0, 0, 0, 0};
+    return take ? lock_take(dsmi_rt.rank, "dsmi_heap_lock_hold", &ops)
+                : release(dsmi_rt.rank, none, "dsmi_heap_lock_hold");
 }
 
 int dsmi_heap_check(struct dsmi_heap_report *r)

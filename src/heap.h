@@ -49,4 +49,9 @@ DSMI_HIDDEN int dsmi_heap_core_free(void *seg, uint64_t off, const char **why);
 DSMI_HIDDEN int dsmi_heap_core_defer(void *seg, uint64_t off, const char **why);
 DSMI_HIDDEN int dsmi_heap_core_check(void *seg, struct dsmi_heap_report *r, const char **why);
 
+/* Tests of the heap lock: how long a waiter waits for one holder (30 s), and taking
+ * (take true) or releasing this rank's own heap lock outside any operation. */
+DSMI_HIDDEN extern uint64_t dsmi_heap_lock_timeout_ns;
+DSMI_HIDDEN int dsmi_heap_lock_hold(bool take);
+
 #endif /* DSMI_HEAP_H */

@@ -6,9 +6,11 @@
  * through RMA). Not for other subsystems: they use heap.h.
  *
  * Layout (offsets in the segment):
+ *   L_NEXT      the heap lock's ticket dispenser, L_HOLDER (diagnostics) and the
+ *               marks of abandoned tickets, L_GONE (heap.c explains the lock)
  *   USAGE_OFF   published usage: in_use, free, largest, blocks (int64, MPI atomics only)
- *   R_LOCK      the heap lock word, right after them, so one MPI_Accumulate(SUM)
- *               releases the lock and publishes the usage deltas in one operation
+ *   R_LOCK      the heap lock's "now serving" word, right after them, so one
+ *               MPI_Accumulate(SUM) passes the lock on and publishes the usage deltas
  *   roots       magic, salt, [lo, hi), pending-free list, top, bitmaps, list heads
  *   [lo, top)   blocks: header {size, tag}; free blocks add {next, prev} links and a
  *               footer (their size) in their last 8 bytes
@@ -34,6 +36,15 @@
 
 enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
 
+/* Heap lock words other than R_LOCK, in the usage region below the usage words (a cache
+ * line of their own: takers add to L_NEXT while waiters poll R_LOCK). L_NEXT and the
+ * L_GONE marks are lock words (int64, atomics only); L_HOLDER is rank + 1 of the last
+ * taker, written by it with a plain store or put and read only to name it in a timeout. */
+#define L_NEXT (DSMI_HDR_USAGE_OFF + 0)
+#define L_HOLDER (DSMI_HDR_USAGE_OFF + 8)
+#define L_GONE_SLOTS 64u
+#define L_GONE(t) (DSMI_HDR_USAGE_OFF + 64 + 8 * ((uint64_t)(t) % L_GONE_SLOTS))
+#define L_END (DSMI_HDR_USAGE_OFF + 64 + 8 * L_GONE_SLOTS)
 #define USAGE_OFF (DSMI_HDR_HEAP_OFF - 32u)
 #define U_IN_USE (USAGE_OFF + 0)
 #define U_FREE (USAGE_OFF + 8)
@@ -54,11 +65,13 @@ enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
 #define HEAP_MAGIC UINT64_C(0x4d4453484541504c) // "MDSHEAPL"
 
 _Static_assert(USAGE_OFF >= DSMI_HDR_USAGE_OFF, "usage words outside their region");
+_Static_assert(L_END <= USAGE_OFF, "heap lock words overlap the usage words");
 _Static_assert(U_BLOCKS + 8 == R_LOCK, "one accumulate must cover usage and lock");
-/* Only the heap lock's holder writes U_IN_USE..R_LOCK (takers only compare-and-swap
- * R_LOCK, failing while it is held): heap.c's direct-mode release relies on it and
- * updates them with plain single-writer atomic stores. A new writer of these words
- * must take the lock, or that release loses its update. */
+/* Only the heap lock's holder writes U_IN_USE..R_LOCK (takers add to L_NEXT and only
+ * read R_LOCK; the one other writer of R_LOCK moves it past an abandoned ticket, when
+ * nobody holds the lock): heap.c's direct-mode release relies on it and updates them
+ * with plain single-writer atomic stores. A new writer of these words must take the
+ * lock, or that release loses its update. */
 _Static_assert(ROOTS_END <= DSMI_HDR_HEAP_OFF + DSMI_HDR_HEAP_SIZE, "roots overflow");
 _Static_assert(DSMI_HDR_SIZE % ALIGN == 0, "heap start must be aligned");
 

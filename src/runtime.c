@@ -17,6 +17,7 @@
 
 #include "ckpt.h"
 #include "heap.h"
+#include "progress.h"
 #include "sync.h"
 #include "topo.h"
 #include "win.h"
@@ -30,6 +31,7 @@ struct subsystem {
     int (*stop)(void);
 };
 static const struct subsystem subsystems[] = {
+    {"progress", dsmi_progress_start, dsmi_progress_stop}, // stops last: others may need it
     {"heap", dsmi_heap_start, dsmi_heap_stop},
     {"sync", dsmi_sync_start, dsmi_sync_stop},
     {"ckpt", dsmi_ckpt_start, dsmi_ckpt_stop}, // after the heap: restores its bytes
@@ -96,7 +98,9 @@ static int start_mpi(int *argc, char ***argv, bool parsed)
     MPI_Initialized(&up);
     if (!up) {
         dsmi_win_prepare_mpi();
-        if (MPI_Init_thread(argc, argv, want, &provided) != MPI_SUCCESS) {
+        // Passive progress may need more than DSM_THREADS asks for (progress.c).
+        int ask = parsed ? dsmi_progress_thread_level(want) : want;
+        if (MPI_Init_thread(argc, argv, ask, &provided) != MPI_SUCCESS) {
             return dsmi_fail(DSM_ERR_MPI, "dsm_init", "MPI_Init_thread failed");
         }
         dsmi_rt.own_mpi = true;
@@ -121,6 +125,10 @@ static void print_banner(void)
              dsmi_direct()   ? ", shared-memory window, direct load/store to every rank"
              : dsmi_w.shared ? ", shared-memory window"
                              : "");
+    if (dsmi_win_needs_progress()) {
+        dsmi_log(DSMI_LOG_ALWAYS, "passive progress: %s",
+                 dsmi_progress_running() ? "a thread polls MPI (DSM_PROGRESS_INTERVAL)" : "none");
+    }
     dsmi_env_dump(&dsmi_rt.cfg);
 }
 

@@ -206,8 +206,11 @@ int dsmi_win_create(size_t size, bool single_node)
     /* Every rank must make the same kind of window (a collective) and take the same data
      * path, but the osc setting is read per process: agree. LAND of {direct, !affected,
      * fixable} = direct everywhere, affected nowhere, the work-around possible everywhere. */
-    int agree[3] = {direct, !affected, single_node && dsmi_rt.cfg.OMPI_OSC_FIX};
-    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, agree, 3, MPI_INT, MPI_LAND, dsmi_rt.comm));
+    /* osc sm serves every window of a one-node Open MPI job it may serve: then the target
+     * does nothing for an operation on its memory (progress.c). */
+    bool osc_sm = single_node && ompi_version() != 0 && osc_allows(osc, "sm");
+    int agree[4] = {direct, !affected, single_node && dsmi_rt.cfg.OMPI_OSC_FIX, osc_sm};
+    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, agree, 4, MPI_INT, MPI_LAND, dsmi_rt.comm));
     direct = agree[0];
     bool fix = !direct && !agree[1]; // some rank may reach osc rdma
     bool shared = direct || (fix && agree[2]);
@@ -229,6 +232,7 @@ int dsmi_win_create(size_t size, bool single_node)
     }
     dsmi_w.size = size;
     dsmi_w.shared = shared;
+    dsmi_w.passive = !shared && !agree[3];
     dsmi_w.peer = NULL;
     dsmi_w.disp0 = NULL;
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN); // map_peers' queries may fail

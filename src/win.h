@@ -66,6 +66,7 @@ struct dsmi_win {
     char *base;      // this rank's segment (offset 0), DSMI_SEG_ALIGN-aligned
     size_t size;     // every rank's segment size (the window is DSMI_SEG_ALIGN longer)
     bool shared;     // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
+    bool passive;    // the MPI library needs the target's progress engine (progress.c)
     char **peer;     // direct mode: every rank's segment (offset 0) as mapped here, else NULL
     MPI_Aint *disp0; // per rank: displacement of its offset 0 (dsmi_translate only)
 };
@@ -112,6 +113,13 @@ static inline bool dsmi_direct_fence(void)
     }
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return true;
+}
+
+/* Whether an operation on a rank's memory needs that rank's MPI progress engine: an MPI
+ * path whose window is not shared memory (the same answer on every rank). */
+static inline bool dsmi_win_needs_progress(void)
+{
+    return dsmi_w.passive;
 }
 
 /* Encoding of dsm_gptr_t (documented in mpidsm.h). */

@@ -111,3 +111,23 @@ endif
 if DSM_TESTS
 check_SCRIPTS += tests/test_cmake.sh tests/test_man.sh tests/test_dsm_info.sh tests/test_bench_plot.sh
 endif
+
+# Passive progress (issue 14 item 2): a computing target must not stall remote
+# operations on its memory. test_progress runs under dsmrun on the default path; the
+# script runs it on one node over the MPI paths (DSM_DIRECT=0, and Open MPI's UCX).
+if DSM_TESTS
+check_PROGRAMS += tests/test_progress
+tests_test_progress_SOURCES = tests/test_progress.c
+tests_test_progress_LDADD = src/libdsmcore.la
+check_SCRIPTS += tests/test_progress_paths.sh
+endif
+
+# The heap lock's fairness (issue 12 item 10): the suite on the default data path, and
+# a script running it again on the MPI path and, on Open MPI, over TCP and UCX.
+if DSM_TESTS
+check_PROGRAMS += tests/test_heaplock
+tests_test_heaplock_SOURCES = tests/test_heaplock.c
+tests_test_heaplock_LDADD = $(DSM_TEST_LDADD)
+tests_test_heaplock_CFLAGS = $(DSM_TEST_CFLAGS)
+check_SCRIPTS += tests/test_heaplock_paths.sh
+endif

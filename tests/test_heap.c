@@ -660,6 +660,10 @@ static void test_heap_free_refusals(void)
     H_OK(dsm_free(x));                      // merges y into x: y's header is wiped
     H_EXPECT(dsm_free(y), DSM_ERR_INVALID); // after the merge
     H_EXPECT(dsm_free(x), DSM_ERR_INVALID); // the merged block is free
+    /* Every rank's local checks are done before anyone allocates on a neighbour: with a
+     * fair heap lock a remote dsm_alloc_on gets in between our two frees of y and
+     * reuses its block, and the second free is then a stale free, not a double one. */
+    H_OK(dsm_barrier());
     H_OK(dsm_alloc_on((me + 1) % n, 300, &r));
     H_OK(dsm_gptr_add(r, 64, &in));
     H_EXPECT(dsm_free(in), DSM_ERR_INVALID); // interior
