@@ -318,6 +318,104 @@ DSM_API int dsm_atomic_load_gptr(dsm_gptr_t g, dsm_gptr_t *out);
 DSM_API int dsm_atomic_store_gptr(dsm_gptr_t g, dsm_gptr_t val);
 /** @} */
 
+/** \defgroup signal Signals and waiting
+ * Put-with-signal (as OpenSHMEM 1.5 defines it) and waiting until words of the caller's
+ * own memory satisfy a comparison, on both data paths and across nodes.
+ *
+ * A signal is a `uint64_t` word in user memory, 8-byte aligned, written only through
+ * dsm_put_signal() or the `_u64` atomics (it is updated with the same MPI_UINT64_T
+ * atomics, so it is atomic with them). dsm_put_signal() completes its data at the
+ * target before it updates the signal, so a rank that sees the new signal value (with
+ * dsm_signal_fetch() or a wait) and then reads the data finds it.
+ *
+ * The waits poll the caller's own words; the writer needs to call nothing else, and no
+ * wake-up can be lost: a value stored at any time is seen by the next poll. Between
+ * polls a waiter backs off (a few tight polls, then yielding the core, then sleeping
+ * from 1 us doubling up to `DSM_WAIT_SLEEP` us), so waiting does not occupy a core;
+ * the price is up to that much latency after a long wait. `DSM_WAIT_TIMEOUT`=s > 0
+ * makes a wait that lasts longer than s seconds fail with ::DSM_ERR_TIMEOUT.
+ * Wait on a word with the type of the atomics that write it (`_u64` for signals): MPI
+ * makes atomics atomic only against atomics of the same type.
+ *
+ * On return of a successful wait, every operation that the writer completed before it
+ * wrote the awaited value (a dsm_put_signal()'s data, a blocking put, a flushed
+ * non-blocking put) is visible to the caller's gets and local loads.
+ *
+ * Progress: on the MPI path across nodes the writer's put and atomic are applied at
+ * the waiter by the waiter's MPI progress engine, which its polls turn. They need
+ * nothing more from the waiter; a writer's call to a rank that neither waits nor calls
+ * mpidsm may take until that rank next does (see the README on progress).
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI; ::DSM_ERR_ARG (null
+ * pointer, misaligned word, unknown comparison or signal operation, a signal word
+ * inside the data it signals); ::DSM_ERR_RANGE (outside user memory; a wait on another
+ * rank's memory); ::DSM_ERR_TIMEOUT (`DSM_WAIT_TIMEOUT` expired).
+ * Thread safety: with `DSM_THREADS=multiple` any thread may call any of these.
+ * @{ */
+/** Signal operations of dsm_put_signal(). */
+enum dsm_signal_op {
+    DSM_SIGNAL_SET = 0, /**< the signal word becomes value */
+    DSM_SIGNAL_ADD = 1  /**< value is added to the signal word (modulo 2^64) */
+};
+/** Comparisons of the waits: the word (left) against the value (right). */
+enum dsm_cmp {
+    DSM_CMP_EQ = 0, /**< == */
+    DSM_CMP_NE = 1, /**< != */
+    DSM_CMP_GT = 2, /**< > */
+    DSM_CMP_GE = 3, /**< >= */
+    DSM_CMP_LT = 4, /**< < */
+    DSM_CMP_LE = 5  /**< <= */
+};
+
+/**
+ * \brief Put len bytes from src to g, then update the signal word sig with value.
+ * \param[in] g,src,len as dsm_put() (len 0: only the signal)
+ * \param[in] sig the signal word: user memory of any rank, 8-byte aligned, not inside
+ *            [g, g + len)
+ * \param[in] op ::DSM_SIGNAL_SET or ::DSM_SIGNAL_ADD
+ * \return the common codes. Bad arguments are found before any data moves.
+ * \par Completion: data and signal are complete at their targets on return, and the
+ *      data is complete before the signal changes.
+ */
+DSM_API int dsm_put_signal(dsm_gptr_t g, const void *src, size_t len, dsm_gptr_t sig,
+                           uint64_t value, int op);
+/** \brief Atomically read the signal word sig (any rank) into *out. */
+DSM_API int dsm_signal_fetch(dsm_gptr_t sig, uint64_t *out);
+/** \brief Wait until the caller's own signal word sig compares cmp to value; *out (may
+ * be NULL) receives the value that satisfied the comparison. */
+DSM_API int dsm_signal_wait_until(dsm_gptr_t sig, int cmp, uint64_t value, uint64_t *out);
+
+/*
+ * The waits, one family per word type T with suffix S (i32, u32, i64, u64). ivar/ivars
+ * name words in the caller's own segment (::DSM_ERR_RANGE otherwise), aligned to
+ * sizeof(T). status, when not NULL, has n entries: a nonzero entry leaves that word out.
+ * - dsm_wait_until_S: until *ivar cmp value.
+ * - dsm_wait_until_all_S: until every word that takes part holds, all in one pass over
+ *   the array. Returns at once when none takes part (also n = 0).
+ * - dsm_wait_until_any_S: until one holds; *index is its index, or SIZE_MAX at once
+ *   when none takes part.
+ * - dsm_wait_until_some_S: until at least one holds; indices[0..*count) are the indices
+ *   of all that held in that pass (indices has room for n); *count = 0 at once when
+ *   none takes part.
+ */
+#define DSM_WAIT_DECLARE(T, S)                                                                     \
+    DSM_API int dsm_wait_until_##S(dsm_gptr_t ivar, int cmp, T value);                             \
+    DSM_API int dsm_wait_until_all_##S(dsm_gptr_t ivars, size_t n, const int *status, int cmp,     \
+                                       T value);                                                   \
+    DSM_API int dsm_wait_until_any_##S(dsm_gptr_t ivars, size_t n, const int *status, int cmp,     \
+                                       T value, size_t *index);                                    \
+    DSM_API int dsm_wait_until_some_##S(dsm_gptr_t ivars, size_t n, const int *status, int cmp,    \
+                                        T value, size_t *indices, size_t *count);
+/** int32_t words: dsm_wait_until{,_all,_any,_some}_i32 */
+DSM_WAIT_DECLARE(int32_t, i32)
+/** uint32_t words: the same family with suffix _u32 */
+DSM_WAIT_DECLARE(uint32_t, u32)
+/** int64_t words: the same family with suffix _i64 */
+DSM_WAIT_DECLARE(int64_t, i64)
+/** uint64_t words (signals): the same family with suffix _u64 */
+DSM_WAIT_DECLARE(uint64_t, u64)
+/** @} */
+
 /** \defgroup stats Statistics
  * @{ */
 /** Per-rank operation counters since dsm_init() (dsm_stats()). The data-path counters

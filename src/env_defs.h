@@ -61,3 +61,9 @@ DSM_ENV(CKPT_CRASH, CHOICE, "none", false, "none|write|commit",
         "rank 0 raises SIGKILL after every image is written, before COMMIT")
 DSM_ENV(CKPT_CRASH_EPOCH, LONG, "1", false, "1..",
         "TEST HOOK: the checkpoint epoch at which DSM_CKPT_CRASH fires")
+DSM_ENV(WAIT_TIMEOUT, LONG, "0", false, "0..1000000000", // nanoseconds must fit 64 bits
+        "seconds a dsm_wait_until* or dsm_signal_wait_until may last before it fails with "
+        "DSM_ERR_TIMEOUT; 0 = wait for ever")
+DSM_ENV(WAIT_SLEEP, LONG, "100", false, "0..1000000",
+        "longest sleep in microseconds between two polls of a waiting dsm_wait_until* (the "
+        "sleep doubles from 1 us up to this; 0 = never sleep, only yield the core)")

@@ -105,3 +105,12 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
+
+# Signals and waiting, strided and indexed transfers (issue 17). Also run with
+# DSM_DIRECT=0 (test_mpipath.sh) and across simulated nodes (test_cluster.sh).
+if DSM_TESTS
+check_PROGRAMS += tests/test_signal
+tests_test_signal_SOURCES = tests/test_signal.c
+tests_test_signal_LDADD = $(DSM_TEST_LDADD)
+tests_test_signal_CFLAGS = $(DSM_TEST_CFLAGS)
+endif

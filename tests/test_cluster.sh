@@ -45,7 +45,8 @@ suite() {
         fail=1
     fi
 }
-for t in test_runtime test_env test_gptr test_rma test_sync test_heap test_placement test_ckpt; do
+for t in test_runtime test_env test_gptr test_rma test_sync test_heap test_placement test_ckpt \
+    test_signal; do
     suite 2,2 "$t"
 done
 suite 2,1,1 test_runtime
