@@ -25,5 +25,6 @@ int bench_rma(const struct bench_opts *o);
 int bench_ckpt(const struct bench_opts *o);
 int bench_heap(const struct bench_opts *o);
 int bench_sync(const struct bench_opts *o);
+int bench_xfer(const struct bench_opts *o);
 
 #endif
