@@ -26,7 +26,7 @@ static const struct suite suites[] = {
     {"ckpt", bench_ckpt, "checkpoint write vs dd conv=fsync, restore vs dd read"},
     {"heap", bench_heap, "alloc/free: local vs malloc, remote, collective vs MPI_Win_allocate"},
     {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
-    {"xfer", bench_xfer, "put-with-signal vs put+flush+atomic"},
+    {"xfer", bench_xfer, "put-with-signal vs put+flush+atomic, strided vs MPI datatypes"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

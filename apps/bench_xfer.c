@@ -9,6 +9,11 @@
  * MPI_Fetch_and_op(MPI_SUM), MPI_Win_flush on a window of mpidsm's communicator) and
  * mpidsm's own dsm_put + dsm_atomic_add_u64.
  *
+ * strided patches: an R x C patch of doubles out of a local R x C matrix into a remote
+ * matrix with twice the row length, by dsm_put_strided against raw MPI with derived
+ * datatypes (two hvectors, built and committed once outside the loop, as a program
+ * would) and against one dsm_put per row. Each completes at the target (flush).
+ *
  * Rounds alternate the variants and the median is reported (see bench_rma.c).
  * "ratio" is the mpidsm call / raw MPI.
  */
@@ -20,11 +25,13 @@
 #include "bench.h"
 
 struct xctx {
-    MPI_Win win;       // raw window, same displacements as mpidsm's block
-    char *buf;         // local buffer
-    dsm_gptr_t target; // rank 1's block
-    size_t off;        // its offset
-    size_t max;        // bytes of the block
+    MPI_Win win;         // raw window, same displacements as mpidsm's block
+    size_t rows, cols;   // the strided table's current patch
+    MPI_Datatype lt, rt; // its raw local and remote types
+    char *buf;           // local buffer
+    dsm_gptr_t target;   // rank 1's block
+    size_t off;          // its offset
+    size_t max;          // bytes of the block
 };
 
 /* One variant: iters operations of len bytes, returns seconds. */
@@ -68,6 +75,41 @@ static double sig_dsm(struct xctx *c, size_t len, long iters)
     double t0 = bench_now();
     for (long i = 0; i < iters; i++) {
         bench_check(dsm_put_signal(data, c->buf, len, sig, 1, DSM_SIGNAL_ADD), "dsm_put_signal");
+    }
+    return bench_now() - t0;
+}
+
+static double patch_raw(struct xctx *c, size_t len, long iters)
+{
+    (void)len;
+    double t0 = bench_now();
+    for (long i = 0; i < iters; i++) {
+        MPI_Put(c->buf, 1, c->lt, 1, (MPI_Aint)c->off, 1, c->rt, c->win);
+        MPI_Win_flush(1, c->win);
+    }
+    return bench_now() - t0;
+}
+
+static double patch_dsm(struct xctx *c, size_t len, long iters)
+{
+    (void)len;
+    dsm_stride_t p = {sizeof(double), {c->cols, c->rows}, {1, 2 * c->cols}, {1, c->cols}};
+    double t0 = bench_now();
+    for (long i = 0; i < iters; i++) {
+        bench_check(dsm_put_strided(c->target, c->buf, &p), "dsm_put_strided");
+    }
+    return bench_now() - t0;
+}
+
+static double patch_rows(struct xctx *c, size_t len, long iters)
+{
+    (void)len;
+    size_t row = c->cols * sizeof(double);
+    double t0 = bench_now();
+    for (long i = 0; i < iters; i++) {
+        for (size_t r = 0; r < c->rows; r++) {
+            bench_check(dsm_put(at(c, 2 * row * r), c->buf + row * r, row), "dsm_put");
+        }
     }
     return bench_now() - t0;
 }
@@ -124,6 +166,50 @@ static void signal_table(struct xctx *c, const struct bench_opts *o)
     }
 }
 
+/* The raw side types of an R x C patch of doubles (remote rows 2C apart). */
+static void raw_types(struct xctx *c)
+{
+    MPI_Datatype row;
+    MPI_Type_contiguous((int)c->cols, MPI_DOUBLE, &row);
+    MPI_Type_create_hvector((int)c->rows, 1, (MPI_Aint)(c->cols * sizeof(double)), row, &c->lt);
+    MPI_Type_create_hvector((int)c->rows, 1, (MPI_Aint)(2 * c->cols * sizeof(double)), row, &c->rt);
+    MPI_Type_commit(&c->lt);
+    MPI_Type_commit(&c->rt);
+    MPI_Type_free(&row);
+}
+
+static void strided_table(struct xctx *c, const struct bench_opts *o)
+{
+    const xrun run[3] = {patch_raw, patch_dsm, patch_rows};
+    const size_t shapes[][2] = {{64, 8}, {64, 64}, {128, 128}};
+    if (dsm_rank() == 0) {
+        printf("# strided patch of doubles (rows x cols), remote rows twice as long: us per "
+               "patch\n");
+        printf("%-12s %9s %12s %12s %12s %7s\n", "patch", "bytes", "raw_MPI_type", "dsm_strided",
+               "dsm_put/row", "ratio");
+    }
+    for (size_t k = 0; k < 3; k++) {
+        c->rows = shapes[k][0];
+        c->cols = shapes[k][1];
+        size_t bytes = c->rows * c->cols * sizeof(double);
+        if (2 * bytes > c->max || (o->quick && k > 1)) {
+            break;
+        }
+        raw_types(c);
+        double us[3] = {0, 0, 0};
+        measure(c, o, run, 3, bytes, us);
+        MPI_Type_free(&c->lt);
+        MPI_Type_free(&c->rt);
+        if (dsm_rank() == 0) {
+            char name[32];
+            snprintf(name, sizeof name, "%zux%zu", c->rows, c->cols);
+            printf("%-12s %9zu %12.3f %12.3f %12.3f %7.3f\n", name, bytes, us[0], us[1], us[2],
+                   us[1] / us[0]);
+            fflush(stdout);
+        }
+    }
+}
+
 int bench_xfer(const struct bench_opts *o)
 {
     if (dsm_nranks() < 2) {
@@ -135,7 +221,7 @@ int bench_xfer(const struct bench_opts *o)
     struct xctx c;
     dsm_topo_t t;
     bench_check(dsm_topology(&t), "dsm_topology");
-    c.max = (o->quick ? 4096 : 262144) + 64;
+    c.max = (o->quick ? 65536 : 262144) + 64;
     dsm_gptr_t block;
     bench_check(dsm_alloc_all(c.max, &block), "dsm_alloc_all");
     bench_check(dsm_barrier(), "dsm_barrier");
@@ -156,6 +242,7 @@ int bench_xfer(const struct bench_opts *o)
                t.direct_ranks ? "direct load/store (DSM_DIRECT)" : "MPI one-sided calls");
     }
     signal_table(&c, o);
+    strided_table(&c, o);
     MPI_Win_unlock_all(c.win);
     MPI_Win_free(&c.win);
     free(c.buf);

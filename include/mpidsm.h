@@ -318,6 +318,69 @@ DSM_API int dsm_atomic_load_gptr(dsm_gptr_t g, dsm_gptr_t *out);
 DSM_API int dsm_atomic_store_gptr(dsm_gptr_t g, dsm_gptr_t val);
 /** @} */
 
+/** \defgroup strided Strided and indexed transfers
+ * 2-D patches and I/O vectors between the caller's memory and one rank's segment, in
+ * one call: on the MPI path each side is one MPI derived datatype (so MPI moves the
+ * patch in one operation), on the direct path a copy loop. Completion is that of
+ * dsm_put()/dsm_get() (blocking: complete on return) and of dsm_put_nb()/dsm_get_nb()
+ * for the `_nb` forms (the request completes locally; a put needs dsm_flush() for
+ * remote completion). The local buffer must not overlap the remote elements.
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI, ::DSM_ERR_NOMEM;
+ * ::DSM_ERR_ARG (NULL descriptor, buffer or request, elem_size 0, a zero stride, elements
+ * of one side that overlap each other, overlapping pieces on the written side, more
+ * than INT_MAX bytes in one call); ::DSM_ERR_RANGE (a remote element outside the
+ * target's user memory). A zero count (or a vector of only empty pieces) moves nothing
+ * and returns ::DSM_OK (an `_nb` call then returns a request that is already complete).
+ * Thread safety: as dsm_put().
+ * @{ */
+/**
+ * A 2-D patch: count[1] rows of count[0] elements of elem_size bytes. Strides are in
+ * elements, on each side: stride[0] between neighbours in a row (1 = contiguous),
+ * stride[1] between the starts of neighbouring rows (the leading dimension). Element
+ * (i, j) sits at byte elem_size * (i * stride[0] + j * stride[1]) of its side. A 1-D
+ * strided transfer (OpenSHMEM's iput/iget) is count = {n, 1}; column-major data is
+ * described by swapping the roles (stride = {ld, 1}). Every stride must be at least 1,
+ * and no two elements of one side may coincide.
+ */
+typedef struct dsm_stride {
+    size_t elem_size;        /**< bytes of one element */
+    size_t count[2];         /**< elements per row, rows */
+    size_t remote_stride[2]; /**< at the global pointer: {in a row, between rows} */
+    size_t local_stride[2];  /**< in the caller's buffer: {in a row, between rows} */
+} dsm_stride_t;
+
+/** \brief Put the patch p from src (local side) to dst (remote side). */
+DSM_API int dsm_put_strided(dsm_gptr_t dst, const void *src, const dsm_stride_t *p);
+/** \brief Get the patch p from src (remote side) into dst (local side). */
+DSM_API int dsm_get_strided(void *dst, dsm_gptr_t src, const dsm_stride_t *p);
+/** \brief Start dsm_put_strided(); *req completes when src may be reused. */
+DSM_API int dsm_put_strided_nb(dsm_gptr_t dst, const void *src, const dsm_stride_t *p,
+                               dsm_request_t *req);
+/** \brief Start dsm_get_strided(); *req completes when the data is in dst. */
+DSM_API int dsm_get_strided_nb(void *dst, dsm_gptr_t src, const dsm_stride_t *p,
+                               dsm_request_t *req);
+
+/** One piece of an I/O vector: len bytes at the caller's local address and at byte
+ * offset of the vector's base pointer (same rank, same segment). */
+typedef struct dsm_iov {
+    void *local;     /**< the caller's bytes (may be NULL when len is 0) */
+    uint64_t offset; /**< from the base pointer, in bytes */
+    size_t len;      /**< bytes; 0 = skip this piece */
+} dsm_iov_t;
+
+/** \brief Put n pieces: iov[i].local to base + iov[i].offset. The remote pieces must not
+ * overlap each other (the local ones may). */
+DSM_API int dsm_putv(dsm_gptr_t base, const dsm_iov_t *iov, size_t n);
+/** \brief Get n pieces: base + iov[i].offset to iov[i].local. The local pieces must not
+ * overlap each other (the remote ones may). */
+DSM_API int dsm_getv(dsm_gptr_t base, const dsm_iov_t *iov, size_t n);
+/** \brief Start dsm_putv(); *req completes when the local pieces may be reused. */
+DSM_API int dsm_putv_nb(dsm_gptr_t base, const dsm_iov_t *iov, size_t n, dsm_request_t *req);
+/** \brief Start dsm_getv(); *req completes when the data is in the local pieces. */
+DSM_API int dsm_getv_nb(dsm_gptr_t base, const dsm_iov_t *iov, size_t n, dsm_request_t *req);
+/** @} */
+
 /** \defgroup signal Signals and waiting
  * Put-with-signal (as OpenSHMEM 1.5 defines it) and waiting until words of the caller's
  * own memory satisfy a comparison, on both data paths and across nodes.

@@ -229,6 +229,13 @@ int dsm_get(void *dst, dsm_gptr_t g, size_t len)
     return fast(false, dst, g, len, "dsm_get");
 }
 
+void dsmi_rma_req_store(dsm_request_t *req, MPI_Request r)
+{
+    memset(req, 0, sizeof *req);
+    memcpy(&req->opaque[0], &r, sizeof r);
+    req->opaque[1] = REQ_LIVE;
+}
+
 /* Start a request-based transfer and store the MPI request in *req. */
 static int start_nb(bool is_put, void *buf, dsm_gptr_t g, size_t len, dsm_request_t *req,
                     const char *func)
@@ -244,9 +251,7 @@ static int start_nb(bool is_put, void *buf, dsm_gptr_t g, size_t len, dsm_reques
             return rc;
         }
     }
-    memset(req, 0, sizeof *req);
-    memcpy(&req->opaque[0], &r, sizeof r);
-    req->opaque[1] = REQ_LIVE;
+    dsmi_rma_req_store(req, r);
     return DSM_OK;
 }
 

@@ -113,4 +113,8 @@ check_PROGRAMS += tests/test_signal
 tests_test_signal_SOURCES = tests/test_signal.c
 tests_test_signal_LDADD = $(DSM_TEST_LDADD)
 tests_test_signal_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_strided
+tests_test_strided_SOURCES = tests/test_strided.c
+tests_test_strided_LDADD = $(DSM_TEST_LDADD)
+tests_test_strided_CFLAGS = $(DSM_TEST_CFLAGS)
 endif
