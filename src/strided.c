@@ -9,10 +9,10 @@
  * element for a patch, hindexed bytes for a vector; the local side of a vector uses
  * absolute addresses from MPI_BOTTOM), and the transfer is one MPI_Put/MPI_Get (or
  * MPI_Rput/MPI_Rget) of one element of each type, so MPI may pack or pipeline it as it
- * likes. Types are freed right after the call: MPI keeps them alive for operations in
- * flight. On the direct path the same elements move with copy loops (one memcpy per
- * row when rows are contiguous), followed by the fences rma.c uses for a put or a get,
- * and the request of a non-blocking call is born complete.
+ * likes. A patch's types are cached per thread (see cached_type); a vector's are
+ * freed right after the call, as MPI allows for operations in flight. On the direct path the same
+ * elements move with copy loops (one memcpy per row when rows are contiguous), followed by the
+ * fences rma.c uses for a put or a get, and the request of a non-blocking call is born complete.
  *
  * Completion is that of dsm_put/dsm_get and their _nb forms. The written side's
  * elements may not overlap one another (MPI leaves such a transfer undefined); the
@@ -132,6 +132,46 @@ static int side_type(const dsm_stride_t *p, const size_t s[2], MPI_Datatype *t, 
                : dsmi_fail_mpi(mrc, func, "MPI_Type_create_hvector", __FILE__, __LINE__);
 }
 
+/* Building and committing a side's two hvectors costs microseconds on Open MPI, more
+ * than a small put, and programs repeat the same patch shape, so each thread keeps the
+ * types of its last few sides. A committed datatype belongs to no window and stays valid
+ * until MPI_Finalize, so entries outlive dsm_finalize/dsm_init; evicting one that a
+ * non-blocking transfer still uses is allowed (MPI keeps it until the transfer ends).
+ * The few entries of a thread that exits are reclaimed by MPI_Finalize. */
+#define TYPE_CACHE 8
+struct tkey {
+    size_t es, c0, c1, s0, s1;
+};
+static _Thread_local struct {
+    struct tkey k;
+    MPI_Datatype t;
+    bool used;
+} tcache[TYPE_CACHE];
+static _Thread_local unsigned tnext; // round-robin victim
+
+static int cached_type(const dsm_stride_t *p, const size_t s[2], MPI_Datatype *t, const char *func)
+{
+    struct tkey k = {p->elem_size, p->count[0], p->count[1], s[0], s[1]};
+    for (unsigned i = 0; i < TYPE_CACHE; i++) {
+        if (tcache[i].used && !memcmp(&tcache[i].k, &k, sizeof k)) {
+            *t = tcache[i].t;
+            return DSM_OK;
+        }
+    }
+    int rc = side_type(p, s, t, func);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    unsigned v = tnext++ % TYPE_CACHE;
+    if (tcache[v].used) {
+        MPI_Type_free(&tcache[v].t);
+    }
+    tcache[v].k = k;
+    tcache[v].t = *t;
+    tcache[v].used = true;
+    return DSM_OK;
+}
+
 /* Direct path: copy element by element (a row at once when both rows are contiguous). */
 static void copy_patch(bool is_put, char *local, char *remote, const dsm_stride_t *p)
 {
@@ -201,16 +241,13 @@ static int patch(bool is_put, void *buf, dsm_gptr_t g, const dsm_stride_t *p, bo
         copy_patch(is_put, buf, seg + disp, p);
         count_transfer(is_put, bytes);
     } else if (!empty) {
-        MPI_Datatype lt, rt;
-        if ((rc = side_type(p, p->local_stride, &lt, func)) != DSM_OK) {
+        MPI_Datatype lt, rt; // cached: not freed here
+        if ((rc = cached_type(p, p->local_stride, &lt, func)) != DSM_OK ||
+            (rc = cached_type(p, p->remote_stride, &rt, func)) != DSM_OK) {
             return rc;
         }
-        if ((rc = side_type(p, p->remote_stride, &rt, func)) == DSM_OK) {
-            rc = mpi_transfer(is_put, buf, lt, rank, disp, rt, nb ? &r : NULL, func);
-            MPI_Type_free(&rt);
-            count_transfer(is_put, bytes);
-        }
-        MPI_Type_free(&lt);
+        rc = mpi_transfer(is_put, buf, lt, rank, disp, rt, nb ? &r : NULL, func);
+        count_transfer(is_put, bytes);
     }
     if (rc == DSM_OK && nb) {
         dsmi_rma_req_store(req, r);
