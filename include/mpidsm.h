@@ -27,11 +27,11 @@
  *   the source buffer may be reused. Remote completion of puts needs dsm_flush() for
  *   that target or dsm_flush_all(); dsm_flush*() also completes every outstanding
  *   non-blocking get of the calling rank to that target.
- * - Atomics (`dsm_atomic_*`) are blocking and complete at the target on return. They are
- *   atomic with respect to other `dsm_atomic_*` calls of the same type on the same
- *   location, from any rank, and not with respect to dsm_put()/dsm_get() of it, nor to
- *   atomics of a different type on overlapping bytes. Atomic targets must be naturally
- *   aligned.
+ * - Atomics (`dsm_atomic_*`) are blocking (except the `_nb` forms) and complete at the
+ *   target on return. They are atomic with respect to other atomics of the same class
+ *   (one MPI type, see \ref atomics) on the same location, from any rank, and not with
+ *   respect to dsm_put()/dsm_get() of it, nor to atomics of a different class on
+ *   overlapping bytes. Atomic targets must be naturally aligned.
  * - Two operations from one rank to the same target location are not ordered unless
  *   the first is complete (blocking call returned, or flushed) before the second starts.
  * - dsm_barrier() completes every outstanding operation of every rank and synchronises
@@ -276,10 +276,24 @@ DSM_API int dsm_barrier(void);
 /** @} */
 
 /** \defgroup atomics Remote atomics
- * Blocking, complete at the target on return, atomic with respect to the same-typed
- * atomics on the same location from any rank. The target must be aligned to the size
- * of the type (::DSM_ERR_ARG otherwise). Fetching variants store the value found
- * before the operation in *old (which may not be NULL).
+ * Blocking (except the `_nb` forms), complete at the target on return, atomic with
+ * respect to the atomics of the same class (below) on the same location from any rank.
+ * The target must be aligned to the size of the type (::DSM_ERR_ARG otherwise).
+ * Fetching variants store the value found before the operation in *old (which may not
+ * be NULL).
+ *
+ * \par Which atomics are atomic with which
+ * MPI makes its atomics atomic only against atomics of the same MPI type, so each
+ * class below uses one type and is atomic within itself only; do not mix classes (or
+ * dsm_put()/dsm_get()) on one word:
+ * - `_i32` (and dsm_wait_until*_i32): MPI_INT32_T
+ * - `_u32`, `_float` (as bits) and dsm_wait_until*_u32: MPI_UINT32_T
+ * - `_i64` (and dsm_wait_until*_i64): MPI_INT64_T
+ * - `_u64`, `_double` (as bits), `_gptr`, signals (dsm_put_signal(),
+ *   dsm_signal_fetch()) and dsm_wait_until*_u64: MPI_UINT64_T
+ *
+ * On the direct path every atomic is a CPU atomic, so same-width classes happen to be
+ * atomic with each other there; portable programs keep to the rule above.
  * Return codes for all: ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_RANGE, ::DSM_ERR_STATE,
  * ::DSM_ERR_MPI, and ::DSM_ERR_UNSUPPORTED for compare-and-swap on an MPI library with a
  * known broken one that could not be avoided (the message says how to relaunch).
@@ -301,6 +315,8 @@ DSM_API int dsm_barrier(void);
 /** int32_t: dsm_atomic_{fetch_add,add,swap,cas,load,store,fetch_and,fetch_or,
  * fetch_xor,and,or,xor}_i32 */
 DSM_ATOMIC_DECLARE(int32_t, i32)
+/** uint32_t: the same family with suffix _u32 */
+DSM_ATOMIC_DECLARE(uint32_t, u32)
 /** int64_t: the same family with suffix _i64 */
 DSM_ATOMIC_DECLARE(int64_t, i64)
 /** uint64_t: the same family with suffix _u64 */
@@ -316,6 +332,49 @@ DSM_API int dsm_atomic_swap_gptr(dsm_gptr_t g, dsm_gptr_t val, dsm_gptr_t *old);
 DSM_API int dsm_atomic_load_gptr(dsm_gptr_t g, dsm_gptr_t *out);
 /** \brief Atomically write val as the global pointer stored at g. */
 DSM_API int dsm_atomic_store_gptr(dsm_gptr_t g, dsm_gptr_t val);
+
+/*
+ * float and double: load, store, swap, compare-and-swap and (fetch-)add, with suffix
+ * _float and _double, on 4- and 8-byte aligned words. They work on the bit pattern
+ * (see "Which atomics are atomic with which" below): compare-and-swap compares bits,
+ * so -0.0 does not match 0.0 and a NaN matches the identical NaN; fetch-add is a
+ * compare-and-swap loop (on the MPI path two or more round trips, and
+ * ::DSM_ERR_UNSUPPORTED where compare-and-swap is).
+ */
+#define DSM_ATOMIC_FP_DECLARE(T, S)                                                                \
+    DSM_API int dsm_atomic_load_##S(dsm_gptr_t g, T *out);                                         \
+    DSM_API int dsm_atomic_store_##S(dsm_gptr_t g, T val);                                         \
+    DSM_API int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old);                                  \
+    DSM_API int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old);                   \
+    DSM_API int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old);                             \
+    DSM_API int dsm_atomic_add_##S(dsm_gptr_t g, T val);
+/** float: dsm_atomic_{load,store,swap,cas,fetch_add,add}_float */
+DSM_ATOMIC_FP_DECLARE(float, float)
+/** double: the same with suffix _double */
+DSM_ATOMIC_FP_DECLARE(double, double)
+
+/*
+ * Non-blocking fetching atomics of the integer types (suffix _i32, _u32, _i64, _u64,
+ * then _nb): fetch-add, swap and load. They start the operation and return; *req
+ * completes (dsm_wait(), dsm_test()) when the value found is in *old (*out). *val and
+ * *old belong to the operation until then: do not change or free them. The update is
+ * complete at the target after dsm_flush() of that rank (or on return, on the direct
+ * path). They are atomic with the blocking atomics of the same type.
+ * \return the codes above, and ::DSM_ERR_ARG for a NULL val, old or req.
+ */
+#define DSM_ATOMIC_NB_DECLARE(T, S)                                                                \
+    DSM_API int dsm_atomic_fetch_add_##S##_nb(dsm_gptr_t g, const T *val, T *old,                  \
+                                              dsm_request_t *req);                                 \
+    DSM_API int dsm_atomic_swap_##S##_nb(dsm_gptr_t g, const T *val, T *old, dsm_request_t *req);  \
+    DSM_API int dsm_atomic_load_##S##_nb(dsm_gptr_t g, T *out, dsm_request_t *req);
+/** dsm_atomic_{fetch_add,swap,load}_i32_nb */
+DSM_ATOMIC_NB_DECLARE(int32_t, i32)
+/** the same for uint32_t: _u32_nb */
+DSM_ATOMIC_NB_DECLARE(uint32_t, u32)
+/** the same for int64_t: _i64_nb */
+DSM_ATOMIC_NB_DECLARE(int64_t, i64)
+/** the same for uint64_t: _u64_nb */
+DSM_ATOMIC_NB_DECLARE(uint64_t, u64)
 /** @} */
 
 /** \defgroup strided Strided and indexed transfers

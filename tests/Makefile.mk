@@ -117,4 +117,8 @@ check_PROGRAMS += tests/test_strided
 tests_test_strided_SOURCES = tests/test_strided.c
 tests_test_strided_LDADD = $(DSM_TEST_LDADD)
 tests_test_strided_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_atomic
+tests_test_atomic_SOURCES = tests/test_atomic.c
+tests_test_atomic_LDADD = $(DSM_TEST_LDADD) -lm
+tests_test_atomic_CFLAGS = $(DSM_TEST_CFLAGS)
 endif

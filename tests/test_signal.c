@@ -108,15 +108,25 @@ static void test_signal_add_fan_in(void)
     H_OK(dsm_barrier());
 }
 
-/* Writes value into word i of a typed array on rank t with the type's atomic. */
-static void store_word(int bits, dsm_gptr_t arr, int i, int64_t value)
+/* Writes value into word i of an array of type ty (0 i32, 1 u32, 2 i64, 3 u64) with
+ * the atomic of the type's class. */
+static void store_word(int ty, dsm_gptr_t arr, int i, int64_t value)
 {
     dsm_gptr_t g;
-    H_OK(dsm_gptr_add(arr, (int64_t)i * (bits / 8), &g));
-    if (bits == 32) {
+    H_OK(dsm_gptr_add(arr, (int64_t)i * (ty < 2 ? 4 : 8), &g));
+    switch (ty) {
+    case 0:
         H_OK(dsm_atomic_store_i32(g, (int32_t)value));
-    } else {
+        break;
+    case 1:
+        H_OK(dsm_atomic_store_u32(g, (uint32_t)value));
+        break;
+    case 2:
         H_OK(dsm_atomic_store_i64(g, value));
+        break;
+    default:
+        H_OK(dsm_atomic_store_u64(g, (uint64_t)value));
+        break;
     }
 }
 
@@ -130,7 +140,7 @@ static void test_signal_wait_all_types(void)
         int bits = ty < 2 ? 32 : 64;
         dsm_gptr_t arr = at(me, 2, (uint64_t)ty * 1024);
         if (me != 0) {
-            store_word(bits, at(0, 2, (uint64_t)ty * 1024), me, 1000 + me);
+            store_word(ty, at(0, 2, (uint64_t)ty * 1024), me, 1000 + me);
         }
         if (me == 0) {
             switch (ty) {
@@ -163,8 +173,8 @@ static void test_signal_wait_any_some(void)
 {
     dsm_gptr_t a64 = at(0, 3, 0), a32 = at(0, 3, 512);
     if (me == n - 1) {
-        store_word(64, a64, 3, 42);
-        store_word(32, a32, 2, 9);
+        store_word(2, a64, 3, 42);
+        store_word(1, a32, 2, 9);
     }
     if (me == 0) {
         size_t idx = 77, cnt = 0, ids[8] = {0};
@@ -194,6 +204,8 @@ static void test_signal_signedness(void)
     H_OK(dsm_atomic_store_i64(w64, -5));
     H_OK(dsm_wait_until_i32(w32, DSM_CMP_LT, 0));
     H_OK(dsm_wait_until_i64(w64, DSM_CMP_LE, -5));
+    H_OK(dsm_atomic_store_u32(w32, 0xfffffffbu)); // the same bits in the unsigned classes
+    H_OK(dsm_atomic_store_u64(w64, UINT64_C(0xfffffffffffffffb)));
     H_OK(dsm_wait_until_u32(w32, DSM_CMP_GT, 0x7fffffffu));
     H_OK(dsm_wait_until_u64(w64, DSM_CMP_GE, UINT64_C(0xfffffffffffffffb)));
     H_OK(dsm_wait_until_i64(w64, DSM_CMP_EQ, -5));
