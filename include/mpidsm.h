@@ -440,6 +440,88 @@ DSM_API int dsm_putv_nb(dsm_gptr_t base, const dsm_iov_t *iov, size_t n, dsm_req
 DSM_API int dsm_getv_nb(dsm_gptr_t base, const dsm_iov_t *iov, size_t n, dsm_request_t *req);
 /** @} */
 
+/** \defgroup array Distributed arrays
+ * 1-D and 2-D arrays of `int64_t` or `double` spread over all ranks, as Global Arrays
+ * and DASH offer them: created and destroyed collectively, read, written and
+ * accumulated by patches from any rank, located element by element, and used in place
+ * by each owner.
+ *
+ * Distribution, per dimension: ::DSM_DIST_BLOCK (contiguous blocks of ceil(N/P)),
+ * ::DSM_DIST_CYCLIC (element i on grid coordinate i mod P) or ::DSM_DIST_BLOCK_CYCLIC
+ * (blocks of `block[d]` dealt round-robin), over a P0 x P1 process grid (rank = p0 *
+ * P1 + p1; a 1-D array uses P x 1). Each owner stores its elements row-major (local
+ * rows x local columns, as ScaLAPACK does); dsm_array_local() gives them in place and
+ * dsm_array_local_to_global() says which global element each is.
+ *
+ * Patches follow Global Arrays' NGA_Put/Get/Acc: `lo` and `hi` are inclusive global
+ * indices (one per dimension), `buf` holds the patch row-major with `ld` elements
+ * between rows (ignored for 1-D). put and get are complete on return (data at the
+ * owners / in buf); acc adds buf's elements to the patch (a sum of int64_t or double)
+ * and is atomic per element with other dsm_array_acc() and dsm_array_read_inc() calls,
+ * not with put/get. Arrays start zeroed.
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI, ::DSM_ERR_ARG (NULL
+ * argument, not a live handle, ld shorter than the patch's row, bad description);
+ * ::DSM_ERR_RANGE (an index or patch outside the array, lo > hi).
+ * Thread safety: with `DSM_THREADS=multiple` the patch, locate and local calls may run
+ * concurrently; create and destroy are collective. Using a handle after
+ * dsm_array_destroy() is undefined (it is freed).
+ * @{ */
+/** Element types of a distributed array. */
+enum dsm_array_type {
+    DSM_ARRAY_INT64 = 1, /**< int64_t */
+    DSM_ARRAY_DOUBLE = 2 /**< double */
+};
+/** Distributions of one dimension. */
+enum dsm_dist {
+    DSM_DIST_BLOCK = 0,       /**< one contiguous block per grid coordinate */
+    DSM_DIST_CYCLIC = 1,      /**< element by element, round-robin */
+    DSM_DIST_BLOCK_CYCLIC = 2 /**< blocks of block[d] elements, round-robin */
+};
+/** What dsm_array_create() makes. Fields past ndim are ignored. */
+typedef struct dsm_array_desc {
+    int type;         /**< ::DSM_ARRAY_INT64 or ::DSM_ARRAY_DOUBLE */
+    int ndim;         /**< 1 or 2 */
+    int64_t dims[2];  /**< elements per dimension (rows, columns), 1 .. 2^40 */
+    int dist[2];      /**< ::dsm_dist per dimension */
+    int64_t block[2]; /**< block size per dimension for ::DSM_DIST_BLOCK_CYCLIC */
+    int grid[2];      /**< 2-D: process grid P0 x P1 (= dsm_nranks()); {0, 0} = choose */
+} dsm_array_desc_t;
+/** A distributed array (process-local handle). */
+typedef struct dsm_array *dsm_array_t;
+
+/** \brief Create a zeroed array described by *desc; *out receives the handle.
+ * \return the common codes, ::DSM_ERR_NOMEM (the largest local part does not fit a
+ *         segment); ::DSM_ERR_ARG on every rank when any rank's description is invalid
+ *         or the ranks' descriptions differ.
+ * \par Collective (every rank, the same description). */
+DSM_API int dsm_array_create(const dsm_array_desc_t *desc, dsm_array_t *out);
+/** \brief Free the array and its memory. \par Collective. */
+DSM_API int dsm_array_destroy(dsm_array_t a);
+/** \brief Write the patch [lo, hi] from buf. Complete at the owners on return. */
+DSM_API int dsm_array_put(dsm_array_t a, const int64_t *lo, const int64_t *hi, const void *buf,
+                          int64_t ld);
+/** \brief Read the patch [lo, hi] into buf. Complete on return. */
+DSM_API int dsm_array_get(dsm_array_t a, const int64_t *lo, const int64_t *hi, void *buf,
+                          int64_t ld);
+/** \brief Add buf's elements to the patch [lo, hi], atomically per element. Complete at
+ * the owners on return. */
+DSM_API int dsm_array_acc(dsm_array_t a, const int64_t *lo, const int64_t *hi, const void *buf,
+                          int64_t ld);
+/** \brief Where element idx lives: its owner in *rank and, when g is not NULL, its
+ * global pointer in *g (usable with dsm_get() and, for int64 arrays, the `_i64` atomics). */
+DSM_API int dsm_array_locate(dsm_array_t a, const int64_t *idx, int *rank, dsm_gptr_t *g);
+/** \brief This rank's elements in place: *ptr points at count[0] x count[1] elements
+ * (count[0] only for 1-D), row-major with count[1] per row; valid until destroy. Local
+ * loads and stores follow the consistency model's rules for dsm_gptr_local(). */
+DSM_API int dsm_array_local(dsm_array_t a, void **ptr, int64_t *count);
+/** \brief The global index of this rank's local element lidx (as dsm_array_local()). */
+DSM_API int dsm_array_local_to_global(dsm_array_t a, const int64_t *lidx, int64_t *gidx);
+/** \brief Atomically add inc to int64 element idx; *old receives its previous value (a
+ * shared counter, as Global Arrays' NGA_Read_inc). ::DSM_ERR_ARG for a double array. */
+DSM_API int dsm_array_read_inc(dsm_array_t a, const int64_t *idx, int64_t inc, int64_t *old);
+/** @} */
+
 /** \defgroup signal Signals and waiting
  * Put-with-signal (as OpenSHMEM 1.5 defines it) and waiting until words of the caller's
  * own memory satisfy a comparison, on both data paths and across nodes.

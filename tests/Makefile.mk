@@ -121,4 +121,8 @@ check_PROGRAMS += tests/test_atomic
 tests_test_atomic_SOURCES = tests/test_atomic.c
 tests_test_atomic_LDADD = $(DSM_TEST_LDADD) -lm
 tests_test_atomic_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_array
+tests_test_array_SOURCES = tests/test_array.c
+tests_test_array_LDADD = $(DSM_TEST_LDADD)
+tests_test_array_CFLAGS = $(DSM_TEST_CFLAGS)
 endif
