@@ -13,3 +13,11 @@ apps_kvstore_LDADD = src/libmpidsm.la -lm
 bin_PROGRAMS += apps/memsim
 apps_memsim_SOURCES = apps/memsim.c
 apps_memsim_LDADD = src/libmpidsm.la -lpthread
+# Issue 17: put-with-signal (pipeline), distributed arrays (matmul), the xfer benchmark.
+apps_dsm_bench_SOURCES += apps/bench_xfer.c
+bin_PROGRAMS += apps/pipeline
+apps_pipeline_SOURCES = apps/pipeline.c
+apps_pipeline_LDADD = src/libmpidsm.la
+bin_PROGRAMS += apps/matmul
+apps_matmul_SOURCES = apps/matmul.c
+apps_matmul_LDADD = src/libmpidsm.la

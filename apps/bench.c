@@ -6,7 +6,8 @@
  *   dsm-bench [suite...] [--iters N] [--rounds R] [--max-size BYTES] [--quick] [--plot DIR]
  *
  * Suites: rma (put/get/fetch-add/CAS latency and bandwidth, OSU-style), ckpt, heap,
- * sync, progress (a remote fetch-add while its target computes); one file each. Run it
+ * sync, progress (a remote fetch-add while its target computes), xfer (put-with-signal,
+ * strided patches); one file each. Run it
  * under mpi-launch/dsmrun with at least 2 ranks; rank 0 prints the tables, and with
  * --plot DIR also draws DIR/<suite>.png (apps/bench_plot.c).
  */
@@ -31,6 +32,7 @@ static const struct suite suites[] = {
     {"heap", bench_heap, "alloc/free: local vs malloc, remote, collective vs MPI_Win_allocate"},
     {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
     {"progress", bench_progress, "8 B fetch-add on rank 0 while it idles vs computes 1 s"},
+    {"xfer", bench_xfer, "put-with-signal vs put+flush+atomic, strided vs MPI datatypes"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -38,5 +38,6 @@ int bench_ckpt(const struct bench_opts *o);
 int bench_heap(const struct bench_opts *o);
 int bench_sync(const struct bench_opts *o);
 int bench_progress(const struct bench_opts *o);
+int bench_xfer(const struct bench_opts *o);
 
 #endif

@@ -27,11 +27,11 @@
  *   the source buffer may be reused. Remote completion of puts needs dsm_flush() for
  *   that target or dsm_flush_all(); dsm_flush*() also completes every outstanding
  *   non-blocking get of the calling rank to that target.
- * - Atomics (`dsm_atomic_*`) are blocking and complete at the target on return. They are
- *   atomic with respect to other `dsm_atomic_*` calls of the same type on the same
- *   location, from any rank, and not with respect to dsm_put()/dsm_get() of it, nor to
- *   atomics of a different type on overlapping bytes. Atomic targets must be naturally
- *   aligned.
+ * - Atomics (`dsm_atomic_*`) are blocking (except the `_nb` forms) and complete at the
+ *   target on return. They are atomic with respect to other atomics of the same class
+ *   (one MPI type, see \ref atomics) on the same location, from any rank, and not with
+ *   respect to dsm_put()/dsm_get() of it, nor to atomics of a different class on
+ *   overlapping bytes. Atomic targets must be naturally aligned.
  * - Two operations from one rank to the same target location are not ordered unless
  *   the first is complete (blocking call returned, or flushed) before the second starts.
  * - dsm_barrier() completes every outstanding operation of every rank and synchronises
@@ -281,10 +281,24 @@ DSM_API int dsm_barrier(void);
 /** @} */
 
 /** \defgroup atomics Remote atomics
- * Blocking, complete at the target on return, atomic with respect to the same-typed
- * atomics on the same location from any rank. The target must be aligned to the size
- * of the type (::DSM_ERR_ARG otherwise). Fetching variants store the value found
- * before the operation in *old (which may not be NULL).
+ * Blocking (except the `_nb` forms), complete at the target on return, atomic with
+ * respect to the atomics of the same class (below) on the same location from any rank.
+ * The target must be aligned to the size of the type (::DSM_ERR_ARG otherwise).
+ * Fetching variants store the value found before the operation in *old (which may not
+ * be NULL).
+ *
+ * \par Which atomics are atomic with which
+ * MPI makes its atomics atomic only against atomics of the same MPI type, so each
+ * class below uses one type and is atomic within itself only; do not mix classes (or
+ * dsm_put()/dsm_get()) on one word:
+ * - `_i32` (and dsm_wait_until*_i32): MPI_INT32_T
+ * - `_u32`, `_float` (as bits) and dsm_wait_until*_u32: MPI_UINT32_T
+ * - `_i64` (and dsm_wait_until*_i64): MPI_INT64_T
+ * - `_u64`, `_double` (as bits), `_gptr`, signals (dsm_put_signal(),
+ *   dsm_signal_fetch()) and dsm_wait_until*_u64: MPI_UINT64_T
+ *
+ * On the direct path every atomic is a CPU atomic, so same-width classes happen to be
+ * atomic with each other there; portable programs keep to the rule above.
  * Return codes for all: ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_RANGE, ::DSM_ERR_STATE,
  * ::DSM_ERR_MPI, and ::DSM_ERR_UNSUPPORTED for compare-and-swap on an MPI library with a
  * known broken one that could not be avoided (the message says how to relaunch).
@@ -320,6 +334,8 @@ DSM_API int dsm_barrier(void);
 /** int32_t: dsm_atomic_{fetch_add,add,swap,cas,load,store,fetch_and,fetch_or,
  * fetch_xor,and,or,xor}_i32 */
 DSM_ATOMIC_DECLARE(int32_t, i32)
+/** uint32_t: the same family with suffix _u32 */
+DSM_ATOMIC_DECLARE(uint32_t, u32)
 /** int64_t: the same family with suffix _i64 */
 DSM_ATOMIC_DECLARE(int64_t, i64)
 /** uint64_t: the same family with suffix _u64 */
@@ -335,6 +351,292 @@ DSM_API int dsm_atomic_swap_gptr(dsm_gptr_t g, dsm_gptr_t val, dsm_gptr_t *old);
 DSM_API int dsm_atomic_load_gptr(dsm_gptr_t g, dsm_gptr_t *out);
 /** \brief Atomically write val as the global pointer stored at g. */
 DSM_API int dsm_atomic_store_gptr(dsm_gptr_t g, dsm_gptr_t val);
+
+/*
+ * float and double: load, store, swap, compare-and-swap and (fetch-)add, with suffix
+ * _float and _double, on 4- and 8-byte aligned words. They work on the bit pattern
+ * (see "Which atomics are atomic with which" below): compare-and-swap compares bits,
+ * so -0.0 does not match 0.0 and a NaN matches the identical NaN; fetch-add is a
+ * compare-and-swap loop (on the MPI path two or more round trips, and
+ * ::DSM_ERR_UNSUPPORTED where compare-and-swap is).
+ */
+#define DSM_ATOMIC_FP_DECLARE(T, S)                                                                \
+    DSM_API int dsm_atomic_load_##S(dsm_gptr_t g, T *out);                                         \
+    DSM_API int dsm_atomic_store_##S(dsm_gptr_t g, T val);                                         \
+    DSM_API int dsm_atomic_swap_##S(dsm_gptr_t g, T val, T *old);                                  \
+    DSM_API int dsm_atomic_cas_##S(dsm_gptr_t g, T expected, T desired, T *old);                   \
+    DSM_API int dsm_atomic_fetch_add_##S(dsm_gptr_t g, T val, T *old);                             \
+    DSM_API int dsm_atomic_add_##S(dsm_gptr_t g, T val);
+/** float: dsm_atomic_{load,store,swap,cas,fetch_add,add}_float */
+DSM_ATOMIC_FP_DECLARE(float, float)
+/** double: the same with suffix _double */
+DSM_ATOMIC_FP_DECLARE(double, double)
+
+/*
+ * Non-blocking fetching atomics of the integer types (suffix _i32, _u32, _i64, _u64,
+ * then _nb): fetch-add, swap and load. They start the operation and return; *req
+ * completes (dsm_wait(), dsm_test()) when the value found is in *old (*out). *val and
+ * *old belong to the operation until then: do not change or free them. The update is
+ * complete at the target after dsm_flush() of that rank (or on return, on the direct
+ * path). They are atomic with the blocking atomics of the same type.
+ * \return the codes above, and ::DSM_ERR_ARG for a NULL val, old or req.
+ */
+#define DSM_ATOMIC_NB_DECLARE(T, S)                                                                \
+    DSM_API int dsm_atomic_fetch_add_##S##_nb(dsm_gptr_t g, const T *val, T *old,                  \
+                                              dsm_request_t *req);                                 \
+    DSM_API int dsm_atomic_swap_##S##_nb(dsm_gptr_t g, const T *val, T *old, dsm_request_t *req);  \
+    DSM_API int dsm_atomic_load_##S##_nb(dsm_gptr_t g, T *out, dsm_request_t *req);
+/** dsm_atomic_{fetch_add,swap,load}_i32_nb */
+DSM_ATOMIC_NB_DECLARE(int32_t, i32)
+/** the same for uint32_t: _u32_nb */
+DSM_ATOMIC_NB_DECLARE(uint32_t, u32)
+/** the same for int64_t: _i64_nb */
+DSM_ATOMIC_NB_DECLARE(int64_t, i64)
+/** the same for uint64_t: _u64_nb */
+DSM_ATOMIC_NB_DECLARE(uint64_t, u64)
+/** @} */
+
+/** \defgroup strided Strided and indexed transfers
+ * 2-D patches and I/O vectors between the caller's memory and one rank's segment, in
+ * one call: on the MPI path each side is one MPI derived datatype (so MPI moves the
+ * patch in one operation), on the direct path a copy loop. Completion is that of
+ * dsm_put()/dsm_get() (blocking: complete on return) and of dsm_put_nb()/dsm_get_nb()
+ * for the `_nb` forms (the request completes locally; a put needs dsm_flush() for
+ * remote completion). The local buffer must not overlap the remote elements.
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI, ::DSM_ERR_NOMEM;
+ * ::DSM_ERR_ARG (NULL descriptor, buffer or request, elem_size 0, a zero stride, elements
+ * of one side that overlap each other, overlapping pieces on the written side, more
+ * than INT_MAX bytes in one call); ::DSM_ERR_RANGE (a remote element outside the
+ * target's user memory). A zero count (or a vector of only empty pieces) moves nothing
+ * and returns ::DSM_OK (an `_nb` call then returns a request that is already complete).
+ * Thread safety: as dsm_put().
+ * @{ */
+/**
+ * A 2-D patch: count[1] rows of count[0] elements of elem_size bytes. Strides are in
+ * elements, on each side: stride[0] between neighbours in a row (1 = contiguous),
+ * stride[1] between the starts of neighbouring rows (the leading dimension). Element
+ * (i, j) sits at byte elem_size * (i * stride[0] + j * stride[1]) of its side. A 1-D
+ * strided transfer (OpenSHMEM's iput/iget) is count = {n, 1}; column-major data is
+ * described by swapping the roles (stride = {ld, 1}). Every stride must be at least 1,
+ * and no two elements of one side may coincide.
+ */
+typedef struct dsm_stride {
+    size_t elem_size;        /**< bytes of one element */
+    size_t count[2];         /**< elements per row, rows */
+    size_t remote_stride[2]; /**< at the global pointer: {in a row, between rows} */
+    size_t local_stride[2];  /**< in the caller's buffer: {in a row, between rows} */
+} dsm_stride_t;
+
+/** \brief Put the patch p from src (local side) to dst (remote side). */
+DSM_API int dsm_put_strided(dsm_gptr_t dst, const void *src, const dsm_stride_t *p);
+/** \brief Get the patch p from src (remote side) into dst (local side). */
+DSM_API int dsm_get_strided(void *dst, dsm_gptr_t src, const dsm_stride_t *p);
+/** \brief Start dsm_put_strided(); *req completes when src may be reused. */
+DSM_API int dsm_put_strided_nb(dsm_gptr_t dst, const void *src, const dsm_stride_t *p,
+                               dsm_request_t *req);
+/** \brief Start dsm_get_strided(); *req completes when the data is in dst. */
+DSM_API int dsm_get_strided_nb(void *dst, dsm_gptr_t src, const dsm_stride_t *p,
+                               dsm_request_t *req);
+
+/** One piece of an I/O vector: len bytes at the caller's local address and at byte
+ * offset of the vector's base pointer (same rank, same segment). */
+typedef struct dsm_iov {
+    void *local;     /**< the caller's bytes (may be NULL when len is 0) */
+    uint64_t offset; /**< from the base pointer, in bytes */
+    size_t len;      /**< bytes; 0 = skip this piece */
+} dsm_iov_t;
+
+/** \brief Put n pieces: iov[i].local to base + iov[i].offset. The remote pieces must not
+ * overlap each other (the local ones may). */
+DSM_API int dsm_putv(dsm_gptr_t base, const dsm_iov_t *iov, size_t n);
+/** \brief Get n pieces: base + iov[i].offset to iov[i].local. The local pieces must not
+ * overlap each other (the remote ones may). */
+DSM_API int dsm_getv(dsm_gptr_t base, const dsm_iov_t *iov, size_t n);
+/** \brief Start dsm_putv(); *req completes when the local pieces may be reused. */
+DSM_API int dsm_putv_nb(dsm_gptr_t base, const dsm_iov_t *iov, size_t n, dsm_request_t *req);
+/** \brief Start dsm_getv(); *req completes when the data is in the local pieces. */
+DSM_API int dsm_getv_nb(dsm_gptr_t base, const dsm_iov_t *iov, size_t n, dsm_request_t *req);
+/** @} */
+
+/** \defgroup array Distributed arrays
+ * 1-D and 2-D arrays of `int64_t` or `double` spread over all ranks, as Global Arrays
+ * and DASH offer them: created and destroyed collectively, read, written and
+ * accumulated by patches from any rank, located element by element, and used in place
+ * by each owner.
+ *
+ * Distribution, per dimension: ::DSM_DIST_BLOCK (contiguous blocks of ceil(N/P)),
+ * ::DSM_DIST_CYCLIC (element i on grid coordinate i mod P) or ::DSM_DIST_BLOCK_CYCLIC
+ * (blocks of `block[d]` dealt round-robin), over a P0 x P1 process grid (rank = p0 *
+ * P1 + p1; a 1-D array uses P x 1). Each owner stores its elements row-major (local
+ * rows x local columns, as ScaLAPACK does); dsm_array_local() gives them in place and
+ * dsm_array_local_to_global() says which global element each is.
+ *
+ * Patches follow Global Arrays' NGA_Put/Get/Acc: `lo` and `hi` are inclusive global
+ * indices (one per dimension), `buf` holds the patch row-major with `ld` elements
+ * between rows (ignored for 1-D). put and get are complete on return (data at the
+ * owners / in buf); acc adds buf's elements to the patch (a sum of int64_t or double)
+ * and is atomic per element with other dsm_array_acc() and dsm_array_read_inc() calls,
+ * not with put/get. Arrays start zeroed.
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI, ::DSM_ERR_ARG (NULL
+ * argument, not a live handle, ld shorter than the patch's row, bad description);
+ * ::DSM_ERR_RANGE (an index or patch outside the array, lo > hi).
+ * Thread safety: with `DSM_THREADS=multiple` the patch, locate and local calls may run
+ * concurrently; create and destroy are collective. Using a handle after
+ * dsm_array_destroy() is undefined (it is freed).
+ * @{ */
+/** Element types of a distributed array. */
+enum dsm_array_type {
+    DSM_ARRAY_INT64 = 1, /**< int64_t */
+    DSM_ARRAY_DOUBLE = 2 /**< double */
+};
+/** Distributions of one dimension. */
+enum dsm_dist {
+    DSM_DIST_BLOCK = 0,       /**< one contiguous block per grid coordinate */
+    DSM_DIST_CYCLIC = 1,      /**< element by element, round-robin */
+    DSM_DIST_BLOCK_CYCLIC = 2 /**< blocks of block[d] elements, round-robin */
+};
+/** What dsm_array_create() makes. Fields past ndim are ignored. */
+typedef struct dsm_array_desc {
+    int type;         /**< ::DSM_ARRAY_INT64 or ::DSM_ARRAY_DOUBLE */
+    int ndim;         /**< 1 or 2 */
+    int64_t dims[2];  /**< elements per dimension (rows, columns), 1 .. 2^40 */
+    int dist[2];      /**< ::dsm_dist per dimension */
+    int64_t block[2]; /**< block size per dimension for ::DSM_DIST_BLOCK_CYCLIC */
+    int grid[2];      /**< 2-D: process grid P0 x P1 (= dsm_nranks()); {0, 0} = choose */
+} dsm_array_desc_t;
+/** A distributed array (process-local handle). */
+typedef struct dsm_array *dsm_array_t;
+
+/** \brief Create a zeroed array described by *desc; *out receives the handle.
+ * \return the common codes, ::DSM_ERR_NOMEM (the largest local part does not fit a
+ *         segment); ::DSM_ERR_ARG on every rank when any rank's description is invalid
+ *         or the ranks' descriptions differ.
+ * \par Collective (every rank, the same description). */
+DSM_API int dsm_array_create(const dsm_array_desc_t *desc, dsm_array_t *out);
+/** \brief Free the array and its memory. \par Collective. */
+DSM_API int dsm_array_destroy(dsm_array_t a);
+/** \brief Write the patch [lo, hi] from buf. Complete at the owners on return. */
+DSM_API int dsm_array_put(dsm_array_t a, const int64_t *lo, const int64_t *hi, const void *buf,
+                          int64_t ld);
+/** \brief Read the patch [lo, hi] into buf. Complete on return. */
+DSM_API int dsm_array_get(dsm_array_t a, const int64_t *lo, const int64_t *hi, void *buf,
+                          int64_t ld);
+/** \brief Add buf's elements to the patch [lo, hi], atomically per element. Complete at
+ * the owners on return. */
+DSM_API int dsm_array_acc(dsm_array_t a, const int64_t *lo, const int64_t *hi, const void *buf,
+                          int64_t ld);
+/** \brief Where element idx lives: its owner in *rank and, when g is not NULL, its
+ * global pointer in *g (usable with dsm_get() and, for int64 arrays, the `_i64` atomics). */
+DSM_API int dsm_array_locate(dsm_array_t a, const int64_t *idx, int *rank, dsm_gptr_t *g);
+/** \brief This rank's elements in place: *ptr points at count[0] x count[1] elements
+ * (count[0] only for 1-D), row-major with count[1] per row; valid until destroy. Local
+ * loads and stores follow the consistency model's rules for dsm_gptr_local(). */
+DSM_API int dsm_array_local(dsm_array_t a, void **ptr, int64_t *count);
+/** \brief The global index of this rank's local element lidx (as dsm_array_local()). */
+DSM_API int dsm_array_local_to_global(dsm_array_t a, const int64_t *lidx, int64_t *gidx);
+/** \brief Atomically add inc to int64 element idx; *old receives its previous value (a
+ * shared counter, as Global Arrays' NGA_Read_inc). ::DSM_ERR_ARG for a double array. */
+DSM_API int dsm_array_read_inc(dsm_array_t a, const int64_t *idx, int64_t inc, int64_t *old);
+/** @} */
+
+/** \defgroup signal Signals and waiting
+ * Put-with-signal (as OpenSHMEM 1.5 defines it) and waiting until words of the caller's
+ * own memory satisfy a comparison, on both data paths and across nodes.
+ *
+ * A signal is a `uint64_t` word in user memory, 8-byte aligned, written only through
+ * dsm_put_signal() or the `_u64` atomics (it is updated with the same MPI_UINT64_T
+ * atomics, so it is atomic with them). dsm_put_signal() completes its data at the
+ * target before it updates the signal, so a rank that sees the new signal value (with
+ * dsm_signal_fetch() or a wait) and then reads the data finds it.
+ *
+ * The waits poll the caller's own words; the writer needs to call nothing else, and no
+ * wake-up can be lost: a value stored at any time is seen by the next poll. Between
+ * polls a waiter backs off (a few tight polls, then yielding the core, then sleeping
+ * from 1 us doubling up to `DSM_WAIT_SLEEP` us), so waiting does not occupy a core;
+ * the price is up to that much latency after a long wait. `DSM_WAIT_TIMEOUT`=s > 0
+ * makes a wait that lasts longer than s seconds fail with ::DSM_ERR_TIMEOUT.
+ * Wait on a word with the type of the atomics that write it (`_u64` for signals): MPI
+ * makes atomics atomic only against atomics of the same type.
+ *
+ * On return of a successful wait, every operation that the writer completed before it
+ * wrote the awaited value (a dsm_put_signal()'s data, a blocking put, a flushed
+ * non-blocking put) is visible to the caller's gets and local loads.
+ *
+ * Progress: on the MPI path across nodes the writer's put and atomic are applied at
+ * the waiter by the waiter's MPI progress engine, which its polls turn. They need
+ * nothing more from the waiter; a writer's call to a rank that neither waits nor calls
+ * mpidsm may take until that rank next does (see the README on progress).
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI; ::DSM_ERR_ARG (null
+ * pointer, misaligned word, unknown comparison or signal operation, a signal word
+ * inside the data it signals); ::DSM_ERR_RANGE (outside user memory; a wait on another
+ * rank's memory); ::DSM_ERR_TIMEOUT (`DSM_WAIT_TIMEOUT` expired).
+ * Thread safety: with `DSM_THREADS=multiple` any thread may call any of these.
+ * @{ */
+/** Signal operations of dsm_put_signal(). */
+enum dsm_signal_op {
+    DSM_SIGNAL_SET = 0, /**< the signal word becomes value */
+    DSM_SIGNAL_ADD = 1  /**< value is added to the signal word (modulo 2^64) */
+};
+/** Comparisons of the waits: the word (left) against the value (right). */
+enum dsm_cmp {
+    DSM_CMP_EQ = 0, /**< == */
+    DSM_CMP_NE = 1, /**< != */
+    DSM_CMP_GT = 2, /**< > */
+    DSM_CMP_GE = 3, /**< >= */
+    DSM_CMP_LT = 4, /**< < */
+    DSM_CMP_LE = 5  /**< <= */
+};
+
+/**
+ * \brief Put len bytes from src to g, then update the signal word sig with value.
+ * \param[in] g,src,len as dsm_put() (len 0: only the signal)
+ * \param[in] sig the signal word: user memory of any rank, 8-byte aligned, not inside
+ *            [g, g + len)
+ * \param[in] op ::DSM_SIGNAL_SET or ::DSM_SIGNAL_ADD
+ * \return the common codes. Bad arguments are found before any data moves.
+ * \par Completion: data and signal are complete at their targets on return, and the
+ *      data is complete before the signal changes.
+ */
+DSM_API int dsm_put_signal(dsm_gptr_t g, const void *src, size_t len, dsm_gptr_t sig,
+                           uint64_t value, int op);
+/** \brief Atomically read the signal word sig (any rank) into *out. */
+DSM_API int dsm_signal_fetch(dsm_gptr_t sig, uint64_t *out);
+/** \brief Wait until the caller's own signal word sig compares cmp to value; *out (may
+ * be NULL) receives the value that satisfied the comparison. */
+DSM_API int dsm_signal_wait_until(dsm_gptr_t sig, int cmp, uint64_t value, uint64_t *out);
+
+/*
+ * The waits, one family per word type T with suffix S (i32, u32, i64, u64). ivar/ivars
+ * name words in the caller's own segment (::DSM_ERR_RANGE otherwise), aligned to
+ * sizeof(T). status, when not NULL, has n entries: a nonzero entry leaves that word out.
+ * - dsm_wait_until_S: until *ivar cmp value.
+ * - dsm_wait_until_all_S: until every word that takes part holds, all in one pass over
+ *   the array. Returns at once when none takes part (also n = 0).
+ * - dsm_wait_until_any_S: until one holds; *index is its index, or SIZE_MAX at once
+ *   when none takes part.
+ * - dsm_wait_until_some_S: until at least one holds; indices[0..*count) are the indices
+ *   of all that held in that pass (indices has room for n); *count = 0 at once when
+ *   none takes part.
+ */
+#define DSM_WAIT_DECLARE(T, S)                                                                     \
+    DSM_API int dsm_wait_until_##S(dsm_gptr_t ivar, int cmp, T value);                             \
+    DSM_API int dsm_wait_until_all_##S(dsm_gptr_t ivars, size_t n, const int *status, int cmp,     \
+                                       T value);                                                   \
+    DSM_API int dsm_wait_until_any_##S(dsm_gptr_t ivars, size_t n, const int *status, int cmp,     \
+                                       T value, size_t *index);                                    \
+    DSM_API int dsm_wait_until_some_##S(dsm_gptr_t ivars, size_t n, const int *status, int cmp,    \
+                                        T value, size_t *indices, size_t *count);
+/** int32_t words: dsm_wait_until{,_all,_any,_some}_i32 */
+DSM_WAIT_DECLARE(int32_t, i32)
+/** uint32_t words: the same family with suffix _u32 */
+DSM_WAIT_DECLARE(uint32_t, u32)
+/** int64_t words: the same family with suffix _i64 */
+DSM_WAIT_DECLARE(int64_t, i64)
+/** uint64_t words (signals): the same family with suffix _u64 */
+DSM_WAIT_DECLARE(uint64_t, u64)
 /** @} */
 
 /** \defgroup stats Statistics

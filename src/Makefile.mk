@@ -32,6 +32,10 @@ bin_PROGRAMS += mpi-launch/dsm-ckpt-dir
 mpi_launch_dsm_ckpt_dir_SOURCES = src/ckpt_dir_main.c
 mpi_launch_dsm_ckpt_dir_LDADD = src/libdsmcore.la
 
+# Signals and waiting, strided and indexed transfers, more atomics, distributed arrays
+# (issue 17).
+src_libdsmcore_la_SOURCES += src/signal.c src/strided.c src/atomic.c src/array.c
+
 # dsm-info: version, MPI, hwloc, topology, data path and every DSM_* setting (--json for
 # scripts). Built beside dsmrun, as installed, so dsmrun --info runs its own.
 bin_PROGRAMS += mpi-launch/dsm-info

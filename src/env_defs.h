@@ -71,3 +71,9 @@ DSM_ENV(PROGRESS, CHOICE, "auto", true, "auto|on|off",
 DSM_ENV(PROGRESS_INTERVAL, LONG, "50", false, "1..100000",
         "microseconds the progress thread sleeps between two polls of MPI: the longest a "
         "remote operation waits for a busy rank, beyond the network")
+DSM_ENV(WAIT_TIMEOUT, LONG, "0", false, "0..1000000000", // nanoseconds must fit 64 bits
+        "seconds a dsm_wait_until* or dsm_signal_wait_until may last before it fails with "
+        "DSM_ERR_TIMEOUT; 0 = wait for ever")
+DSM_ENV(WAIT_SLEEP, LONG, "100", false, "0..1000000",
+        "longest sleep in microseconds between two polls of a waiting dsm_wait_until* (the "
+        "sleep doubles from 1 us up to this; 0 = never sleep, only yield the core)")

@@ -229,6 +229,13 @@ int dsm_get(void *dst, dsm_gptr_t g, size_t len)
     return fast(false, dst, g, len, "dsm_get");
 }
 
+void dsmi_rma_req_store(dsm_request_t *req, MPI_Request r)
+{
+    memset(req, 0, sizeof *req);
+    memcpy(&req->opaque[0], &r, sizeof r);
+    req->opaque[1] = REQ_LIVE;
+}
+
 /* Start a request-based transfer and store the MPI request in *req. */
 static int start_nb(bool is_put, void *buf, dsm_gptr_t g, size_t len, dsm_request_t *req,
                     const char *func)
@@ -244,9 +251,7 @@ static int start_nb(bool is_put, void *buf, dsm_gptr_t g, size_t len, dsm_reques
             return rc;
         }
     }
-    memset(req, 0, sizeof *req);
-    memcpy(&req->opaque[0], &r, sizeof r);
-    req->opaque[1] = REQ_LIVE;
+    dsmi_rma_req_store(req, r);
     return DSM_OK;
 }
 
@@ -352,7 +357,8 @@ static inline int atomic_target(dsm_gptr_t g, int size, bool user, const char *f
 
 static inline int dt_size(MPI_Datatype dt)
 {
-    return dt == MPI_INT32_T ? 4 : 8; // the only types used (MPI_Type_size costs a call)
+    // the only types used are 32- and 64-bit integers (MPI_Type_size costs a call)
+    return dt == MPI_INT32_T || dt == MPI_UINT32_T ? 4 : 8;
 }
 
 /* The operations this library issues, as constants the compiler can see: each public
@@ -605,6 +611,7 @@ int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *
     }
 
 DSM_ATOMIC_DEFINE(int32_t, i32, MPI_INT32_T)
+DSM_ATOMIC_DEFINE(uint32_t, u32, MPI_UINT32_T)
 DSM_ATOMIC_DEFINE(int64_t, i64, MPI_INT64_T)
 DSM_ATOMIC_DEFINE(uint64_t, u64, MPI_UINT64_T)
 

@@ -19,6 +19,9 @@ DSMI_HIDDEN int dsmi_rma_fop(dsm_gptr_t g, const void *val, void *old, MPI_Datat
 /* MPI_Compare_and_swap of one element of dt, then flush. */
 DSMI_HIDDEN int dsmi_rma_cas(dsm_gptr_t g, const void *desired, const void *expected, void *old,
                              MPI_Datatype dt, bool user, const char *func);
+/* Make *req a request in flight that dsm_wait/dsm_test complete through r (which may be
+ * MPI_REQUEST_NULL: an operation that is already complete). */
+DSMI_HIDDEN void dsmi_rma_req_store(dsm_request_t *req, MPI_Request r);
 /* Flush one target (rank) or, with rank < 0, all targets. */
 DSMI_HIDDEN int dsmi_rma_flush(int rank, const char *func);
 

@@ -131,3 +131,24 @@ tests_test_heaplock_LDADD = $(DSM_TEST_LDADD)
 tests_test_heaplock_CFLAGS = $(DSM_TEST_CFLAGS)
 check_SCRIPTS += tests/test_heaplock_paths.sh
 endif
+
+# Signals and waiting, strided and indexed transfers (issue 17). Also run with
+# DSM_DIRECT=0 (test_mpipath.sh) and across simulated nodes (test_cluster.sh).
+if DSM_TESTS
+check_PROGRAMS += tests/test_signal
+tests_test_signal_SOURCES = tests/test_signal.c
+tests_test_signal_LDADD = $(DSM_TEST_LDADD)
+tests_test_signal_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_strided
+tests_test_strided_SOURCES = tests/test_strided.c
+tests_test_strided_LDADD = $(DSM_TEST_LDADD)
+tests_test_strided_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_atomic
+tests_test_atomic_SOURCES = tests/test_atomic.c
+tests_test_atomic_LDADD = $(DSM_TEST_LDADD) -lm
+tests_test_atomic_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_array
+tests_test_array_SOURCES = tests/test_array.c
+tests_test_array_LDADD = $(DSM_TEST_LDADD)
+tests_test_array_CFLAGS = $(DSM_TEST_CFLAGS)
+endif

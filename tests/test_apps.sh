@@ -16,14 +16,17 @@ run "$apps/heat" --nx 64 --ny 64 --steps 40 --verify
 run "$apps/kvstore" --ops 2000 --keys 2000 --read-ratio 0.5
 run "$apps/kvstore" --ops 300 --keys 500 --mode mpi
 run "$apps/memsim" --threads 2 --ops 300
+run "$apps/pipeline" --items 300 --block 100 --depth 3
+run "$apps/matmul" --n 48 --block 5
 # bad arguments are refused with status 2 before MPI starts
-for bad in "heat --nx 1" "kvstore --read-ratio 2" "memsim --threads 0"; do
+for bad in "heat --nx 1" "kvstore --read-ratio 2" "memsim --threads 0" "pipeline --depth 0" "matmul --n 0"; do
     "$apps/${bad%% *}" ${bad#* } >/dev/null 2>&1
     if [[ $? != 2 ]]; then echo "FAIL: $bad was not refused with status 2"; fail=1; fi
 done
 np=$((np < 2 ? 2 : np)) # the benchmark measures rank 0 -> rank 1
 run "$apps/dsm-bench" rma --quick --rounds 1
 run "$apps/dsm-bench" heap --quick --rounds 1
+run "$apps/dsm-bench" xfer --quick --rounds 1
 ck=$(mktemp -d /tmp/dsm-bench-ckpt.XXXXXX) # the checkpoints and dd's scratch file
 DSM_CKPT_DIR=$ck DSM_HEAP_SIZE=8M run "$apps/dsm-bench" ckpt --quick --rounds 1
 rm -rf "$ck"
