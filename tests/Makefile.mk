@@ -105,3 +105,10 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_cluster.sh tests/test_cluster_apps.sh
 CLEANFILES += *.cluster-*.out
 endif
+
+# Checkpoint levels (issue 13 parts 4-5): node-local, partner and shared levels on one
+# node, and whole nodes killed on simulated nodes (soak: tests/soak_node_kill.sh).
+if DSM_TESTS
+check_SCRIPTS += tests/test_ckpt_levels.sh tests/test_node_kill.sh
+endif
+EXTRA_DIST += tests/soak_node_kill.sh
