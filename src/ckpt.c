@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "heap.h"
@@ -69,7 +70,9 @@ static struct {
     struct dsmi_ident ident; // this run's ident header, put back after every restore
     bool restarted;
     uint64_t restart_epoch;
-    double last_time; // rank 0: when the interval last started
+    double last_time;                     // rank 0: when the interval last started
+    dsm_ckpt_cost_t cost_pend, cost_last; // the epoch being written, the last committed
+    bool committed;                       // this run committed an epoch (cost_last is set)
 } cs;
 
 static const char *const FN = "dsm_checkpoint";
@@ -86,6 +89,32 @@ int dsmi_ckpt_agree(int rc)
 void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len)
 {
     snprintf(out, len, "%s/%08llu", dsmi_ck.jobdir, (unsigned long long)e);
+}
+
+double dsmi_ckpt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void dsmi_ckpt_cost_add(int level, double seconds, uint64_t bytes)
+{
+    cs.cost_pend.seconds[level] += seconds;
+    cs.cost_pend.bytes[level] += bytes;
+}
+
+int dsm_ckpt_cost(dsm_ckpt_cost_t *cost)
+{
+    DSMI_CHECK_UP("dsm_ckpt_cost");
+    if (cost == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_ckpt_cost", "cost is NULL");
+    }
+    if (!cs.committed) {
+        return dsmi_fail(DSM_ERR_NOTFOUND, "dsm_ckpt_cost", "no checkpoint committed in this run");
+    }
+    *cost = cs.cost_last;
+    return DSM_OK;
 }
 
 void dsmi_ckpt_local_epoch_dir(uint64_t e, char *out, size_t len)
@@ -118,13 +147,18 @@ int dsmi_ckpt_write_levels(uint64_t e, const char *dir, struct dsmi_ckpt_hdr *h,
     char name[32], ldir[PATH_MAX];
     snprintf(name, sizeof name, "rank-%d.ckpt", (int)h->rank);
     int rc = DSM_OK;
+    uint64_t bytes = sizeof *h + h->seg_len + h->reg_len;
+    double t = dsmi_ckpt_now();
     if (dsmi_ck.local) {
         dsmi_ckpt_local_epoch_dir(e, ldir, sizeof ldir);
         rc = dsmi_ckpt_write(ldir, name, h, seg, reg, crc, why);
         crc = false; // summed: the header now holds the sums
+        dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_LOCAL, dsmi_ckpt_now() - t, rc == DSM_OK ? bytes : 0);
+        t = dsmi_ckpt_now();
     }
     if (rc == DSM_OK && (dsmi_ckpt_levels(e) & DSMI_LEVEL_SHARED)) {
         rc = dsmi_ckpt_write(dir, name, h, seg, reg, crc, why);
+        dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_SHARED, dsmi_ckpt_now() - t, rc == DSM_OK ? bytes : 0);
     }
     return rc;
 }
@@ -1160,6 +1194,8 @@ int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why)
     }
     dsmi_replica_commit(true);
     dsmi_ck.last_epoch = e;
+    cs.cost_last = cs.cost_pend;
+    cs.committed = true;
     unsigned long long floor = dsmi_rt.rank == 0 ? prune(e) : 0;
     if (dsmi_ck.local) { // every node's local level keeps what rank 0's count says
         DSMI_MPI(FN, MPI_Bcast(&floor, 1, MPI_UNSIGNED_LONG_LONG, 0, dsmi_ck.comm));
@@ -1199,6 +1235,7 @@ int dsm_checkpoint(void)
         return rc;
     }
     uint64_t e = dsmi_ck.next_epoch++; // never reused, even when this one fails
+    memset(&cs.cost_pend, 0, sizeof cs.cost_pend);
     rc = checkpoint_epoch(e);
     rc = prev != DSM_OK ? prev : rc;
     cs.last_time = MPI_Wtime();

@@ -186,6 +186,12 @@ DSMI_HIDDEN int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const ch
 /* Serialise the protected regions into a malloc'd record blob. */
 DSMI_HIDDEN int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n);
 
+/* Per-level cost of the epoch being written (see dsm_ckpt_cost): written by the writer
+ * (the calling thread, or DSM_CKPT_ASYNC's writer thread, joined before the commit). */
+DSMI_HIDDEN void dsmi_ckpt_cost_add(int level, double seconds, uint64_t bytes);
+/* Monotonic seconds (no MPI: callable from the writer thread). */
+DSMI_HIDDEN double dsmi_ckpt_now(void);
+
 /* ---- ckpt_async.c (DSM_CKPT_ASYNC) ---- */
 /* Collective: copy the images, exchange replicas, start the background writer. */
 DSMI_HIDDEN int dsmi_ckpt_async_start(uint64_t e, const char *dir);

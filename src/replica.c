@@ -182,8 +182,11 @@ static int write_replica(const char *epoch_dir, bool crc, char *why)
     char name[64];
     struct dsmi_ckpt_hdr *h = (struct dsmi_ckpt_hdr *)rp.pend;
     snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
-    return dsmi_ckpt_write(epoch_dir, name, h, rp.pend + sizeof *h,
-                           rp.pend + sizeof *h + h->seg_len, crc, why);
+    double t = dsmi_ckpt_now();
+    int rc = dsmi_ckpt_write(epoch_dir, name, h, rp.pend + sizeof *h,
+                             rp.pend + sizeof *h + h->seg_len, crc, why);
+    dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_PARTNER, dsmi_ckpt_now() - t, rc == DSM_OK ? rp.pend_len : 0);
+    return rc;
 }
 
 int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, const void *seg,
@@ -196,6 +199,7 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, 
     DSMI_MPI("dsm_checkpoint",
              MPI_Sendrecv(h, sizeof *h, MPI_BYTE, rp.keeper[dsmi_rt.rank], TAG_HDR, &wh, sizeof wh,
                           MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm, MPI_STATUS_IGNORE));
+    double t = dsmi_ckpt_now(); // after the headers: not the wait for the partners' writes
     size_t len = sizeof wh + wh.seg_len + wh.reg_len;
     char *buf = malloc(len);
     // Every rank must know that every rank can receive before any data moves.
@@ -209,6 +213,7 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, 
         return rc;
     }
     memcpy(buf, &wh, sizeof wh);
+    dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_PARTNER, dsmi_ckpt_now() - t, 0);
     free(rp.pend);
     rp.pend = buf;
     rp.pend_len = len;
