@@ -13,6 +13,7 @@
 #             (epoch 4) serves
 #   link:     the node-local epoch 6 directory is a symbolic link: never followed
 #   unset:    the restart runs without DSM_CKPT_LOCAL_DIR: node-local epochs are skipped
+#   async:    as partner, with the files written by DSM_CKPT_ASYNC=1's background writer
 # It also checks the COMMIT records' levels and retention (DSM_CKPT_KEEP=2 per level).
 set -u
 top=${top_builddir:-.}
@@ -76,8 +77,14 @@ expect_log() { # expect_log CASE PATTERN WHAT
     grep -q -E -- "$2" "$work/$1.out" || { bad "case $1: $3"; grep '^\[dsm' "$work/$1.out" | head -8 | sed 's/^/    | /'; }
 }
 
-for c in partner crc nolocal link unset; do
-    cp -a "$p" "$work/$c"
+# The same first run with DSM_CKPT_ASYNC=1: its writer thread writes every level.
+DSM_CKPT_ASYNC=1 DSM_CKPT_LOCAL_DIR=$work/async/local DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=7 \
+    "$dsmrun" -n $np --timeout "$to" --ckpt-dir "$work/async/ckpt" "$heat" "${args[@]}" >"$work/first-async" 2>&1
+[[ -f $work/async/ckpt/heat/00000004/rank-0.ckpt && -f $work/async/local/heat/00000006/rank-2.replica-of-1 ]] ||
+    bad "async: the writer did not write the shared image of epoch 4 or the partner copy of epoch 6"
+
+for c in partner crc nolocal link unset async; do
+    [[ $c == async ]] || cp -a "$p" "$work/$c"
     l=$work/$c/local/heat
     case $c in
         partner)
@@ -106,6 +113,11 @@ for c in partner crc nolocal link unset; do
                 expect_log $c "symbolic link" "the planted link was not refused" &&
                 expect_log $c "epoch 6 is lost" "epoch 6 (behind a link) not reported lost"
             [[ -f $work/$c/elsewhere/rank-1.ckpt ]] || bad "case link: the link's target was touched" ;;
+        async)
+            rm "$l/00000006/rank-1.ckpt"
+            run $c DSM_CKPT_LOCAL_DIR="$work/$c/local" &&
+                expect_log $c "restore: epoch 6 from the partner copy of rank 2" "rank 1 did not use its partner's copy" &&
+                expect_log $c "heat: resumed at step 24 " "did not resume from epoch 6 (step 24)" ;;
         unset)
             run $c &&
                 expect_log $c "epoch 6 lives only in node-local storage" "epoch 6 not skipped" &&
