@@ -26,7 +26,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-levels.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export DSM_LOG_LEVEL=warn DSM_CKPT_FLUSH_EVERY=4 DSM_CKPT_KEEP=2 DSM_HEAP_SIZE=16M
 
-ref=$("$dsmrun" -n $np --timeout "$to" "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
+ref=$(DSM_CKPT_DIR=$work/ref-ckpt "$dsmrun" -n $np --timeout "$to" "$heat" "${args[@]}" | sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p')
 [[ -n $ref ]] || { echo "FAIL: the fault-free reference run failed"; exit 1; }
 echo "reference checksum: $ref"
 

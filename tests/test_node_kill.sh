@@ -49,7 +49,8 @@ args_of() { if [[ $1 == heat ]]; then echo "${heat_args[*]}"; else echo "${kv_ar
 
 declare -A ref
 for app in heat kvstore; do # fault-free references on the same nodes and ranks
-    "$sc" run --timeout "$to" -- "$apps/$app" $(args_of $app) >"$work/ref.$app" 2>&1 &
+    DSM_CKPT_DIR=$work/ref-ckpt "$sc" run --timeout "$to" -- "$apps/$app" $(args_of $app) \
+        >"$work/ref.$app" 2>&1 &
     wait $!
     ref[$app]=$(value $app "$work/ref.$app")
     [[ -n ${ref[$app]} ]] || { echo "FAIL: the fault-free $app run failed"; cat "$work/ref.$app"; exit 1; }
