@@ -1115,12 +1115,19 @@ int dsmi_ckpt_make_dir(const char *dir, char *why)
 {
     int rc = dsmi_rt.rank == 0 ? make_one(dir, why) : DSM_OK;
     DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
+    if (rc != DSM_OK && dsmi_rt.rank != 0) {
+        dsmi_why(why, "rank 0 could not create the directory");
+    }
     if (rc != DSM_OK || !dsmi_ck.local) {
         return rc;
     }
-    char ldir[PATH_MAX];
+    char ldir[PATH_MAX], lwhy[DSMI_WHY];
     dsmi_ckpt_local_epoch_dir(strtoull(strrchr(dir, '/') + 1, NULL, 10), ldir, sizeof ldir);
-    return dsmi_ckpt_agree(make_one(ldir, why));
+    rc = make_one(ldir, lwhy);
+    if (rc != DSM_OK) {
+        dsmi_why(why, "node-local level (DSM_CKPT_LOCAL_DIR): %s", lwhy);
+    }
+    return dsmi_ckpt_agree(rc);
 }
 
 static int commit(uint64_t e, const char *dir, char *why)
@@ -1212,8 +1219,10 @@ static int checkpoint_epoch(uint64_t e)
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
     int rc = dsmi_ckpt_make_dir(dir, why);
     if (rc != DSM_OK) {
-        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
-                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
+        if (dsmi_ck.local) { // the shared and some node-local directories were made
+            abandon(dir);
+        }
+        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e, why);
     }
     if (dsmi_rt.cfg.CKPT_ASYNC) {
         return dsmi_ckpt_async_start(e, dir);

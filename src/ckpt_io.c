@@ -202,6 +202,7 @@ static int mkdirs(const char *path, char *why)
             struct stat st;
             if (mkdir(p, 0700) != 0 &&
                 (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+                errno = errno == EEXIST ? ENOTDIR : errno; // a file is in the way
                 return io_fail(why, "mkdir", p);
             }
             if (end) {

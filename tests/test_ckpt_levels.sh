@@ -125,4 +125,24 @@ for c in partner crc nolocal link unset async; do
     esac
     [[ $fail == 0 ]] && echo "ok   case $c"
 done
+# Bad settings: each fails with its DSM_ERR_* and a message naming the cause.
+touch "$work/afile"
+bad_setting() { # bad_setting WHAT PATTERN env...
+    local what=$1 pattern=$2 o
+    shift 2
+    o=$(env "$@" "$dsmrun" -n 2 --timeout "$to" "$heat" "${args[@]}" 2>&1)
+    if [[ $? == 0 ]] || ! grep -q -E -- "$pattern" <<<"$o"; then
+        bad "$what: wanted /$pattern/"
+        tail -5 <<<"$o" | sed 's/^/    | /'
+    else
+        echo "ok   $what"
+    fi
+}
+bad_setting "relative DSM_CKPT_LOCAL_DIR" "must be an absolute path.*DSM_ERR_ENV" \
+    DSM_CKPT_DIR="$work/b1" DSM_CKPT_LOCAL_DIR=relative/dir
+bad_setting "DSM_CKPT_LOCAL_DIR = DSM_CKPT_DIR" "overwrite each other.*DSM_ERR_ENV" \
+    DSM_CKPT_DIR="$work/b2" DSM_CKPT_LOCAL_DIR="$work/b2"
+bad_setting "node-local dir under a file" "epoch 1: node-local level \\(DSM_CKPT_LOCAL_DIR\\): mkdir $work/afile: Not a directory.*DSM_ERR_IO" \
+    DSM_CKPT_DIR="$work/b3" DSM_CKPT_LOCAL_DIR="$work/afile/x"
+[[ ! -e $work/b3/heat/00000001 ]] || bad "the failed epoch 1 was left in the shared directory"
 exit $fail
