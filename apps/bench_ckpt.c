@@ -18,6 +18,14 @@
  * ./dsm-ckpt); the dd scratch file is written beside them and removed. Both reads come
  * from the page cache (the checkpoint was just written), which is what a restart on
  * the same node sees; rank 0 prints the table.
+ *
+ * Per level (dsm_ckpt_cost): node-local (DSM_CKPT_LOCAL_DIR), partner (the ward's copy:
+ * exchange plus write) and shared (DSM_CKPT_DIR; with levels only flush epochs, so set
+ * DSM_CKPT_FLUSH_EVERY=1 to see it every round). For each level the slowest rank's
+ * seconds are set beside every rank running `dd conv=fsync` of exactly the bytes it
+ * wrote to that level, into the same directory, at once (as the ranks write), in the
+ * same round. The bytes counted are what the library reports, and must equal the
+ * sizes of the files each rank finds on that level, or the benchmark fails.
  */
 #include "bench.h"
 
@@ -25,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 #include <sys/stat.h>
 
 static const char *ckpt_dir(void)
@@ -47,6 +56,21 @@ static void job_name(char *out, size_t len)
         fclose(f);
     }
     out[strcspn(out, "\n")] = '\0';
+}
+
+/* DSM_CKPT_LOCAL_DIR as the library resolves it on this node ("auto": mpidsm.h), or
+ * NULL when levels are off. */
+static const char *local_root(void)
+{
+    const char *v = getenv("DSM_CKPT_LOCAL_DIR");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "auto") != 0) {
+        return v != NULL && v[0] != '\0' ? v : NULL;
+    }
+    const char *d = getenv("SIMCLUSTER_NODE_DIR");
+    if (d == NULL || d[0] != '/') {
+        d = getenv("TMPDIR");
+    }
+    return d != NULL && d[0] == '/' ? d : "/tmp";
 }
 
 /* The block a checkpoint must write: 7/8 of this rank's heap, in one allocation. */
@@ -147,14 +171,117 @@ static double time_restore(void)
     return bench_now() - t;
 }
 
+/* ---- per level ---- */
+
+static const char *const level_name[3] = {"node-local", "partner", "shared"};
+
+/* The directory (below the job's) that holds this rank's level-l file of epoch e. */
+static void level_dir(int l, const char *job, uint64_t e, char *out, size_t len)
+{
+    const char *root = l == DSM_CKPT_LEVEL_SHARED || !local_root() ? ckpt_dir() : local_root();
+    snprintf(out, len, "%s/%s/%08llu", root, job, (unsigned long long)e);
+}
+
+/* Size of this rank's level-l file of epoch e (0 when there is none). */
+static double level_file(int l, const char *job, uint64_t e)
+{
+    char dir[900], pat[1024];
+    struct stat st;
+    glob_t g;
+    level_dir(l, job, e, dir, sizeof dir);
+    if (l == DSM_CKPT_LEVEL_PARTNER) {
+        snprintf(pat, sizeof pat, "%s/rank-%d.replica-of-*", dir, dsm_rank());
+    } else {
+        snprintf(pat, sizeof pat, "%s/rank-%d.ckpt", dir, dsm_rank());
+    }
+    double size = 0;
+    if (glob(pat, 0, NULL, &g) == 0) {
+        size = g.gl_pathc == 1 && stat(g.gl_pathv[0], &st) == 0 ? (double)st.st_size : -1;
+        globfree(&g);
+    }
+    return size;
+}
+
+/* Every rank at once: dd conv=fsync of bytes into the level's directory; the slowest
+ * rank's seconds (0 when no rank writes to it). */
+static double level_dd(int l, const char *job, uint64_t e, double bytes)
+{
+    char dir[900], cmd[2048];
+    level_dir(l, job, e, dir, sizeof dir);
+    snprintf(cmd, sizeof cmd,
+             "dd if=/dev/zero of=%s/../dd-bench.%d.tmp bs=4M count=%.0f iflag=count_bytes "
+             "conv=fsync status=none && rm -f %s/../dd-bench.%d.tmp",
+             dir, dsm_rank(), bytes, dir, dsm_rank());
+    MPI_Barrier(dsm_comm());
+    double t = bench_now();
+    int rc = bytes > 0 ? system(cmd) : 0;
+    t = bench_now() - t;
+    double slowest = 0;
+    int bad = 0;
+    MPI_Allreduce(&t, &slowest, 1, MPI_DOUBLE, MPI_MAX, dsm_comm());
+    MPI_Allreduce(&rc, &bad, 1, MPI_INT, MPI_MAX, dsm_comm());
+    if (bad != 0 && dsm_rank() == 0) {
+        fprintf(stderr, "dsm-bench ckpt: dd into the %s level failed\n", level_name[l]);
+    }
+    return bad != 0 ? -1 : slowest;
+}
+
+/* The levels of the checkpoint just committed: the slowest rank's seconds into sec[l],
+ * all ranks' bytes into bytes[l] (checked against the files), dd's seconds into dd[l]. */
+static void measure_levels(const char *job, uint64_t e, double sec[3], double bytes[3],
+                           double dd[3])
+{
+    dsm_ckpt_cost_t c;
+    bench_check(dsm_ckpt_cost(&c), "dsm_ckpt_cost");
+    for (int l = 0; l < 3; l++) {
+        double mine = (double)c.bytes[l], file = c.bytes[l] ? level_file(l, job, e) : 0;
+        int bad = file != mine, any = 0;
+        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, dsm_comm());
+        if (any) {
+            fprintf(stderr,
+                    "dsm-bench ckpt: rank %d: FAILED: the %s level of epoch %llu: the library "
+                    "reports %.0f bytes, the file holds %.0f: no throughput reported\n",
+                    dsm_rank(), level_name[l], (unsigned long long)e, mine, file);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        MPI_Allreduce(&mine, &bytes[l], 1, MPI_DOUBLE, MPI_SUM, dsm_comm());
+        MPI_Allreduce(&c.seconds[l], &sec[l], 1, MPI_DOUBLE, MPI_MAX, dsm_comm());
+        dd[l] = level_dd(l, job, e, mine);
+    }
+}
+
+static void report_levels(double sec[][3], double bytes[][3], double dd[][3], int rounds)
+{
+    for (int l = 0; l < 3; l++) {
+        double s[64], b[64], d[64];
+        int k = 0;
+        for (int i = 0; i < rounds; i++) {
+            if (bytes[i][l] > 0) {
+                s[k] = sec[i][l], b[k] = bytes[i][l], d[k++] = dd[i][l];
+            }
+        }
+        if (k > 0 && dsm_rank() == 0) {
+            double bm = bench_median(b, k), sm = bench_median(s, k), dm = bench_median(d, k);
+            printf("level %-10s %7.1f MiB  %8.1f ms %8.1f MB/s   dd conv=fsync (every rank) "
+                   "%8.1f ms %8.1f MB/s   ratio %.2f  (%d of %d rounds)\n",
+                   level_name[l], bm / 1048576.0, sm * 1e3, bm / sm / 1e6, dm * 1e3,
+                   dm > 0 ? bm / dm / 1e6 : 0.0, dm > 0 ? dm / sm : 0.0, k, rounds);
+        }
+    }
+}
+
 /* One row; x places it in the plot (1: write, 2: restore). */
 static void report(const char *what, int x, double bytes, double ours, double dd, const char *vs)
 {
     if (dsm_rank() == 0) {
         bench_data("dsm_bw", x, bytes / ours / 1e6);
         bench_data("dd_bw", x, dd > 0 ? bytes / dd / 1e6 : 0.0);
+    }
+    if (dsm_rank() == 0 && dd > 0) {
         printf("%-22s %8.1f MB/s   %-26s %8.1f MB/s   ratio %.2f\n", what, bytes / ours / 1e6, vs,
-               dd > 0 ? bytes / dd / 1e6 : 0.0, dd > 0 ? dd / ours : 0.0);
+               bytes / dd / 1e6, dd / ours);
+    } else if (dsm_rank() == 0) {
+        printf("%-22s %8.1f MB/s   %-26s      n/a\n", what, bytes / ours / 1e6, vs);
     }
 }
 
@@ -177,6 +304,8 @@ int bench_ckpt(const struct bench_opts *o)
     double filled = 0, mine_d = (double)mine, total = 0;
     MPI_Allreduce(&mine_d, &filled, 1, MPI_DOUBLE, MPI_SUM, dsm_comm());
     double w[64], b[64], d[64], r[64], rd[64];
+    double lsec[64][3], lbytes[64][3], ldd[64][3];
+    bool levels = local_root() != NULL;
     char job[64], cmd[1024];
     uint64_t e = 0;
     job_name(job, sizeof job);
@@ -193,8 +322,13 @@ int bench_ckpt(const struct bench_opts *o)
         fill_payload(payload, mine, i);
         w[i] = time_checkpoint(&b[i]);
         bench_check(dsm_ckpt_epoch(&e), "dsm_ckpt_epoch");
-        if (dsm_rank() == 0) {
+        measure_levels(job, e, lsec[i], lbytes[i], ldd[i]);
+        if (levels) { // the image's bytes: its node-local files, checked above
+            total = lbytes[i][DSM_CKPT_LEVEL_LOCAL];
+        } else if (dsm_rank() == 0) {
             total = file_bytes(job, e, n);
+        }
+        if (dsm_rank() == 0) {
             check_written(total, filled, n);
         }
         MPI_Bcast(&total, 1, MPI_DOUBLE, 0, dsm_comm());
@@ -205,10 +339,12 @@ int bench_ckpt(const struct bench_opts *o)
         snprintf(cmd, sizeof cmd,
                  "cat %s/%s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
                  "status=none",
-                 ckpt_dir(), job, (unsigned long long)e);
-        rd[i] = i % 2 ? timed_system(cmd) : 0;
+                 levels ? local_root() : ckpt_dir(), job, (unsigned long long)e);
+        // With levels across nodes rank 0 sees only its own node's files: no dd figure.
+        bool cat_all = !levels || t.nnodes == 1;
+        rd[i] = i % 2 && cat_all ? timed_system(cmd) : 0;
         r[i] = time_restore();
-        rd[i] = i % 2 ? rd[i] : timed_system(cmd);
+        rd[i] = i % 2 || !cat_all ? rd[i] : timed_system(cmd);
     }
     if (dsm_rank() == 0) {
         printf("# ckpt: %d ranks x %.1f MiB segment, %.1f MiB filled = %.1f MiB of rank "
@@ -227,5 +363,11 @@ int bench_ckpt(const struct bench_opts *o)
     }
     report("restore (recover all)", 2, total, bench_median(r, rounds), bench_median(rd, rounds),
            "cat files | dd (cached)");
+    if (dsm_rank() == 0) {
+        printf("# per level: the slowest rank's part of each checkpoint (dsm_ckpt_cost; the "
+               "partner level includes the MPI exchange) vs every rank's dd of the same bytes "
+               "into the same directory, median over the rounds that had the level\n");
+    }
+    report_levels(lsec, lbytes, ldd, rounds);
     return 0;
 }

@@ -6,7 +6,8 @@
  *
  *   dsmrun -n 4 apps/kvstore [--ops N] [--read-ratio R] [--keys K] [--dist uniform|zipf]
  *                            [--zipf-s S] [--value-size V] [--buckets B] [--seed S]
- *                            [--mode dsm|mpi|both] [--progress] [--help]
+ *                            [--mode dsm|mpi|both] [--ckpt-every N] [--expect HEX]
+ *                            [--progress] [--help]
  *
  * Placement: a key's owner is dsm_place(key) (consistent hashing); its entry lives in
  * the owner's heap (dsm_alloc_on, one-sided) and hangs off one of the owner's buckets.
@@ -23,6 +24,10 @@
  * (key, version and value pattern agree). At the end every rank checks all its keys.
  * The model and the op counter are protected regions of the checkpoint, and the table
  * is found again through the root "kvstore", so a restarted run carries on and checks.
+ * Operation i of a rank draws its key and kind from a generator seeded with (seed,
+ * rank, i), so a run restarted from a checkpoint performs exactly the operations an
+ * uninterrupted run performs after it, and its final table is the same: the digest
+ * (every key's version, summed over ranks) must then be bit-identical (--expect).
  *
  * --mode mpi runs the same workload on a baseline written with plain MPI RMA: fixed
  * slots per key and one global lock (MPI_Win_lock exclusive on rank 0 of a lock window).
@@ -42,6 +47,9 @@ struct opts {
     double read_ratio, zipf_s;
     int zipf, progress, mode; // mode bit 1: dsm, bit 2: mpi
     unsigned long seed;
+    long ckpt_every; // dsm mode: checkpoint every this many operations (0: DSM_CKPT_INTERVAL)
+    uint64_t expect; // with have_expect: the digest the final table must have
+    int have_expect;
 };
 
 /* An entry in the owner's heap: header, then value_size bytes. */
@@ -110,6 +118,9 @@ static void usage(FILE *f)
                "  --value-size  bytes per value (default 64)\n"
                "  --buckets     buckets per rank (default 4096)\n"
                "  --mode        dsm (default), mpi (plain MPI RMA + global lock), or both\n"
+               "  --ckpt-every  checkpoint every N operations (default: only when\n"
+               "                DSM_CKPT_INTERVAL says)\n"
+               "  --expect      exit 1 unless the final table's digest is HEX\n"
                "Run under mpi-launch/dsmrun. Exit 0 when every read checked out.\n");
 }
 
@@ -126,7 +137,7 @@ static int num(const char *s, double lo, double hi, double *out)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){20000, 10000, 4096, 64, 0.9, 0.99, 0, 0, 1, 1};
+    *o = (struct opts){20000, 10000, 4096, 64, 0.9, 0.99, 0, 0, 1, 1, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d = 0;
@@ -155,6 +166,12 @@ static int parse(int argc, char **argv, struct opts *o)
         } else if (!strcmp(a, "--dist")) {
             bad = strcmp(v, "uniform") && strcmp(v, "zipf");
             o->zipf = !strcmp(v, "zipf");
+        } else if (!strcmp(a, "--ckpt-every")) {
+            bad = num(v, 0, 1e12, &d), o->ckpt_every = (long)d;
+        } else if (!strcmp(a, "--expect")) {
+            char *end = NULL;
+            o->expect = strtoull(v, &end, 16);
+            bad = end == v || *end != '\0', o->have_expect = 1;
         } else if (!strcmp(a, "--mode")) {
             o->mode = !strcmp(v, "dsm") ? 1 : !strcmp(v, "mpi") ? 2 : !strcmp(v, "both") ? 3 : 0;
             bad = o->mode == 0;
@@ -431,11 +448,14 @@ static int dsm_op(struct kv *K, struct keygen *g)
 static int final_check(struct kv *K)
 {
     long present = 0, bad = 0;
+    uint64_t digest = 0, all_digest = 0; // a sum: the same whatever the rank count's order
     for (long k = K->me; k < K->o.keys; k += K->n) {
         int64_t v = kv_get(K, (uint64_t)k);
         bad += v < 0 || (uint64_t)v != K->model[k / K->n];
         present += v > 0;
+        digest += v > 0 ? mix((uint64_t)k * UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)v) : 0;
     }
+    MPI_Allreduce(&digest, &all_digest, 1, MPI_UINT64_T, MPI_SUM, dsm_comm());
     long long tot[2] = {present, bad}, sum[2];
     MPI_Allreduce(tot, sum, 2, MPI_LONG_LONG, MPI_SUM, dsm_comm());
     dsm_usage_t u;
@@ -448,8 +468,14 @@ static int final_check(struct kv *K)
         printf("kvstore: final check: %lld keys present, %lld wrong, %lld live blocks "
                "(expected %lld)\n",
                sum[0], sum[1], all_blocks, want);
+        printf("kvstore: digest %016" PRIx64 "\n", all_digest);
+        if (K->o.have_expect) {
+            printf("kvstore: expected %016" PRIx64 ": %s\n", K->o.expect,
+                   K->o.expect == all_digest ? "equal" : "DIFFERENT");
+        }
     }
-    return sum[1] == 0 && all_blocks == want ? 0 : -1;
+    bool same = !K->o.have_expect || K->o.expect == all_digest;
+    return sum[1] == 0 && all_blocks == want && same ? 0 : -1;
 }
 
 static void report(const char *what, const struct kv *K, double secs, long ops)
@@ -476,17 +502,20 @@ static int run_dsm(struct kv *K, double *rate)
     }
     uint64_t start = K->done; // after a restart: the operations already checkpointed
     keygen_init(&g, &K->o, K->me);
-    g.state = mix(g.state + start); // a restarted run draws a fresh stream
+    uint64_t base = g.state;
     int ok = 1;
     CHECK(dsm_barrier());
     double t0 = MPI_Wtime();
     long tick = K->o.ops >= 10 ? K->o.ops / 10 : 1;
     while (K->done < (uint64_t)K->o.ops) {
+        g.state = mix(base + K->done); // operation i draws the same after a restart
         if (ok && dsm_op(K, &g)) {
             ok = 0; // keep going so the collectives below stay matched
         }
         K->done++;
-        if (K->done % 256 == 0) {
+        if (K->o.ckpt_every > 0 && K->done % (uint64_t)K->o.ckpt_every == 0) {
+            CHECK(dsm_checkpoint());
+        } else if (K->o.ckpt_every == 0 && K->done % 256 == 0) {
             bool taken;
             CHECK(dsm_checkpoint_maybe(&taken));
         }

@@ -1009,6 +1009,30 @@ DSM_API int dsm_rank_unlock(int rank);
  * ::DSM_ERR_MISMATCH under `auto` and `required`. A job directory that exists but
  * cannot be read stops a restart with ::DSM_ERR_IO (it never counts as "no
  * checkpoints"). Every epoch directory counts, however many there are.
+ *
+ * Levels (`DSM_CKPT_LOCAL_DIR` set, e.g. `auto`: `$SIMCLUSTER_NODE_DIR`, else `$TMPDIR`,
+ * else `/tmp`): each rank writes its image to its node's local directory
+ * (`<local>/<job>/<epoch>/rank-<r>.ckpt`), its partner keeps a copy in the partner's
+ * node-local directory (`rank-<k>.replica-of-<r>`; partners as for
+ * `DSM_CKPT_REPLICAS`, which is implied), and only epochs whose number is a multiple of
+ * `DSM_CKPT_FLUSH_EVERY` (default 4; 0 = never) also go to `DSM_CKPT_DIR`. COMMIT stays
+ * in `DSM_CKPT_DIR` and names the epoch's levels (`levels local,partner[,shared]`; no
+ * such line: shared only). The node-local level survives the rank's process dying and a
+ * relaunch on the same node, not the loss of the node's storage; the partner level
+ * survives the loss of any one node (the partner is on another node when the job spans
+ * nodes), not the loss of both the rank's and its partner's node; the shared level
+ * survives the loss of any number of nodes. A restart restores the newest committed
+ * epoch in which every rank finds an intact image on a surviving level, tried in that
+ * order (own node-local file, the partner's node-local copy sent by the partner, the
+ * shared directory), verified as above; when some rank finds none, rank 0 logs that the
+ * epoch is lost and whose image, and all ranks fall back together. Node-local copies
+ * are found by rank and node, so only a relaunch with the same ranks on the same nodes
+ * uses them. Each level keeps `DSM_CKPT_KEEP` epochs (the shared directory: that many
+ * with the shared level, plus the newest COMMIT records). `DSM_CKPT_LOCAL_DIR` set on
+ * some ranks only, relative, or naming `DSM_CKPT_DIR` makes dsm_init() fail with
+ * ::DSM_ERR_ENV. No symbolic link below it is followed. A restart without it skips
+ * epochs that have no shared level.
+ *
  * Global pointers stay valid because segments are restored at the same offsets. The
  * program then finds its data with dsm_root_get() and gets its protected regions back
  * by registering them again with dsm_ckpt_protect().
@@ -1082,6 +1106,30 @@ DSM_API int dsm_ckpt_unprotect(const char *name);
  * \return ::DSM_OK, ::DSM_ERR_ARG (NULL), ::DSM_ERR_NOTFOUND (none yet), ::DSM_ERR_STATE
  * \par Local; the same value on every rank. */
 DSM_API int dsm_ckpt_epoch(uint64_t *epoch);
+
+/** Checkpoint levels, the indices of dsm_ckpt_cost_t's arrays (see \ref ckpt). */
+enum dsm_ckpt_level {
+    DSM_CKPT_LEVEL_LOCAL = 0,   /**< the rank's image in its node-local directory */
+    DSM_CKPT_LEVEL_PARTNER = 1, /**< its ward's copy: received over MPI and written */
+    DSM_CKPT_LEVEL_SHARED = 2,  /**< the rank's image in `DSM_CKPT_DIR` */
+};
+
+/** What this rank's part of a checkpoint cost, per level. */
+typedef struct dsm_ckpt_cost {
+    double seconds[3]; /**< wall seconds this rank (or its writer thread) spent on the level:
+                            write, fsync and rename; for the partner level also receiving the
+                            ward's image and sending its own */
+    uint64_t bytes[3]; /**< bytes this rank wrote to the level's file (0: the epoch lacks
+                            the level) */
+} dsm_ckpt_cost_t;
+
+/** \brief The per-level cost of this rank's part of the newest checkpoint committed in
+ * this run. Without `DSM_CKPT_LOCAL_DIR` every image is shared and the partner level is
+ * the replica (`DSM_CKPT_REPLICAS`), written beside it.
+ * \return ::DSM_OK, ::DSM_ERR_ARG (NULL), ::DSM_ERR_NOTFOUND (none committed in this run),
+ *         ::DSM_ERR_STATE
+ * \par Local. */
+DSM_API int dsm_ckpt_cost(dsm_ckpt_cost_t *cost);
 
 /** \brief Whether dsm_init() restored a checkpoint; if so and epoch is not NULL, *epoch
  * is its number. False when not initialised. \par Local, any thread. */

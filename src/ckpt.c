@@ -43,10 +43,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "heap.h"
 #include "sync.h"
+#include "topo.h"
 #include "win.h"
 
 #define MAX_REGIONS 64
@@ -68,7 +70,9 @@ static struct {
     struct dsmi_ident ident; // this run's ident header, put back after every restore
     bool restarted;
     uint64_t restart_epoch;
-    double last_time; // rank 0: when the interval last started
+    double last_time;                     // rank 0: when the interval last started
+    dsm_ckpt_cost_t cost_pend, cost_last; // the epoch being written, the last committed
+    bool committed;                       // this run committed an epoch (cost_last is set)
 } cs;
 
 static const char *const FN = "dsm_checkpoint";
@@ -85,6 +89,78 @@ int dsmi_ckpt_agree(int rc)
 void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len)
 {
     snprintf(out, len, "%s/%08llu", dsmi_ck.jobdir, (unsigned long long)e);
+}
+
+double dsmi_ckpt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void dsmi_ckpt_cost_add(int level, double seconds, uint64_t bytes)
+{
+    cs.cost_pend.seconds[level] += seconds;
+    cs.cost_pend.bytes[level] += bytes;
+}
+
+int dsm_ckpt_cost(dsm_ckpt_cost_t *cost)
+{
+    DSMI_CHECK_UP("dsm_ckpt_cost");
+    if (cost == NULL) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_ckpt_cost", "cost is NULL");
+    }
+    if (!cs.committed) {
+        return dsmi_fail(DSM_ERR_NOTFOUND, "dsm_ckpt_cost", "no checkpoint committed in this run");
+    }
+    *cost = cs.cost_last;
+    return DSM_OK;
+}
+
+void dsmi_ckpt_local_epoch_dir(uint64_t e, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%08llu", dsmi_ck.localdir, (unsigned long long)e);
+}
+
+unsigned dsmi_ckpt_levels(uint64_t e)
+{
+    if (!dsmi_ck.local) {
+        return DSMI_LEVEL_SHARED;
+    }
+    long k = dsmi_rt.cfg.CKPT_FLUSH_EVERY;
+    unsigned lev = DSMI_LEVEL_LOCAL | (dsmi_rt.nranks > 1 ? DSMI_LEVEL_PARTNER : 0);
+    return lev | (k > 0 && e % (uint64_t)k == 0 ? DSMI_LEVEL_SHARED : 0);
+}
+
+void dsmi_ckpt_replica_dir(uint64_t e, const char *dir, char *out, size_t len)
+{
+    if (dsmi_ck.local) {
+        dsmi_ckpt_local_epoch_dir(e, out, len);
+    } else {
+        snprintf(out, len, "%s", dir);
+    }
+}
+
+int dsmi_ckpt_write_levels(uint64_t e, const char *dir, struct dsmi_ckpt_hdr *h, const void *seg,
+                           const void *reg, bool crc, char *why)
+{
+    char name[32], ldir[PATH_MAX];
+    snprintf(name, sizeof name, "rank-%d.ckpt", (int)h->rank);
+    int rc = DSM_OK;
+    uint64_t bytes = sizeof *h + h->seg_len + h->reg_len;
+    double t = dsmi_ckpt_now();
+    if (dsmi_ck.local) {
+        dsmi_ckpt_local_epoch_dir(e, ldir, sizeof ldir);
+        rc = dsmi_ckpt_write(ldir, name, h, seg, reg, crc, why);
+        crc = false; // summed: the header now holds the sums
+        dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_LOCAL, dsmi_ckpt_now() - t, rc == DSM_OK ? bytes : 0);
+        t = dsmi_ckpt_now();
+    }
+    if (rc == DSM_OK && (dsmi_ckpt_levels(e) & DSMI_LEVEL_SHARED)) {
+        rc = dsmi_ckpt_write(dir, name, h, seg, reg, crc, why);
+        dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_SHARED, dsmi_ckpt_now() - t, rc == DSM_OK ? bytes : 0);
+    }
+    return rc;
 }
 
 struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r)
@@ -125,11 +201,23 @@ struct record {
     unsigned layout, format;
     char program[DSMI_CKPT_JOB_MAX]; // encoded
     unsigned seen;                   // bit per field found
+    unsigned levels;                 // DSMI_LEVEL_* ("levels" line; shared when absent)
 };
+
+/* The bits of a "levels" line's value, e.g. "local,partner,shared". */
+static unsigned parse_levels(const char *v)
+{
+    unsigned l = 0;
+    l |= strstr(v, "local") ? DSMI_LEVEL_LOCAL : 0;
+    l |= strstr(v, "partner") ? DSMI_LEVEL_PARTNER : 0;
+    l |= strstr(v, "shared") ? DSMI_LEVEL_SHARED : 0;
+    return l;
+}
 
 static void parse_record(char *text, struct record *r)
 {
     char *save = NULL;
+    r->levels = DSMI_LEVEL_SHARED; // written without levels: every image is shared
     for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         r->seen |= (sscanf(l, "epoch %llu", &r->epoch) == 1) << 0;
         r->seen |= (sscanf(l, "ranks %d", &r->ranks) == 1) << 1;
@@ -137,6 +225,9 @@ static void parse_record(char *text, struct record *r)
         r->seen |= (sscanf(l, "segment %llu", &r->segment) == 1) << 3;
         r->seen |= (sscanf(l, "format %u", &r->format) == 1) << 4;
         r->seen |= (sscanf(l, "program %255s", r->program) == 1) << 5;
+        if (strncmp(l, "levels ", 7) == 0) {
+            r->levels = parse_levels(l + 7);
+        }
     }
 }
 
@@ -158,8 +249,9 @@ static int read_record(uint64_t e, char *text, size_t len, char *why)
     return n < 0 ? C_IOERR : C_OURS;
 }
 
-/* Classify epoch e by its COMMIT record; why says why it is not C_OURS. */
-static int commit_state(uint64_t e, char *why)
+/* Classify epoch e by its COMMIT record; why says why it is not C_OURS; *lev (may be
+ * NULL) gets the levels it names. */
+static int commit_state(uint64_t e, char *why, unsigned *lev)
 {
     char text[1024];
     int st = read_record(e, text, sizeof text, why);
@@ -168,6 +260,9 @@ static int commit_state(uint64_t e, char *why)
     }
     struct record r = {0};
     parse_record(text, &r);
+    if (lev != NULL) {
+        *lev = r.levels;
+    }
     char prog[DSMI_CKPT_JOB_MAX];
     dsmi_ckpt_encode(dsmi_ck.program, prog, sizeof prog);
     if ((r.seen & 0x1f) != 0x1f || r.epoch != e) {
@@ -207,10 +302,11 @@ static int cmp_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* Entry ent of the job directory at dfd: 0 when its name is not an epoch number, 1
- * for a numbered link or file (never an epoch; say: log it), 2 for an epoch directory.
- * *num gets the number. */
-static int epoch_entry(int dfd, const struct dirent *ent, uint64_t *num, bool say)
+/* Entry ent of the job directory jobdir at dfd: 0 when its name is not an epoch number,
+ * 1 for a numbered link or file (never an epoch; say: log it), 2 for an epoch
+ * directory. *num gets the number. */
+static int epoch_entry(const char *jobdir, int dfd, const struct dirent *ent, uint64_t *num,
+                       bool say)
 {
     const char *s = ent->d_name;
     size_t len = strlen(s);
@@ -228,20 +324,22 @@ static int epoch_entry(int dfd, const struct dirent *ent, uint64_t *num, bool sa
         dsmi_log(DSMI_LOG_ERROR,
                  "checkpoints: %s/%s is not a directory (a symbolic link?): ignored, "
                  "never followed or deleted",
-                 dsmi_ck.jobdir, s);
+                 jobdir, s);
     }
     return 1; // its number is still taken: a new epoch must not collide with it
 }
 
-/* Every epoch directory of the job, newest first, into *out (malloc'd; caller frees),
- * their count into *n and the largest number of any epoch-named entry into *max.
- * DSM_OK (also when the job directory does not exist) or DSM_ERR_IO (why says). */
-static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *why)
+/* Every epoch directory of the job directory jobdir (shared or node-local), newest
+ * first, into *out (malloc'd; caller frees), their count into *n and the largest number
+ * of any epoch-named entry into *max. DSM_OK (also when the job directory does not
+ * exist) or DSM_ERR_IO (why says). */
+static int list_epochs_in(const char *jobdir, uint64_t **out, int *n, uint64_t *max, bool say,
+                          char *why)
 {
     *out = NULL;
     *n = 0;
     *max = 0;
-    int fd = dsmi_ckpt_open_dir(dsmi_ck.jobdir, false, why);
+    int fd = dsmi_ckpt_open_dir(jobdir, false, why);
     DIR *d = fd < 0 ? NULL : fdopendir(fd);
     if (d == NULL) {
         int err = errno;
@@ -255,7 +353,7 @@ static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *wh
     struct dirent *ent;
     uint64_t e;
     while (rc == DSM_OK && (ent = readdir(d)) != NULL) {
-        int kind = epoch_entry(dirfd(d), ent, &e, say);
+        int kind = epoch_entry(jobdir, dirfd(d), ent, &e, say);
         *max = kind != 0 && e > *max ? e : *max;
         if (kind != 2) {
             continue;
@@ -272,7 +370,7 @@ static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *wh
     }
     closedir(d);
     if (rc != DSM_OK) {
-        dsmi_why(why, "no memory to list %s", dsmi_ck.jobdir);
+        dsmi_why(why, "no memory to list %s", jobdir);
         return rc;
     }
     if (*n > 1) { // qsort of NULL (no epoch yet) is undefined, even with a count of 0
@@ -281,9 +379,15 @@ static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *wh
     return DSM_OK;
 }
 
+static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *why)
+{
+    return list_epochs_in(dsmi_ck.jobdir, out, n, max, say, why);
+}
+
 /* What rank 0 found in the job directory, broadcast as bytes (one binary on all ranks). */
 struct found {
     uint64_t cand[MAX_CANDIDATES]; // committed epochs that fit this job, newest first
+    unsigned lev[MAX_CANDIDATES];  // the levels each has (DSMI_LEVEL_*)
     int n;
     int rc;     // DSM_OK; DSM_ERR_IO (unreadable), DSM_ERR_MISMATCH (another program's)
     int nother; // committed epochs of another shape (skipped, kept)
@@ -313,9 +417,19 @@ static void condemn(uint64_t e, const char *cause)
 static void classify(const uint64_t *all, int n, struct found *f)
 {
     char why[DSMI_WHY];
+    unsigned lev = 0;
     for (int i = 0; i < n && f->n < MAX_CANDIDATES && f->rc == DSM_OK; i++) {
-        switch (commit_state(all[i], why)) {
+        int st = commit_state(all[i], why, &lev);
+        if (st == C_OURS && !dsmi_ck.local && !(lev & DSMI_LEVEL_SHARED)) {
+            dsmi_why(why,
+                     "epoch %llu lives only in node-local storage and DSM_CKPT_LOCAL_DIR "
+                     "is not set",
+                     ULL(all[i]));
+            st = C_OTHER;
+        }
+        switch (st) {
         case C_OURS:
+            f->lev[f->n] = lev;
             f->cand[f->n++] = all[i];
             break;
         case C_BAD:
@@ -360,27 +474,56 @@ static void scan(bool restarting, struct found *f)
  * program's epoch: a run with DSM_RESTART=never under a job name that another program
  * used must not delete that program's checkpoints (its restart refuses the mix loudly
  * instead, DSM_ERR_MISMATCH). */
-static void prune(uint64_t newest)
+/* With levels each level keeps DSM_CKPT_KEEP committed epochs: node-local storage the
+ * newest ones, the shared directory the newest ones that have the shared level (their
+ * images) plus the records of the newest ones (so the node-local ones stay restorable).
+ * Returns the oldest epoch the node-local level keeps (0: keep all). */
+static uint64_t prune(uint64_t newest)
 {
-    uint64_t *all = NULL, max = 0;
+    uint64_t *all = NULL, max = 0, floor = 0;
     int n = 0;
     char why[DSMI_WHY];
     if (list_epochs(&all, &n, &max, false, why) != DSM_OK) {
         dsmi_log(DSMI_LOG_WARN, "checkpoint retention skipped: %s", why);
-        return;
+        return 0;
     }
-    long kept = 0;
+    long kept = 0, kept_shared = 0, keep = dsmi_rt.cfg.CKPT_KEEP;
     for (int i = 0; i < n; i++) {
-        int st = commit_state(all[i], why);
+        unsigned lev = DSMI_LEVEL_SHARED;
+        int st = commit_state(all[i], why, &lev);
         if (st == C_FOREIGN) {
             dsmi_log(DSMI_LOG_WARN, "checkpoint retention: %s: kept", why);
             continue;
         }
-        bool c = st == C_OURS || st == C_OTHER;
+        bool c = st == C_OURS || st == C_OTHER, sh = c && (lev & DSMI_LEVEL_SHARED);
         kept += c && all[i] <= newest;
-        if (st != C_IOERR && all[i] < newest && (!c || kept > dsmi_rt.cfg.CKPT_KEEP)) {
+        kept_shared += sh && all[i] <= newest;
+        if (c && all[i] <= newest && kept == keep) {
+            floor = all[i];
+        }
+        bool wanted = c && (kept <= keep || (sh && kept_shared <= keep));
+        if (st != C_IOERR && all[i] < newest && !wanted) {
             char dir[PATH_MAX];
             dsmi_ckpt_epoch_dir(all[i], dir, sizeof dir);
+            dsmi_ckpt_rmtree(dir);
+        }
+    }
+    free(all);
+    return floor;
+}
+
+/* One rank per node: delete the node-local epochs older than floor (see prune). */
+static void prune_local(uint64_t floor)
+{
+    uint64_t *all = NULL, max = 0;
+    int n = 0;
+    char why[DSMI_WHY], dir[PATH_MAX];
+    if (floor == 0 || list_epochs_in(dsmi_ck.localdir, &all, &n, &max, false, why) != DSM_OK) {
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (all[i] < floor) {
+            dsmi_ckpt_local_epoch_dir(all[i], dir, sizeof dir);
             dsmi_ckpt_rmtree(dir);
         }
     }
@@ -529,9 +672,28 @@ int dsmi_ckpt_after_restore(void *reg, const struct dsmi_ckpt_hdr *h, bool apply
     return hr != DSM_OK ? hr : rc;
 }
 
+/* This rank's node-local image of epoch e; a missing one is logged only at info level
+ * (after a node's loss that is expected; the caller says what it used instead). */
+static int restore_local(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why)
+{
+    char dir[PATH_MAX], name[32];
+    dsmi_ckpt_local_epoch_dir(e, dir, sizeof dir);
+    snprintf(name, sizeof name, "rank-%d.ckpt", dsmi_rt.rank);
+    struct dsmi_ckpt_expect ex = dsmi_ckpt_expect_for(e, dsmi_rt.rank);
+    int rc = dsmi_ckpt_read(dir, name, &ex, dsmi_w.base, dsmi_w.size, reg, h, why);
+    if (rc != DSM_OK) {
+        dsmi_log(rc == DSM_ERR_NOTFOUND ? DSMI_LOG_INFO : DSMI_LOG_ERROR,
+                 "restore: no usable node-local copy of epoch %llu: %s", ULL(e), why);
+    }
+    return rc;
+}
+
 int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why)
 {
     char dir[PATH_MAX], name[NAME_MAX + 1], why2[DSMI_WHY];
+    if (dsmi_ck.local && restore_local(e, reg, h, why) == DSM_OK) {
+        return DSM_OK;
+    }
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
     snprintf(name, sizeof name, "rank-%d.ckpt", dsmi_rt.rank);
     struct dsmi_ckpt_expect ex = dsmi_ckpt_expect_for(e, dsmi_rt.rank);
@@ -552,13 +714,80 @@ int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, cha
     return rc;
 }
 
+/* Collective, with levels: this rank's image of epoch e (levels lev) from the newest
+ * level that survived: its own node-local file, else its partner's node-local copy
+ * (sent by the partner), else the shared directory. A rank with none says what it
+ * tried on each level. */
+static int restore_levels(uint64_t e, unsigned lev, void **reg, struct dsmi_ckpt_hdr *h, char *why)
+{
+    char w1[DSMI_WHY] = "", w2[DSMI_WHY] = "", w3[DSMI_WHY] = "not in this epoch";
+    int rc = restore_local(e, reg, h, w1);
+    int rc2 = dsmi_replica_fetch(e, rc != DSM_OK, reg, h, w2); // collective
+    if (rc != DSM_OK && rc2 == DSM_OK) {
+        dsmi_log(DSMI_LOG_WARN, "restore: epoch %llu from the partner copy of rank %d", ULL(e),
+                 dsmi_replica_keeper(dsmi_rt.rank));
+        return DSM_OK;
+    }
+    if (rc != DSM_OK && (lev & DSMI_LEVEL_SHARED)) {
+        char dir[PATH_MAX], name[32];
+        dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+        snprintf(name, sizeof name, "rank-%d.ckpt", dsmi_rt.rank);
+        struct dsmi_ckpt_expect ex = dsmi_ckpt_expect_for(e, dsmi_rt.rank);
+        rc = dsmi_ckpt_read(dir, name, &ex, dsmi_w.base, dsmi_w.size, reg, h, w3);
+        if (rc == DSM_OK) {
+            dsmi_log(DSMI_LOG_WARN, "restore: epoch %llu from the shared level %s/%s", ULL(e), dir,
+                     name);
+        }
+    }
+    if (rc != DSM_OK) {
+        rc = rc == DSM_ERR_NOTFOUND ? rc2 : rc;
+        dsmi_why(why, "own node-local: %.150s; partner's node-local: %.150s; shared: %.150s", w1,
+                 w2, w3);
+        dsmi_log(DSMI_LOG_ERROR,
+                 "restart: epoch %llu: this rank's image is on no surviving level (%s)", ULL(e),
+                 why);
+    }
+    return rc;
+}
+
+/* Rank 0: which ranks lost their image of epoch e (mine: this rank's result). */
+static void say_lost(uint64_t e, int mine)
+{
+    int n = dsmi_rt.nranks, *all = dsmi_rt.rank == 0 ? malloc(sizeof(int) * (size_t)n) : NULL;
+    MPI_Gather(&mine, 1, MPI_INT, all, 1, MPI_INT, 0, dsmi_ck.comm);
+    if (all == NULL) {
+        return;
+    }
+    char list[256] = "";
+    size_t k = 0;
+    for (int r = 0; r < n && k < sizeof list - 16; r++) {
+        if (all[r] != DSM_OK) {
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", k ? "," : "", r);
+        }
+    }
+    if (k > 0) {
+        dsmi_log(DSMI_LOG_ERROR,
+                 "restart: epoch %llu is lost: no surviving level (node-local, partner's "
+                 "node-local, shared) holds an intact image of rank(s) %s",
+                 ULL(e), list);
+    }
+    free(all);
+}
+
 /* Try one epoch on every rank; DSM_OK only when all ranks restored and reloaded it. */
-static int try_epoch(uint64_t e)
+static int try_epoch(uint64_t e, unsigned lev)
 {
     char why[DSMI_WHY] = "";
     void *reg = NULL;
     struct dsmi_ckpt_hdr h;
-    int rc = dsmi_ckpt_agree(dsmi_ckpt_restore_files(e, &reg, &h, why));
+    int got = DSM_OK;
+    if (dsmi_ck.local) {
+        got = restore_levels(e, lev, &reg, &h, why);
+        say_lost(e, got);
+    } else {
+        got = dsmi_ckpt_restore_files(e, &reg, &h, why);
+    }
+    int rc = dsmi_ckpt_agree(got);
     if (rc == DSM_OK) {
         // A damaged heap is a reason to fall back, not to die under DSM_ERRORS=abort.
         int outer = dsmi_probe_begin(DSM_ERR_CORRUPT);
@@ -585,8 +814,9 @@ static int try_epoch(uint64_t e)
     return rc;
 }
 
-/* Restore the newest epoch of cand[0..n) every rank accepts; else the fresh segment. */
-static int restart(const uint64_t *cand, int n)
+/* Restore the newest epoch of cand[0..n) (levels lev) every rank accepts; else the
+ * fresh segment. */
+static int restart(const uint64_t *cand, const unsigned *lev, int n)
 {
     size_t fresh_len = (size_t)dsmi_heap_extent();
     void *fresh = malloc(fresh_len);
@@ -597,7 +827,7 @@ static int restart(const uint64_t *cand, int n)
     }
     memcpy(fresh, dsmi_w.base, fresh_len);
     for (int i = 0; i < n; i++) {
-        if (try_epoch(cand[i]) == DSM_OK) {
+        if (try_epoch(cand[i], lev[i]) == DSM_OK) {
             if (i > 0) { // a rejected newer image may have left bytes past this extent
                 size_t len = (size_t)dsmi_heap_extent();
                 memset(dsmi_w.base + len, 0, dsmi_w.size - len);
@@ -639,6 +869,63 @@ static int name_job(char *why)
                              dsmi_ck.job, dsmi_ck.jobdir, why);
 }
 
+/* DSM_CKPT_LOCAL_DIR as this rank's node sees it ("auto": see env_defs.h), or NULL. */
+static const char *local_root(void)
+{
+    const char *v = dsmi_rt.cfg.CKPT_LOCAL_DIR;
+    if (v == NULL || v[0] == '\0' || strcmp(v, "auto") != 0) {
+        return v != NULL && v[0] != '\0' ? v : NULL;
+    }
+    static const char *const from[] = {"SIMCLUSTER_NODE_DIR", "TMPDIR"};
+    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
+        const char *d = getenv(from[i]);
+        if (d != NULL && d[0] == '/') {
+            return d;
+        }
+    }
+    return "/tmp";
+}
+
+/* Whether a and b are one directory (both exist and have the same inode). */
+static bool same_dir(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return strcmp(a, b) == 0 || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+                                 sa.st_ino == sb.st_ino);
+}
+
+/* Every rank: its node-local job directory, when DSM_CKPT_LOCAL_DIR is set (on every
+ * rank or none: checked here, since "auto" resolves per node). */
+static int setup_local(void)
+{
+    const char *root = local_root();
+    int on = root != NULL, lo = on, hi = on;
+    DSMI_MPI("dsm_init", MPI_Allreduce(&on, &lo, 1, MPI_INT, MPI_MIN, dsmi_ck.comm));
+    DSMI_MPI("dsm_init", MPI_Allreduce(&on, &hi, 1, MPI_INT, MPI_MAX, dsmi_ck.comm));
+    if (lo != hi) {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init",
+                         "DSM_CKPT_LOCAL_DIR is set on some ranks and empty on others (here: "
+                         "'%s')",
+                         root ? root : "");
+    }
+    if (!on) {
+        return DSM_OK;
+    }
+    char name[DSMI_CKPT_JOB_MAX], why[DSMI_WHY];
+    if (root[0] != '/' || same_dir(root, dsmi_rt.cfg.CKPT_DIR)) {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init",
+                         "DSM_CKPT_LOCAL_DIR '%s' must be an absolute path and not DSM_CKPT_DIR "
+                         "('%s'): the levels would overwrite each other's files",
+                         root, dsmi_rt.cfg.CKPT_DIR);
+    }
+    if (dsmi_ckpt_job_dir(root, dsmi_ck.job, NULL, name, dsmi_ck.localdir, why) != DSM_OK) {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_LOCAL_DIR: %s", why);
+    }
+    dsmi_ck.local_root_len = strlen(root);
+    dsmi_ck.local = true;
+    return DSM_OK;
+}
+
 /* Job name, directory and epoch list (rank 0's, broadcast). */
 static int setup_names(struct found *f)
 {
@@ -659,6 +946,10 @@ static int setup_names(struct found *f)
     dsmi_ck.root_len = (size_t)root_len;
     dsmi_ck.job_fp = fnv1a(dsmi_ck.job);
     dsmi_ck.program_fp = fnv1a(dsmi_ck.program);
+    rc = dsmi_ckpt_agree(setup_local());
+    if (rc != DSM_OK) {
+        return rc;
+    }
     if (dsmi_rt.rank == 0) {
         scan(dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER, f);
     }
@@ -745,7 +1036,7 @@ static int start(void)
     if (f.rc != DSM_OK || f.n == 0) {
         return no_candidate(&f);
     }
-    rc = restart(f.cand, f.n);
+    rc = restart(f.cand, f.lev, f.n);
     // Publish the restored bytes (local stores) before any rank's RMA reads them.
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
     DSMI_MPI("dsm_init", MPI_Barrier(dsmi_ck.comm));
@@ -793,14 +1084,13 @@ static int write_images(uint64_t e, const char *dir, char *why)
     if (rc != DSM_OK) {
         dsmi_why(why, "no memory to copy the protected regions");
     }
-    char name[32];
-    snprintf(name, sizeof name, "rank-%d.ckpt", dsmi_rt.rank);
     if (rc == DSM_OK) {
-        rc = dsmi_ckpt_write(dir, name, &h, dsmi_w.base, reg, true, why);
+        rc = dsmi_ckpt_write_levels(e, dir, &h, dsmi_w.base, reg, true, why);
     }
     // Always exchange, even after a local failure: the exchange is collective.
-    char why2[DSMI_WHY] = "";
-    int rc2 = dsmi_replica_exchange(dir, &h, dsmi_w.base, reg, true, why2);
+    char why2[DSMI_WHY] = "", rdir[PATH_MAX];
+    dsmi_ckpt_replica_dir(e, dir, rdir, sizeof rdir);
+    int rc2 = dsmi_replica_exchange(rdir, &h, dsmi_w.base, reg, true, why2);
     if (rc == DSM_OK && rc2 != DSM_OK) {
         rc = rc2;
         memcpy(why, why2, DSMI_WHY);
@@ -809,19 +1099,35 @@ static int write_images(uint64_t e, const char *dir, char *why)
     return rc;
 }
 
-/* Rank 0: the epoch's directory (0700) must exist before any rank writes into it. */
+/* Open (with create, make) directory dir: DSM_OK or DSM_ERR_IO (why says). */
+static int make_one(const char *dir, char *why)
+{
+    int fd = dsmi_ckpt_open_dir(dir, true, why); // 0700 below the root; links refused
+    if (fd >= 0) {
+        close(fd);
+    }
+    return fd < 0 ? DSM_ERR_IO : DSM_OK;
+}
+
+/* Rank 0: the epoch's directory (0700) must exist before any rank writes into it; with
+ * levels every rank makes its node-local one too (ranks of a node may race: harmless). */
 int dsmi_ckpt_make_dir(const char *dir, char *why)
 {
-    int rc = DSM_OK;
-    if (dsmi_rt.rank == 0) { // job and epoch directory become 0700; links are refused
-        int fd = dsmi_ckpt_open_dir(dir, true, why);
-        rc = fd < 0 ? DSM_ERR_IO : DSM_OK;
-        if (fd >= 0) {
-            close(fd);
-        }
-    }
+    int rc = dsmi_rt.rank == 0 ? make_one(dir, why) : DSM_OK;
     DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
-    return rc;
+    if (rc != DSM_OK && dsmi_rt.rank != 0) {
+        dsmi_why(why, "rank 0 could not create the directory");
+    }
+    if (rc != DSM_OK || !dsmi_ck.local) {
+        return rc;
+    }
+    char ldir[PATH_MAX], lwhy[DSMI_WHY];
+    dsmi_ckpt_local_epoch_dir(strtoull(strrchr(dir, '/') + 1, NULL, 10), ldir, sizeof ldir);
+    rc = make_one(ldir, lwhy);
+    if (rc != DSM_OK) {
+        dsmi_why(why, "node-local level (DSM_CKPT_LOCAL_DIR): %s", lwhy);
+    }
+    return dsmi_ckpt_agree(rc);
 }
 
 static int commit(uint64_t e, const char *dir, char *why)
@@ -831,11 +1137,17 @@ static int commit(uint64_t e, const char *dir, char *why)
         char text[1024], job[DSMI_CKPT_JOB_MAX], prog[DSMI_CKPT_JOB_MAX];
         dsmi_ckpt_encode(dsmi_ck.job, job, sizeof job); // names encoded: one line each
         dsmi_ckpt_encode(dsmi_ck.program, prog, sizeof prog);
-        snprintf(text, sizeof text,
-                 "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
-                 "replicas %d\nformat %u\nprogram %s\n",
-                 (unsigned long long)e, dsmi_rt.nranks, job, DSMI_LAYOUT_VERSION, dsmi_w.size,
-                 dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT, prog);
+        int k = snprintf(text, sizeof text,
+                         "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
+                         "replicas %d\nformat %u\nprogram %s\n",
+                         (unsigned long long)e, dsmi_rt.nranks, job, DSMI_LAYOUT_VERSION,
+                         dsmi_w.size, dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT, prog);
+        unsigned lev = dsmi_ckpt_levels(e);
+        if (dsmi_ck.local && k > 0 && (size_t)k < sizeof text) { // without it: shared only
+            snprintf(text + k, sizeof text - (size_t)k, "levels local%s%s\n",
+                     lev & DSMI_LEVEL_PARTNER ? ",partner" : "",
+                     lev & DSMI_LEVEL_SHARED ? ",shared" : "");
+        }
         rc = dsmi_ckpt_write_text(dir, "COMMIT", text, why);
     }
     DSMI_MPI(FN, MPI_Bcast(&rc, 1, MPI_INT, 0, dsmi_ck.comm));
@@ -848,6 +1160,12 @@ static void abandon(const char *dir)
     MPI_Barrier(dsmi_ck.comm); // no rank is still writing into dir
     if (dsmi_rt.rank == 0) {
         dsmi_ckpt_rmtree(dir);
+    }
+    if (dsmi_ck.local && dsmi_topo()->local_rank == 0) { // one rank per node
+        char ldir[PATH_MAX];
+        uint64_t e = strtoull(strrchr(dir, '/') + 1, NULL, 10);
+        dsmi_ckpt_local_epoch_dir(e, ldir, sizeof ldir);
+        dsmi_ckpt_rmtree(ldir);
     }
     dsmi_replica_commit(false);
 }
@@ -883,8 +1201,14 @@ int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why)
     }
     dsmi_replica_commit(true);
     dsmi_ck.last_epoch = e;
-    if (dsmi_rt.rank == 0) {
-        prune(e);
+    cs.cost_last = cs.cost_pend;
+    cs.committed = true;
+    unsigned long long floor = dsmi_rt.rank == 0 ? prune(e) : 0;
+    if (dsmi_ck.local) { // every node's local level keeps what rank 0's count says
+        DSMI_MPI(FN, MPI_Bcast(&floor, 1, MPI_UNSIGNED_LONG_LONG, 0, dsmi_ck.comm));
+        if (dsmi_topo()->local_rank == 0) {
+            prune_local(floor);
+        }
     }
     return DSM_OK;
 }
@@ -895,8 +1219,10 @@ static int checkpoint_epoch(uint64_t e)
     dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
     int rc = dsmi_ckpt_make_dir(dir, why);
     if (rc != DSM_OK) {
-        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e,
-                         dsmi_rt.rank == 0 ? why : "rank 0 could not create the directory");
+        if (dsmi_ck.local) { // the shared and some node-local directories were made
+            abandon(dir);
+        }
+        return dsmi_fail(rc, FN, "epoch %llu: %s", (unsigned long long)e, why);
     }
     if (dsmi_rt.cfg.CKPT_ASYNC) {
         return dsmi_ckpt_async_start(e, dir);
@@ -918,6 +1244,7 @@ int dsm_checkpoint(void)
         return rc;
     }
     uint64_t e = dsmi_ck.next_epoch++; // never reused, even when this one fails
+    memset(&cs.cost_pend, 0, sizeof cs.cost_pend);
     rc = checkpoint_epoch(e);
     rc = prev != DSM_OK ? prev : rc;
     cs.last_time = MPI_Wtime();

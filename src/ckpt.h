@@ -9,6 +9,13 @@
  * segment, then its protected regions as records {name[32], size} + bytes padded to 8.
  * The same bytes are a rank's file, its partner's replica file and the partner's
  * in-memory replica, so all three are verified by one function.
+ *
+ * Levels (DSM_CKPT_LOCAL_DIR set): the image goes to the rank's node-local directory
+ * (<local>/<job>/<epoch>/rank-<r>.ckpt), its keeper writes the replica into the keeper's
+ * node-local directory, and flush epochs (a multiple of DSM_CKPT_FLUSH_EVERY) also put
+ * the image in the shared epoch directory. COMMIT stays in the shared directory and
+ * names the levels ("levels local,partner,shared"); without that line an epoch is
+ * shared-only, as every epoch written without DSM_CKPT_LOCAL_DIR.
  */
 #ifndef DSMI_CKPT_H
 #define DSMI_CKPT_H
@@ -60,6 +67,9 @@ enum { DSMI_RESTART_NEVER, DSMI_RESTART_AUTO, DSMI_RESTART_REQUIRED };
  * e (logged when it must). The caller makes what it wrote durable, then raise(SIGKILL). */
 enum { DSMI_CKPT_CRASH_NONE, DSMI_CKPT_CRASH_WRITE, DSMI_CKPT_CRASH_COMMIT };
 DSMI_HIDDEN bool dsmi_ckpt_crash_due(int where, uint64_t e);
+
+/* The levels an epoch has (bits, as its COMMIT record's "levels" line names them). */
+enum { DSMI_LEVEL_LOCAL = 1, DSMI_LEVEL_PARTNER = 2, DSMI_LEVEL_SHARED = 4 };
 
 /* Fixed-size reason buffer for rejected images and failed writes. */
 #define DSMI_WHY 512
@@ -130,10 +140,13 @@ struct dsmi_ckpt_state {
     char job[DSMI_CKPT_JOB_MAX];
     char program[DSMI_CKPT_JOB_MAX]; // rank 0's program name (basename of argv[0])
     uint64_t job_fp, program_fp;
-    uint64_t next_epoch; // number of the next checkpoint (all ranks agree)
-    uint64_t last_epoch; // newest committed (or restored) epoch, 0 = none
-    MPI_Comm comm;       // private duplicate for checkpoint traffic
-    bool wiped;          // dsm_simulate_failure wiped this rank's segment
+    uint64_t next_epoch;              // number of the next checkpoint (all ranks agree)
+    uint64_t last_epoch;              // newest committed (or restored) epoch, 0 = none
+    MPI_Comm comm;                    // private duplicate for checkpoint traffic
+    bool wiped;                       // dsm_simulate_failure wiped this rank's segment
+    bool local;                       // DSM_CKPT_LOCAL_DIR is set (the same on every rank)
+    char localdir[DSMI_CKPT_DIR_MAX]; // <node-local root>/<job encoded>
+    size_t local_root_len;            // localdir[0, local_root_len) is the local root
 };
 DSMI_HIDDEN extern struct dsmi_ckpt_state dsmi_ck;
 
@@ -143,9 +156,21 @@ DSMI_HIDDEN int dsmi_ckpt_stop(void);
 DSMI_HIDDEN int dsmi_ckpt_agree(int rc);
 /* The directory of epoch e. */
 DSMI_HIDDEN void dsmi_ckpt_epoch_dir(uint64_t e, char *out, size_t len);
+/* The node-local directory of epoch e (DSM_CKPT_LOCAL_DIR; only when dsmi_ck.local). */
+DSMI_HIDDEN void dsmi_ckpt_local_epoch_dir(uint64_t e, char *out, size_t len);
+/* The levels this run gives epoch e (DSMI_LEVEL_* bits). */
+DSMI_HIDDEN unsigned dsmi_ckpt_levels(uint64_t e);
+/* Write this rank's image h of epoch e to each of its own levels: node-local (with
+ * local), and the shared epoch directory dir when the epoch has the shared level. With
+ * crc the first write sums it (into *h); later writes reuse the sums. */
+DSMI_HIDDEN int dsmi_ckpt_write_levels(uint64_t e, const char *dir, struct dsmi_ckpt_hdr *h,
+                                       const void *seg, const void *reg, bool crc, char *why);
+/* Where the replica files of epoch e go: node-local with levels, else the shared dir. */
+DSMI_HIDDEN void dsmi_ckpt_replica_dir(uint64_t e, const char *dir, char *out, size_t len);
 /* Expectation for rank r's image of epoch e in this job. */
 DSMI_HIDDEN struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r);
-/* Restore this rank's segment from epoch e's own file, then its replica file. Keeps the
+/* Restore this rank's segment from epoch e's files this rank can read: its node-local
+ * file (levels), its shared file, then the shared replica file. Keeps the
  * current ident header. Region records become pending (see dsm_ckpt_protect). */
 DSMI_HIDDEN int dsmi_ckpt_restore_files(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why);
 /* After the segment's bytes were replaced from an image: put back the ident, take the
@@ -160,6 +185,12 @@ DSMI_HIDDEN int dsmi_ckpt_make_dir(const char *dir, char *why);
 DSMI_HIDDEN int dsmi_ckpt_finish(uint64_t e, const char *dir, int mine, const char *why);
 /* Serialise the protected regions into a malloc'd record blob. */
 DSMI_HIDDEN int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n);
+
+/* Per-level cost of the epoch being written (see dsm_ckpt_cost): written by the writer
+ * (the calling thread, or DSM_CKPT_ASYNC's writer thread, joined before the commit). */
+DSMI_HIDDEN void dsmi_ckpt_cost_add(int level, double seconds, uint64_t bytes);
+/* Monotonic seconds (no MPI: callable from the writer thread). */
+DSMI_HIDDEN double dsmi_ckpt_now(void);
 
 /* ---- ckpt_async.c (DSM_CKPT_ASYNC) ---- */
 /* Collective: copy the images, exchange replicas, start the background writer. */
@@ -182,6 +213,11 @@ DSMI_HIDDEN int dsmi_replica_write_pending(const char *epoch_dir, char *why);
 DSMI_HIDDEN void dsmi_replica_commit(bool ok);
 /* Name (in epoch_dir) of the replica file of rank owner's image, if any. */
 DSMI_HIDDEN bool dsmi_replica_find(const char *epoch_dir, int owner, char *out, size_t len);
+/* Collective, restart with levels: each rank that needs its image of epoch e (need)
+ * gets it from its keeper, which reads its node-local replica file and sends it; the
+ * image lands in the segment, verified, regions in *reg. DSM_OK when not needed. */
+DSMI_HIDDEN int dsmi_replica_fetch(uint64_t e, bool need, void **reg, struct dsmi_ckpt_hdr *h,
+                                   char *why);
 /* Load the ward's replica of epoch e from this rank's replica file into memory (after a
  * restart or this rank's recovery; best effort, verified by the ward when used). */
 DSMI_HIDDEN void dsmi_replica_reload(uint64_t e);

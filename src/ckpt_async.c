@@ -6,8 +6,9 @@
  * dsm_checkpoint copies this rank's segment [0, extent) and protected regions into
  * process memory (an allreduce after the copy makes it a consistent cut: no rank
  * returns and writes into another segment before all have copied), sends the copy to the
- * partner, and starts one writer thread that sums and writes the image file and the
- * received replica (temp name, fsync, rename). It returns while the disk works. The
+ * partner, and starts one writer thread that sums and writes the image file (to each
+ * of its levels: node-local, shared on flush epochs) and the received replica (temp
+ * name, fsync, rename). It returns while the disk works. The
  * next dsm_checkpoint, dsm_checkpoint_maybe that checkpoints, dsm_ckpt_wait or
  * dsm_finalize joins the writer and runs the usual commit: an allreduce of every
  * rank's result, then rank 0's COMMIT. The writer touches only files and memory it
@@ -38,11 +39,11 @@ static struct {
 static void *writer(void *arg)
 {
     (void)arg;
-    char name[32];
-    snprintf(name, sizeof name, "rank-%d.ckpt", as.h.rank);
-    as.rc = dsmi_ckpt_write(as.dir, name, &as.h, as.seg, as.reg, true, as.why);
+    char rdir[PATH_MAX];
+    as.rc = dsmi_ckpt_write_levels(as.epoch, as.dir, &as.h, as.seg, as.reg, true, as.why);
     if (as.rc == DSM_OK) {
-        as.rc = dsmi_replica_write_pending(as.dir, as.why);
+        dsmi_ckpt_replica_dir(as.epoch, as.dir, rdir, sizeof rdir);
+        as.rc = dsmi_replica_write_pending(rdir, as.why);
     }
     return NULL;
 }

@@ -4,7 +4,8 @@
  * Checkpoint files: job directory names, the tree walked without following links,
  * CRC32C, the image header checks, and durable writes.
  *
- * The tree: below DSM_CKPT_DIR every directory is opened with O_NOFOLLOW relative to
+ * The tree: below DSM_CKPT_DIR (and below DSM_CKPT_LOCAL_DIR, the node-local tree,
+ * treated the same way) every directory is opened with O_NOFOLLOW relative to
  * its parent's descriptor and every file created, read, renamed or removed relative to
  * its directory's (openat, renameat, unlinkat), so a symbolic link planted anywhere in
  * the tree makes that one operation fail; what a link points to is never read,
@@ -201,6 +202,7 @@ static int mkdirs(const char *path, char *why)
             struct stat st;
             if (mkdir(p, 0700) != 0 &&
                 (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+                errno = errno == EEXIST ? ENOTDIR : errno; // a file is in the way
                 return io_fail(why, "mkdir", p);
             }
             if (end) {
@@ -243,11 +245,24 @@ static int step(int fd, const char *c, const char *path, bool create, char *why)
     return sub;
 }
 
+/* The length of the root dir lies under: the node-local root for a path in the
+ * node-local tree (DSM_CKPT_LOCAL_DIR), else DSM_CKPT_DIR's. */
+static size_t root_of(const char *dir)
+{
+    size_t ll = strlen(dsmi_ck.localdir);
+    if (dsmi_ck.local && strncmp(dir, dsmi_ck.localdir, ll) == 0 &&
+        (dir[ll] == '/' || dir[ll] == '\0')) {
+        return dsmi_ck.local_root_len;
+    }
+    size_t rl = dsmi_ck.root_len;
+    DSM_ASSERT(rl > 0 && strncmp(dir, dsmi_ck.jobdir, rl) == 0 && dir[rl] == '/');
+    return rl;
+}
+
 int dsmi_ckpt_open_dir(const char *dir, bool create, char *why)
 {
-    size_t rl = dsmi_ck.root_len;
+    size_t rl = root_of(dir);
     char p[PATH_MAX];
-    DSM_ASSERT(rl > 0 && strncmp(dir, dsmi_ck.jobdir, rl) == 0 && dir[rl] == '/');
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
         dsmi_why(why, "path too long: %s", dir);
         errno = ENAMETOOLONG;

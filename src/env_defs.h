@@ -53,6 +53,20 @@ DSM_ENV(RESTART, CHOICE, "never", true, "never|auto|required",
 DSM_ENV(CKPT_ASYNC, BOOL, "0", true, "",
         "dsm_checkpoint copies the images and returns; a background thread writes them and "
         "the epoch commits at the next checkpoint call, dsm_ckpt_wait or dsm_finalize")
+DSM_ENV(CKPT_LOCAL_DIR, STRING, "", false, "",
+        "node-local checkpoint level (issue 13): each rank writes its image to "
+        "<dir>/<job>/<epoch>/ on its own node and its partner (another node when there is "
+        "one) keeps a copy in its node-local dir; only every DSM_CKPT_FLUSH_EVERY-th epoch "
+        "also goes to DSM_CKPT_DIR. Empty = off: every image goes to DSM_CKPT_DIR, as on one "
+        "machine. auto = $SIMCLUSTER_NODE_DIR, else $TMPDIR (Slurm and most batch systems "
+        "point it at the node's local disk), else /tmp: what a cluster user wants, because "
+        "the local disk takes a checkpoint at disk speed while the shared file system is "
+        "shared by every node of every job")
+DSM_ENV(CKPT_FLUSH_EVERY, LONG, "4", true, "0..",
+        "with DSM_CKPT_LOCAL_DIR: epochs whose number is a multiple of this also go to "
+        "DSM_CKPT_DIR (the shared level, which survives losing any nodes); 4 keeps the "
+        "shared file system's load at a quarter and loses at most 3 epochs when a node and "
+        "its partner's node fail together; 1 = every epoch, 0 = never")
 DSM_ENV(CKPT_CRASH, CHOICE, "none", false, "none|write|commit",
         "TEST HOOK for fault injection (tests/test_fault_ckpt.sh), never for production: at "
         "epoch DSM_CKPT_CRASH_EPOCH of a run that restored no checkpoint (a relaunch that "

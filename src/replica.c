@@ -38,6 +38,7 @@
 #define PIECE ((size_t)1 << 29) // bytes per message: MPI counts are int
 #define TAG_HDR 51
 #define TAG_DATA 52
+#define TAG_HAVE 53
 
 static struct {
     bool on;     // DSM_CKPT_REPLICAS and more than one rank
@@ -61,7 +62,7 @@ int dsmi_replica_start(void)
     int n = dsmi_rt.nranks;
     const dsm_topo_t *t = dsmi_topo();
     memset(&rp, 0, sizeof rp);
-    rp.on = dsmi_rt.cfg.CKPT_REPLICAS && n > 1;
+    rp.on = (dsmi_rt.cfg.CKPT_REPLICAS || dsmi_ck.local) && n > 1; // levels need partners
     int32_t mine[2] = {t->local_rank, t->node}, *all = malloc(sizeof(int32_t) * 2 * (size_t)n);
     int *order = malloc(sizeof(int) * (size_t)n);
     rp.keeper = malloc(sizeof(int) * (size_t)n);
@@ -181,8 +182,11 @@ static int write_replica(const char *epoch_dir, bool crc, char *why)
     char name[64];
     struct dsmi_ckpt_hdr *h = (struct dsmi_ckpt_hdr *)rp.pend;
     snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
-    return dsmi_ckpt_write(epoch_dir, name, h, rp.pend + sizeof *h,
-                           rp.pend + sizeof *h + h->seg_len, crc, why);
+    double t = dsmi_ckpt_now();
+    int rc = dsmi_ckpt_write(epoch_dir, name, h, rp.pend + sizeof *h,
+                             rp.pend + sizeof *h + h->seg_len, crc, why);
+    dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_PARTNER, dsmi_ckpt_now() - t, rc == DSM_OK ? rp.pend_len : 0);
+    return rc;
 }
 
 int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, const void *seg,
@@ -195,6 +199,7 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, 
     DSMI_MPI("dsm_checkpoint",
              MPI_Sendrecv(h, sizeof *h, MPI_BYTE, rp.keeper[dsmi_rt.rank], TAG_HDR, &wh, sizeof wh,
                           MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm, MPI_STATUS_IGNORE));
+    double t = dsmi_ckpt_now(); // after the headers: not the wait for the partners' writes
     size_t len = sizeof wh + wh.seg_len + wh.reg_len;
     char *buf = malloc(len);
     // Every rank must know that every rank can receive before any data moves.
@@ -208,6 +213,7 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, 
         return rc;
     }
     memcpy(buf, &wh, sizeof wh);
+    dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_PARTNER, dsmi_ckpt_now() - t, 0);
     free(rp.pend);
     rp.pend = buf;
     rp.pend_len = len;
@@ -363,38 +369,104 @@ static int recv_image(uint64_t e, void **reg, struct dsmi_ckpt_hdr *h, char *why
     return DSM_OK;
 }
 
-/* Rebuild the replica this rank kept for its ward from its replica file of epoch e. */
-void dsmi_replica_reload(uint64_t e)
+/* Hold the ward's replica of epoch e read from this rank's replica file (node-local
+ * with levels); false when there is none whose lengths are consistent. */
+static bool load_held(uint64_t e)
 {
-    if (!rp.on) {
-        return;
-    }
-    char dir[PATH_MAX], name[64], why[DSMI_WHY];
-    dsmi_ckpt_epoch_dir(e, dir, sizeof dir);
+    char shared[PATH_MAX], dir[PATH_MAX], name[64], why[DSMI_WHY];
+    dsmi_ckpt_epoch_dir(e, shared, sizeof shared);
+    dsmi_ckpt_replica_dir(e, shared, dir, sizeof dir);
     snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
     int fd = dsmi_ckpt_open_file(dir, name, why);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct dsmi_ckpt_hdr)) {
-        goto out;
+    bool ok = false;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct dsmi_ckpt_hdr)) {
+        char *buf = malloc((size_t)st.st_size);
+        ok = buf != NULL && read_all(fd, buf, (size_t)st.st_size) &&
+             held_consistent(buf, (size_t)st.st_size);
+        if (ok) {
+            free(rp.held);
+            rp.held = buf;
+            rp.held_len = (size_t)st.st_size;
+            rp.held_epoch = e; // verified by the ward when it is used
+            buf = NULL;
+        }
+        free(buf);
     }
-    char *buf = malloc((size_t)st.st_size);
-    if (buf != NULL && read_all(fd, buf, (size_t)st.st_size) &&
-        held_consistent(buf, (size_t)st.st_size)) {
-        free(rp.held);
-        rp.held = buf;
-        rp.held_len = (size_t)st.st_size;
-        rp.held_epoch = e; // verified by the ward when it is used
-        buf = NULL;
-    }
-    free(buf);
-out:
     if (fd >= 0) {
         close(fd);
     }
-    if (rp.held == NULL) {
-        dsmi_log(DSMI_LOG_WARN, "could not reload the replica of rank %d from %s/%s", rp.ward, dir,
+    if (!ok) {
+        dsmi_log(DSMI_LOG_WARN, "could not load the replica of rank %d from %s/%s", rp.ward, dir,
                  name);
     }
+    return ok;
+}
+
+/* Rebuild the replica this rank kept for its ward from its replica file of epoch e. */
+void dsmi_replica_reload(uint64_t e)
+{
+    if (rp.on && !(rp.held != NULL && rp.held_epoch == e)) {
+        load_held(e);
+    }
+}
+
+/* Post the held image's header and pieces to the ward (nonblocking: the caller may be
+ * receiving its own image from its keeper meanwhile); requests into req. */
+static int post_held(MPI_Request *req, int *nreq)
+{
+    const struct dsmi_ckpt_hdr *h = (const struct dsmi_ckpt_hdr *)rp.held;
+    int mrc = MPI_Isend(rp.held, sizeof *h, MPI_BYTE, rp.ward, TAG_HDR, dsmi_ck.comm, &req[0]);
+    if (mrc != MPI_SUCCESS) {
+        return dsmi_fail_mpi(mrc, "dsm_init", "MPI_Isend", __FILE__, __LINE__);
+    }
+    *nreq = 1;
+    char *data = rp.held + sizeof *h;
+    int rc = post(data, h->seg_len, rp.ward, true, req, nreq);
+    return rc == DSM_OK ? post(data + h->seg_len, h->reg_len, rp.ward, true, req, nreq) : rc;
+}
+
+int dsmi_replica_fetch(uint64_t e, bool need, void **reg, struct dsmi_ckpt_hdr *h, char *why)
+{
+    if (!rp.on) {
+        dsmi_why(why, "no partner copies (a job of one rank)");
+        return need ? DSM_ERR_NOTFOUND : DSM_OK;
+    }
+    int n = dsmi_rt.nranks, mine = need, keeper = rp.keeper[dsmi_rt.rank];
+    int *all = malloc(sizeof(int) * (size_t)n), have = 0, keeper_has = 0;
+    DSM_ASSERT(all != NULL); // a few bytes per rank; failing alone would hang the others
+    DSMI_MPI("dsm_init", MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, dsmi_ck.comm));
+    if (all[rp.ward]) {
+        have = load_held(e);
+    }
+    free(all);
+    DSMI_MPI("dsm_init", MPI_Sendrecv(&have, 1, MPI_INT, rp.ward, TAG_HAVE, &keeper_has, 1, MPI_INT,
+                                      keeper, TAG_HAVE, dsmi_ck.comm, MPI_STATUS_IGNORE));
+    MPI_Request *req = NULL;
+    MPI_Status *st = NULL;
+    int nreq = 0, rc = DSM_OK;
+    if (have) {
+        const struct dsmi_ckpt_hdr *hh = (const struct dsmi_ckpt_hdr *)rp.held;
+        size_t pieces = (size_t)(npieces(hh->seg_len) + npieces(hh->reg_len)) + 1;
+        req = malloc(sizeof *req * pieces);
+        st = malloc(sizeof *st * pieces);
+        DSM_ASSERT(req != NULL && st != NULL);
+        rc = post_held(req, &nreq);
+    }
+    int got = DSM_ERR_NOTFOUND;
+    if (need && keeper_has) {
+        got = recv_image(e, reg, h, why);
+    } else if (need) {
+        dsmi_why(why, "rank %d (its partner) has no copy of epoch %llu in its node-local storage",
+                 keeper, (unsigned long long)e);
+    }
+    int mrc = nreq > 0 ? MPI_Waitall(nreq, req, st) : MPI_SUCCESS;
+    free(req);
+    free(st);
+    if (mrc != MPI_SUCCESS) {
+        rc = dsmi_fail_mpi(mrc, "dsm_init", "MPI_Waitall", __FILE__, __LINE__);
+    }
+    return need ? got : rc;
 }
 
 /* This wiped rank's image of epoch e: keeper's memory when offered, else files. */

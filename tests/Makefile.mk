@@ -152,3 +152,10 @@ tests_test_array_SOURCES = tests/test_array.c
 tests_test_array_LDADD = $(DSM_TEST_LDADD)
 tests_test_array_CFLAGS = $(DSM_TEST_CFLAGS)
 endif
+
+# Checkpoint levels (issue 13 parts 4-5): node-local, partner and shared levels on one
+# node, and whole nodes killed on simulated nodes (soak: tests/soak_node_kill.sh).
+if DSM_TESTS
+check_SCRIPTS += tests/test_ckpt_levels.sh tests/test_node_kill.sh
+endif
+EXTRA_DIST += tests/soak_node_kill.sh

@@ -1285,6 +1285,71 @@ static void test_ckpt_wrong_files(void)
     wrong_file_case("otherrecord", 2);
 }
 
+/* dsm_ckpt_cost: per-level bytes are the files written (stat), in both layouts. */
+static off_t file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+/* Size of the one replica file this rank wrote in directory dir (its ward is rank - 1
+ * on one node, the same local rank of the previous node across nodes). */
+static off_t replica_size(const char *dir)
+{
+    char pat[PATH_MAX];
+    glob_t g;
+    off_t size = -1;
+    snprintf(pat, sizeof pat, "%s/rank-%d.replica-of-*", dir, me);
+    if (glob(pat, 0, NULL, &g) == 0) {
+        size = g.gl_pathc == 1 ? file_size(g.gl_pathv[0]) : -1;
+        globfree(&g);
+    }
+    return size;
+}
+
+static void test_ckpt_cost(void)
+{
+    make_top();
+    dsm_ckpt_cost_t c;
+    char p[PATH_MAX], name[64], ldir[200];
+    H_OK(start("cost", "never", true));
+    H_EXPECT(dsm_ckpt_cost(&c), DSM_ERR_NOTFOUND); // nothing committed yet
+    H_EXPECT(dsm_ckpt_cost(NULL), DSM_ERR_ARG);
+    fill(1);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_cost(&c));
+    snprintf(name, sizeof name, "rank-%d.ckpt", me);
+    path(p, "cost", 1, name);
+    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_SHARED], file_size(p));
+    CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_LOCAL], 0);
+    path(p, "cost", 1, "");
+    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_PARTNER], n > 1 ? replica_size(p) : 0);
+    CU_ASSERT(c.seconds[DSM_CKPT_LEVEL_SHARED] > 0);
+    H_OK(dsm_finalize());
+    // Levels, epoch 1 not a flush epoch: local and partner in the node-local tree only.
+    snprintf(ldir, sizeof ldir, "%s/cost-local", top);
+    setenv("DSM_CKPT_LOCAL_DIR", ldir, 1);
+    setenv("DSM_CKPT_FLUSH_EVERY", "2", 1);
+    H_OK(start("cost2", "never", false));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_cost(&c));
+    snprintf(p, sizeof p, "%s/" JOB "/00000001/rank-%d.ckpt", ldir, me);
+    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_LOCAL], file_size(p));
+    CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_SHARED], 0);
+    snprintf(p, sizeof p, "%s/" JOB "/00000001", ldir);
+    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_PARTNER], n > 1 ? replica_size(p) : 0);
+    H_OK(dsm_checkpoint()); // epoch 2: also shared
+    H_OK(dsm_ckpt_cost(&c));
+    snprintf(name, sizeof name, "rank-%d.ckpt", me);
+    path(p, "cost2", 2, name);
+    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_SHARED], file_size(p));
+    CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_SHARED], c.bytes[DSM_CKPT_LEVEL_LOCAL]);
+    H_OK(dsm_finalize());
+    unsetenv("DSM_CKPT_LOCAL_DIR");
+    unsetenv("DSM_CKPT_FLUSH_EVERY");
+}
+
 static void test_ckpt_cleanup(void)
 {
     if (harness_rank() == 0 && strncmp(top, "/tmp/dsm-test-ckpt-", 19) == 0) {
@@ -1330,6 +1395,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_unreadable_jobdir", test_ckpt_unreadable_jobdir},
     {"test_ckpt_many_epochs", test_ckpt_many_epochs},
     {"test_ckpt_wrong_files", test_ckpt_wrong_files},
+    {"test_ckpt_cost", test_ckpt_cost},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };

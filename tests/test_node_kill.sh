@@ -1,0 +1,174 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Losing a whole node (issue 13 part 5): heat and kvstore run under dsmrun --restarts on
+# 2 simulated nodes x 2 ranks with checkpoint levels (DSM_CKPT_LOCAL_DIR=auto: each
+# node's local storage; partner copies on the other node; every 3rd epoch also in the
+# shared DSM_CKPT_DIR). At a random moment (a random committed epoch plus a random
+# delay; the seed is printed, NODEKILL_SEEDS="..." replays it) `simcluster kill NODE
+# --wipe` kills every process of a random node with SIGKILL and empties its local
+# storage. dsmrun relaunches on the same nodes; the final grid (heat) or table digest
+# (kvstore) must be bit-identical to a fault-free run's. Then three fixed cases:
+#   write:    the node dies while writing a checkpoint (DSM_CKPT_CRASH=write kills rank 3
+#             half-way through its node-local image, then its whole node is killed);
+#   both:     both nodes (each the other's partner) are lost: the shared level serves;
+#   noshared: both lost with no shared level (DSM_CKPT_FLUSH_EVERY=0): every committed
+#             epoch must be reported lost, naming the ranks, and the run starts over.
+# Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0.
+#   NODEKILL_SEEDS  the random trials (default 1..10; odd seeds heat, even kvstore)
+#   NODEKILL_CASES  the fixed cases (default "write both noshared"; "" for none)
+set -u
+top=$(cd "${top_builddir:-.}" && pwd)
+sc=$top/mpi-launch/simcluster
+apps=$top/apps
+to=${TEST_TIMEOUT:-300}
+[[ ${DSM_TEST_CLUSTER:-1} != 0 ]] || { echo "SKIP: DSM_TEST_CLUSTER=0"; exit 77; }
+reason=$("$sc" check) || { echo "SKIP: no simulated cluster here: $reason"; exit 77; }
+export SIMCLUSTER_DIR=${TMPDIR:-/tmp}/dsm-nodekill.$$
+work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-nodekill.XXXXXX")
+trap 'timeout 60 "$sc" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+"$sc" up 2 >/dev/null || { echo "FAIL: simcluster up 2"; exit 1; }
+
+seeds=${NODEKILL_SEEDS-$(seq 1 10)}
+cases=${NODEKILL_CASES-"write both noshared"}
+export DSM_CKPT_LOCAL_DIR=auto DSM_CKPT_FLUSH_EVERY=3 DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
+# Small runs: across simulated nodes each heat step and kvstore operation is a few
+# network round trips on a loaded 2-core machine. heat: 16 epochs; kvstore: 12.
+heat_args=(--nx 48 --ny 48 --steps 64 --ckpt-every 4)
+kv_args=(--ops 96 --keys 64 --buckets 64 --read-ratio 0.5 --ckpt-every 8)
+heat_epochs=16 kv_epochs=12
+
+# value APP OUTPUT: the final checksum (heat) or digest (kvstore) it printed
+value() {
+    case $1 in
+        heat) sed -n 's/.*checksum \([0-9a-f]*\)$/\1/p' "$2" | tail -1 ;;
+        kvstore) sed -n 's/^kvstore: digest \([0-9a-f]*\)$/\1/p' "$2" | tail -1 ;;
+    esac
+}
+args_of() { if [[ $1 == heat ]]; then echo "${heat_args[*]}"; else echo "${kv_args[*]}"; fi; }
+
+declare -A ref
+for app in heat kvstore; do # fault-free references on the same nodes and ranks
+    DSM_CKPT_DIR=$work/ref-ckpt "$sc" run --timeout "$to" -- "$apps/$app" $(args_of $app) \
+        >"$work/ref.$app" 2>&1 &
+    wait $!
+    ref[$app]=$(value $app "$work/ref.$app")
+    [[ -n ${ref[$app]} ]] || { echo "FAIL: the fault-free $app run failed"; cat "$work/ref.$app"; exit 1; }
+    echo "reference $app: ${ref[$app]} ($SECONDS s)"
+done
+
+# newest_commit DIR: the newest committed epoch number in checkpoint dir DIR (0: none)
+newest_commit() {
+    local n
+    n=$(ls "$1"/*/*/COMMIT 2>/dev/null | sed 's|.*/\([0-9]*\)/COMMIT|\1|' | sort | tail -1)
+    echo $((10#${n:-0}))
+}
+
+# start APP DIR: launch APP under dsmrun --restarts in the background (job=its PID)
+start() {
+    local app=$1 d=$2
+    mkdir -p "$d"
+    "$sc" run --timeout $((2 * to)) --restarts 3 --ckpt-dir "$d/ckpt" -- \
+        "$apps/$app" $(args_of $app) --expect "${ref[$app]}" >"$d/out" 2>&1 &
+    job=$!
+}
+
+# wait_epoch DIR E: until epoch E is committed (at most $to s, while the job runs)
+wait_epoch() {
+    local i
+    for ((i = 0; i < 20 * to; i++)); do
+        kill -0 "$job" 2>/dev/null || return 1
+        [[ $(newest_commit "$1/ckpt") -ge $2 ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# finish APP DIR WHAT: wait for the job; it must end 0 with the reference value
+fail=0 recovered=0 trials=0
+finish() {
+    local app=$1 d=$2 what=$3 rc
+    wait "$job"
+    rc=$?
+    trials=$((trials + 1))
+    if [[ $rc == 0 ]] && grep -q "expected ${ref[$app]}: equal" "$d/out" &&
+        grep -q "attempt 2" "$d/out"; then
+        recovered=$((recovered + 1))
+        echo "ok   $what: $(grep -o 'restarting from [^(]*' "$d/out" | head -1)($SECONDS s)"
+        return 0
+    fi
+    echo "FAIL $what: status $rc (replay: NODEKILL_SEEDS/NODEKILL_CASES)"
+    grep -v '^\[dsm [0-9]*\]   ' "$d/out" | tail -25 | sed 's/^/    | /'
+    fail=1
+    return 1
+}
+
+for seed in $seeds; do
+    RANDOM=$seed
+    app=heat epochs=$heat_epochs
+    ((seed % 2)) || { app=kvstore epochs=$kv_epochs; }
+    target=$((1 + RANDOM % (epochs - 4))) node=node$((1 + RANDOM % 2)) delay=0.$((RANDOM % 10))
+    d=$work/seed$seed
+    start $app "$d"
+    if ! wait_epoch "$d" "$target"; then
+        wait "$job"
+        echo "FAIL seed $seed: $app ended (status $?) before epoch $target committed"
+        tail -5 "$d/out" | sed 's/^/    | /'
+        fail=1
+        continue
+    fi
+    sleep "$delay"
+    echo "seed $seed: $app: kill $node --wipe after epoch $target + ${delay}s"
+    "$sc" kill "$node" --wipe 2>&1 | sed 's/^/    /'
+    # the wiped node's ranks have no image of their own: their partners' copies serve
+    if finish $app "$d" "seed $seed ($app, $node)" && ! grep -q "from the partner copy" "$d/out"; then
+        echo "FAIL seed $seed: no rank restored from its partner's node-local copy"
+        fail=1
+    fi
+    rm -rf "$d"
+done
+
+for c in $cases; do
+    d=$work/case-$c
+    case $c in
+        write) # rank 3 (node2) dies half-way through its image of epoch 6; then node2
+            DSM_CKPT_CRASH=write DSM_CKPT_CRASH_EPOCH=6 start heat "$d"
+            for ((i = 0; i < 20 * to; i++)); do
+                grep -q "DSM_CKPT_CRASH=write" "$d/out" 2>/dev/null && break
+                kill -0 "$job" 2>/dev/null || break
+                sleep 0.05
+            done
+            echo "case write: rank 3 died writing epoch 6; kill node2 --wipe"
+            "$sc" kill node2 --wipe 2>&1 | sed 's/^/    /'
+            if finish heat "$d" "case write" && ! grep -q "restarting from epoch 00000005" "$d/out"; then
+                echo "FAIL case write: the relaunch did not resume from epoch 5 (6 was never committed)"
+                fail=1
+            fi ;;
+        both | noshared) # both nodes, each the other's partner, lost at once
+            flush=3
+            [[ $c == noshared ]] && flush=0
+            DSM_CKPT_FLUSH_EVERY=$flush start heat "$d"
+            wait_epoch "$d" 8 || { echo "FAIL case $c: heat ended before epoch 8"; fail=1; continue; }
+            echo "case $c: kill node1 and node2 --wipe after epoch 8 (DSM_CKPT_FLUSH_EVERY=$flush)"
+            "$sc" kill node1 --wipe 2>&1 | sed 's/^/    /' &
+            "$sc" kill node2 --wipe 2>&1 | sed 's/^/    /'
+            wait $!
+            finish heat "$d" "case $c" || continue
+            if [[ $c == both ]] && ! grep -q "from the shared level" "$d/out"; then
+                echo "FAIL case both: the shared level did not serve"
+                fail=1
+            fi
+            if [[ $c == noshared ]]; then # every committed epoch kept (2) named as lost
+                lost=$(grep -o 'epoch [0-9]* is lost: [^(]*(node-local, partner.s node-local, shared) holds an intact image of rank(s) 0,1,2,3' "$d/out" | wc -l)
+                if [[ $lost -lt 2 ]] || ! grep -q "starting fresh" "$d/out"; then
+                    echo "FAIL case noshared: expected 2 epochs reported lost with ranks 0,1,2,3, then a fresh start"
+                    grep -E "lost|fresh" "$d/out" | head -5 | sed 's/^/    | /'
+                    fail=1
+                fi
+            fi ;;
+        *) echo "FAIL: unknown case '$c'"; fail=1 ;;
+    esac
+    rm -rf "$d"
+done
+echo "recovered $recovered/$trials, bit-identical to the fault-free runs"
+exit $fail
