@@ -54,7 +54,7 @@ DSM_ENV(CKPT_ASYNC, BOOL, "0", true, "",
         "dsm_checkpoint copies the images and returns; a background thread writes them and "
         "the epoch commits at the next checkpoint call, dsm_ckpt_wait or dsm_finalize")
 DSM_ENV(CKPT_LOCAL_DIR, STRING, "", false, "",
-        "node-local checkpoint level (issue 13): each rank writes its image to "
+        "node-local checkpoint level: each rank writes its image to "
         "<dir>/<job>/<epoch>/ on its own node and its partner (another node when there is "
         "one) keeps a copy in its node-local dir; only every DSM_CKPT_FLUSH_EVERY-th epoch "
         "also goes to DSM_CKPT_DIR. Empty = off: every image goes to DSM_CKPT_DIR, as on one "
