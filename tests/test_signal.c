@@ -243,12 +243,15 @@ static void test_signal_waiter_sleeps(void)
         }
         H_OK(dsm_signal_wait_until(sig, DSM_CMP_EQ, 1, NULL));
         double cpu = cpu_seconds() - c0, wall = wall_seconds() - t0;
-        if (n > 1) { // the waiter may leave the barrier late on a busy machine: > 0.1 s
-            CU_ASSERT(wall > 0.1);
+        // A waiter that left the barrier late on a busy machine found the signal set
+        // and waited too briefly for its CPU share to say anything: no verdict then.
+        if (n > 1 && wall > 0.1) {
             CU_ASSERT(cpu < 0.25 * wall);
             if (cpu >= 0.25 * wall) {
                 printf("waiter used %.3f s CPU in %.3f s\n", cpu, wall);
             }
+        } else if (n > 1) {
+            printf("waiter waited only %.3f s (it started late): CPU share not judged\n", wall);
         }
     } else {
         nanosleep(&nap, NULL);
