@@ -50,7 +50,14 @@ SH_LOG_COMPILER = $(SHELL)
 AM_TESTS_ENVIRONMENT = NPROCS=$(NPROCS); export NPROCS; \
 	DSM_HEAP_SIZE=64M; export DSM_HEAP_SIZE; \
 	top_builddir=$(top_builddir); export top_builddir; \
-	TEST_TIMEOUT=$(TEST_TIMEOUT); export TEST_TIMEOUT;
+	TEST_TIMEOUT=$(TEST_TIMEOUT); export TEST_TIMEOUT; \
+	$(DSM_TEST_LOOPBACK)
+# Network rule: jobs on this machine talk over loopback only. Without this, the TCP and
+# UCX paths (dsmrun --net) pick the machine's own non-loopback address. The simulated
+# nodes (simcluster, slurm-local) export their bridge's interfaces over these.
+DSM_TEST_LOOPBACK = OMPI_MCA_btl_tcp_if_include=lo; export OMPI_MCA_btl_tcp_if_include; \
+	OMPI_MCA_oob_tcp_if_include=lo; export OMPI_MCA_oob_tcp_if_include; \
+	UCX_NET_DEVICES=lo; export UCX_NET_DEVICES; HYDRA_IFACE=lo; export HYDRA_IFACE;
 
 checkprogs: $(check_PROGRAMS) $(check_LTLIBRARIES) $(DSM_TEST_HELPERS)
 
