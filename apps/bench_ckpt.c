@@ -73,16 +73,16 @@ static const char *local_root(void)
     return d != NULL && d[0] == '/' ? d : "/tmp";
 }
 
-/* The block a checkpoint must write: 7/8 of this rank's heap, in one allocation. */
-static uint64_t *alloc_payload(size_t *bytes)
+/* The block a checkpoint must write: 7/8 of this rank's heap, in one allocation (*g,
+ * freed when the suite ends so the next suite of the same run has the heap). */
+static uint64_t *alloc_payload(size_t *bytes, dsm_gptr_t *g)
 {
     dsm_usage_t u;
-    dsm_gptr_t g;
     void *p = NULL;
     bench_check(dsm_usage(dsm_rank(), &u), "dsm_usage");
     *bytes = (size_t)(u.capacity / 8 * 7) & ~(size_t)4095;
-    bench_check(dsm_alloc(*bytes, &g), "dsm_alloc");
-    bench_check(dsm_gptr_local(g, &p), "dsm_gptr_local");
+    bench_check(dsm_alloc(*bytes, g), "dsm_alloc");
+    bench_check(dsm_gptr_local(*g, &p), "dsm_gptr_local");
     return p;
 }
 
@@ -300,7 +300,8 @@ int bench_ckpt(const struct bench_opts *o)
     bench_check(dsm_topology(&t), "dsm_topology");
     int rounds = o->quick ? 1 : o->rounds, n = dsm_nranks();
     size_t mine = 0;
-    uint64_t *payload = alloc_payload(&mine);
+    dsm_gptr_t payload_g;
+    uint64_t *payload = alloc_payload(&mine, &payload_g);
     double filled = 0, mine_d = (double)mine, total = 0;
     MPI_Allreduce(&mine_d, &filled, 1, MPI_DOUBLE, MPI_SUM, dsm_comm());
     double w[64], b[64], d[64], r[64], rd[64];
@@ -369,5 +370,6 @@ int bench_ckpt(const struct bench_opts *o)
                "into the same directory, median over the rounds that had the level\n");
     }
     report_levels(lsec, lbytes, ldd, rounds);
+    bench_check(dsm_free(payload_g), "dsm_free");
     return 0;
 }
