@@ -6,8 +6,8 @@
 #
 #   perl man/mangen.pl --header include/mpidsm.h --env ENV.roff --version V --out DIR
 #
-# writes DIR/man3/<function>.3 for every DSM_API function (the 36 atomics that
-# DSM_ATOMIC_DECLARE expands included) and DIR/man7/mpidsm.7: the overview, the error
+# writes DIR/man3/<function>.3 for every DSM_API function (the families that the
+# DSM_*_DECLARE(T, S) macros expand included) and DIR/man7/mpidsm.7: the overview, the error
 # contract, the consistency model, the error codes, every call by group, and the
 # environment table (ENV.roff, from src/env_defs.h by `envdoc --man`). A function
 # without a doc comment, or an atomic operation the atomics group does not describe,
@@ -42,7 +42,8 @@ sub comment_text {
 }
 
 my $i = 0;
-my %atomic_proto;    # op => prototype template from DSM_ATOMIC_DECLARE
+my %macro;    # DSM_*_DECLARE => {protos: templates, doc: the family's comment}
+my $plain;    # the last plain comment, for a declaring macro right after it
 while ($i < @lines) {
     my $l = $lines[$i];
     if ($l =~ /^\s*\/\*\*/) {    # a doc comment, possibly one line
@@ -62,23 +63,41 @@ while ($i < @lines) {
         $i++;
         next;
     }
-    if ($l =~ /^#define DSM_ATOMIC_DECLARE/) {
-        while ($lines[$i] =~ /\\\s*$/) {
-            $i++;
-            next unless $lines[$i] =~ /dsm_atomic_(\w+?)_##S\(/;
-            my $op = $1;
-            $atomic_proto{$op} = $lines[$i] =~ s/^\s*DSM_API\s+//r =~ s/\s*\\?\s*$//r;
-        }
+    # a plain comment right before a declaring macro documents the family it declares
+    if ($l =~ /^\s*\/\*(?!\*)/) {
+        my @c = ($l);
+        while ($c[-1] !~ /\*\// && ++$i < @lines) { push @c, $lines[$i]; }
+        $c[0] =~ s/^\s*\/\*/\/**/;
+        $plain = comment_text(@c);
         $i++;
         next;
     }
-    if ($l =~ /^DSM_ATOMIC_DECLARE\((\w+),\s*(\w+)\)/) {
-        my ($type, $sfx) = ($1, $2);
-        for my $op (sort keys %atomic_proto) {
-            (my $p = $atomic_proto{$op}) =~ s/##S/$sfx/g;
+    # #define DSM_<FAMILY>_DECLARE(T, S): every DSM_API prototype in it, kept as a
+    # template (## pasting included) with the comment before it
+    if ($l =~ /^#define (DSM_\w+_DECLARE)\(T, S\)/) {
+        my $m = $1;
+        my $body = '';
+        while ($lines[$i] =~ /\\\s*$/ && ++$i < @lines) { $body .= $lines[$i]; }
+        $body =~ s/\\\s*\n/ /g;
+        $body =~ s/\s+/ /g;
+        my @protos = map { s/^\s*DSM_API\s+//r =~ s/\s*$//r } grep { /\S/ } split /;/, $body;
+        $macro{$m} = {protos => [map {"$_;"} @protos], doc => $plain // $doc};
+        ($doc, $plain) = (undef, undef);
+        $i++;
+        next;
+    }
+    if ($l =~ /^(DSM_\w+_DECLARE)\((\w+),\s*(\w+)\)/ && $macro{$1}) {
+        my ($m, $type, $sfx) = ($1, $2, $3);
+        for my $t (@{$macro{$m}{protos}}) {
+            (my $p = $t) =~ s/\s*##\s*S\s*##\s*/$sfx/g;
+            $p =~ s/\s*##\s*S\b/$sfx/g;
             $p =~ s/\bT\b/$type/g;
-            push @funcs, {name => "dsm_atomic_${op}_$sfx", proto => $p, op => $op,
-                          type => $type, sfx => $sfx, group => $cur, doc => $doc};
+            my ($name) = $p =~ /(\w+)\s*\(/;
+            # an atomic operation the atomics group lists gets that text; any other
+            # family the comment before its macro
+            my ($op) = $m =~ /^DSM_ATOMIC(?:_FP)?_DECLARE$/ ? $name =~ /^dsm_atomic_(\w+)_\Q$sfx\E$/ : ();
+            push @funcs, {name => $name, proto => $p, op => $op, type => $type, sfx => $sfx,
+                          group => $cur, doc => $doc, family => $macro{$m}{doc}};
             push @{$cur->{funcs}}, $funcs[-1];
         }
         $doc = undef;
@@ -100,7 +119,8 @@ while ($i < @lines) {
         next;
     }
     # a doc comment belongs to the declaration right after it; anything else ends it
-    $doc = undef if $l =~ /\S/ && $l !~ /^\s*(DSM_API|DSM_ATOMIC_DECLARE)/;
+    $doc = undef if $l =~ /\S/ && $l !~ /^\s*(DSM_API|DSM_\w+_DECLARE)/;
+    $plain = undef if $l =~ /\S/;
     $i++;
 }
 die "mangen.pl: no functions found in $opt{header}\n" unless @funcs;
@@ -269,6 +289,16 @@ for my $f (@funcs) {
         $d = {brief => "atomic $f->{op} of the $f->{type} at a global pointer",
               body => "$f->{name}($args) on the $f->{type} at g: $effect",
               params => [], ret => undef};
+        $d->{body} .= "\n\n" . $f->{family} if $f->{family};    # e.g. float's bit patterns
+    } elsif ($f->{family}) { # a family member: its line in the family's list, or the
+                             # family's first sentence, then the family's whole text
+        my $fam = parse_doc($f->{family});
+        my $text = join("\n\n", grep { /\S/ } $fam->{brief}, $fam->{body});
+        (my $generic = $f->{name}) =~ s/_\Q$f->{sfx}\E(?=_nb$|$)/_S/;
+        my ($what) = $text =~ /^\s*- \Q$generic\E:\s*(.*?)(?=\n\s*- |\n\s*\n|\z)/ms;
+        my $brief = defined $what ? ($what =~ s/\s+/ /gr) . " ($f->{type} words)"
+                                  : short($fam->{brief}) . " ($f->{type})";
+        $d = {brief => $brief, body => $text, params => [], ret => $fam->{ret}};
     } else {
         $d = parse_doc($f->{doc});
     }
