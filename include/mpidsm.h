@@ -541,6 +541,57 @@ DSM_API int dsm_array_local_to_global(dsm_array_t a, const int64_t *lidx, int64_
 DSM_API int dsm_array_read_inc(dsm_array_t a, const int64_t *idx, int64_t inc, int64_t *old);
 /** @} */
 
+/** \defgroup reduce Reductions and broadcast into global memory
+ * Collectives over all ranks (built on MPI_Reduce, MPI_Allreduce and MPI_Bcast on
+ * dsm_comm()) whose result is written to global memory: each rank passes a local
+ * source buffer and a ::dsm_gptr_t destination, which may be in any rank's segment and
+ * may overlap the source. The result is complete at every destination, and visible to
+ * every rank, when the call returns on any rank (it ends with a barrier). Bytes are
+ * written as by dsm_put(): what other ranks write to a destination at the same time
+ * is a race, as for dsm_put().
+ *
+ * Every rank must pass the same type, op, count and root; the calls check that
+ * collectively before any data moves, so a bad or differing argument on any rank makes
+ * every rank return an error (the faulty rank its own code and log message, the others
+ * ::DSM_ERR_ARG "another rank's arguments are invalid"), never a hang.
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI, ::DSM_ERR_NOMEM;
+ * ::DSM_ERR_ARG (type or op not in the enums, a bitwise op on float or double, root
+ * not a rank, count above INT32_MAX, src NULL with count > 0, a null destination that
+ * is written, differing arguments between ranks); ::DSM_ERR_RANGE (a destination
+ * outside user memory). A count of 0 checks and agrees but moves nothing.
+ * Thread safety: collective; call from one thread per rank.
+ * @{ */
+/** Element types of dsm_reduce() and dsm_allreduce(). */
+enum dsm_type {
+    DSM_TYPE_INT32 = 1,  /**< int32_t */
+    DSM_TYPE_INT64 = 2,  /**< int64_t */
+    DSM_TYPE_UINT64 = 3, /**< uint64_t */
+    DSM_TYPE_FLOAT = 4,  /**< float */
+    DSM_TYPE_DOUBLE = 5  /**< double */
+};
+/** Reduction operations (MPI's; the bitwise ones on integer types only). */
+enum dsm_op {
+    DSM_OP_SUM = 1,  /**< sum */
+    DSM_OP_PROD = 2, /**< product */
+    DSM_OP_MIN = 3,  /**< minimum */
+    DSM_OP_MAX = 4,  /**< maximum */
+    DSM_OP_BAND = 5, /**< bitwise and */
+    DSM_OP_BOR = 6,  /**< bitwise or */
+    DSM_OP_BXOR = 7  /**< bitwise exclusive or */
+};
+/** \brief Combine every rank's count elements at src element-wise with op and write
+ * the result to the root's dst (count elements of type). dst is read on the root only.
+ * \return the common codes. \par Collective (same type, op, count, root). */
+DSM_API int dsm_reduce(dsm_gptr_t dst, const void *src, size_t count, int type, int op, int root);
+/** \brief As dsm_reduce(), and every rank writes the result to its own dst.
+ * \return the common codes. \par Collective (same type, op, count). */
+DSM_API int dsm_allreduce(dsm_gptr_t dst, const void *src, size_t count, int type, int op);
+/** \brief Copy len bytes at the root's src to every rank's own dst (src is read on
+ * the root only). \return the common codes. \par Collective (same len and root). */
+DSM_API int dsm_broadcast(dsm_gptr_t dst, const void *src, size_t len, int root);
+/** @} */
+
 /** \defgroup signal Signals and waiting
  * Put-with-signal (as OpenSHMEM 1.5 defines it) and waiting until words of the caller's
  * own memory satisfy a comparison, on both data paths and across nodes.
