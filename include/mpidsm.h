@@ -539,6 +539,28 @@ DSM_API int dsm_array_local_to_global(dsm_array_t a, const int64_t *lidx, int64_
 /** \brief Atomically add inc to int64 element idx; *old receives its previous value (a
  * shared counter, as Global Arrays' NGA_Read_inc). ::DSM_ERR_ARG for a double array. */
 DSM_API int dsm_array_read_inc(dsm_array_t a, const int64_t *idx, int64_t inc, int64_t *old);
+/** \brief Make the array findable after a restart: write its description (type,
+ * shape, distribution, grid, where its elements are) into a small block in rank 0's
+ * segment and bind the named root name to it (see dsm_root_set(); an earlier binding of
+ * name is replaced, and an earlier root of this array is removed). The elements and the
+ * description are then in every checkpoint; after a restart dsm_array_attach(name)
+ * gives a handle to the array with the elements of the checkpoint.
+ * dsm_array_destroy() removes the root (when name still names this array) and frees the
+ * description.
+ * \return the common codes, ::DSM_ERR_ARG (name NULL, empty, longer than
+ *         ::DSM_CKPT_NAME_MAX, or differing between ranks; on every rank), and as
+ *         dsm_alloc() and dsm_root_set() on rank 0 (then on every rank).
+ * \par Collective (the same name). */
+DSM_API int dsm_array_root(dsm_array_t a, const char *name);
+/** \brief A handle in *out for the array whose description dsm_array_root() bound to
+ * name: after a restart (DSM_RESTART) the array of the checkpoint with its elements, or
+ * in the same run a second handle to the same array. An array has at most one handle
+ * that is destroyed: destroying two handles of one array frees it twice.
+ * \return the common codes, ::DSM_ERR_NOTFOUND (no root name), ::DSM_ERR_CORRUPT (name
+ *         does not name an array's description), ::DSM_ERR_MISMATCH (the array was made
+ *         for another number of ranks); each on every rank.
+ * \par Collective (the same name). */
+DSM_API int dsm_array_attach(const char *name, dsm_array_t *out);
 /** @} */
 
 /** \defgroup reduce Reductions and broadcast into global memory
