@@ -603,7 +603,8 @@ enum dsm_op {
     DSM_OP_BXOR = 7  /**< bitwise exclusive or */
 };
 /** \brief Combine every rank's count elements at src element-wise with op and write
- * the result to the root's dst (count elements of type). dst is read on the root only.
+ * the result to the root's dst (count elements of type). Only the root's dst is used
+ * (the others may pass ::DSM_GPTR_NULL).
  * \return the common codes. \par Collective (same type, op, count, root). */
 DSM_API int dsm_reduce(dsm_gptr_t dst, const void *src, size_t count, int type, int op, int root);
 /** \brief As dsm_reduce(), and every rank writes the result to its own dst.
