@@ -539,6 +539,80 @@ DSM_API int dsm_array_local_to_global(dsm_array_t a, const int64_t *lidx, int64_
 /** \brief Atomically add inc to int64 element idx; *old receives its previous value (a
  * shared counter, as Global Arrays' NGA_Read_inc). ::DSM_ERR_ARG for a double array. */
 DSM_API int dsm_array_read_inc(dsm_array_t a, const int64_t *idx, int64_t inc, int64_t *old);
+/** \brief Make the array findable after a restart: write its description (type,
+ * shape, distribution, grid, where its elements are) into a small block in rank 0's
+ * segment and bind the named root name to it (see dsm_root_set(); an earlier binding of
+ * name is replaced, and an earlier root of this array is removed). The elements and the
+ * description are then in every checkpoint; after a restart dsm_array_attach(name)
+ * gives a handle to the array with the elements of the checkpoint.
+ * dsm_array_destroy() removes the root (when name still names this array) and frees the
+ * description.
+ * \return the common codes, ::DSM_ERR_ARG (name NULL, empty, longer than
+ *         ::DSM_CKPT_NAME_MAX, or differing between ranks; on every rank), and as
+ *         dsm_alloc() and dsm_root_set() on rank 0 (then on every rank).
+ * \par Collective (the same name). */
+DSM_API int dsm_array_root(dsm_array_t a, const char *name);
+/** \brief A handle in *out for the array whose description dsm_array_root() bound to
+ * name: after a restart (DSM_RESTART) the array of the checkpoint with its elements, or
+ * in the same run a second handle to the same array. An array has at most one handle
+ * that is destroyed: destroying two handles of one array frees it twice.
+ * \return the common codes, ::DSM_ERR_NOTFOUND (no root name), ::DSM_ERR_CORRUPT (name
+ *         does not name an array's description), ::DSM_ERR_MISMATCH (the array was made
+ *         for another number of ranks); each on every rank.
+ * \par Collective (the same name). */
+DSM_API int dsm_array_attach(const char *name, dsm_array_t *out);
+/** @} */
+
+/** \defgroup reduce Reductions and broadcast into global memory
+ * Collectives over all ranks (built on MPI_Reduce, MPI_Allreduce and MPI_Bcast on
+ * dsm_comm()) whose result is written to global memory: each rank passes a local
+ * source buffer and a ::dsm_gptr_t destination, which may be in any rank's segment and
+ * may overlap the source. The result is complete at every destination, and visible to
+ * every rank, when the call returns on any rank (it ends with a barrier). Bytes are
+ * written as by dsm_put(): what other ranks write to a destination at the same time
+ * is a race, as for dsm_put().
+ *
+ * Every rank must pass the same type, op, count and root; the calls check that
+ * collectively before any data moves, so a bad or differing argument on any rank makes
+ * every rank return an error (the faulty rank its own code and log message, the others
+ * ::DSM_ERR_ARG "another rank's arguments are invalid"), never a hang.
+ *
+ * Common return codes: ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_MPI, ::DSM_ERR_NOMEM;
+ * ::DSM_ERR_ARG (type or op not in the enums, a bitwise op on float or double, root
+ * not a rank, count above INT32_MAX, src NULL with count > 0, a null destination that
+ * is written, differing arguments between ranks); ::DSM_ERR_RANGE (a destination
+ * outside user memory). A count of 0 checks and agrees but moves nothing.
+ * Thread safety: collective; call from one thread per rank.
+ * @{ */
+/** Element types of dsm_reduce() and dsm_allreduce(). */
+enum dsm_type {
+    DSM_TYPE_INT32 = 1,  /**< int32_t */
+    DSM_TYPE_INT64 = 2,  /**< int64_t */
+    DSM_TYPE_UINT64 = 3, /**< uint64_t */
+    DSM_TYPE_FLOAT = 4,  /**< float */
+    DSM_TYPE_DOUBLE = 5  /**< double */
+};
+/** Reduction operations (MPI's; the bitwise ones on integer types only). */
+enum dsm_op {
+    DSM_OP_SUM = 1,  /**< sum */
+    DSM_OP_PROD = 2, /**< product */
+    DSM_OP_MIN = 3,  /**< minimum */
+    DSM_OP_MAX = 4,  /**< maximum */
+    DSM_OP_BAND = 5, /**< bitwise and */
+    DSM_OP_BOR = 6,  /**< bitwise or */
+    DSM_OP_BXOR = 7  /**< bitwise exclusive or */
+};
+/** \brief Combine every rank's count elements at src element-wise with op and write
+ * the result to the root's dst (count elements of type). Only the root's dst is used
+ * (the others may pass ::DSM_GPTR_NULL).
+ * \return the common codes. \par Collective (same type, op, count, root). */
+DSM_API int dsm_reduce(dsm_gptr_t dst, const void *src, size_t count, int type, int op, int root);
+/** \brief As dsm_reduce(), and every rank writes the result to its own dst.
+ * \return the common codes. \par Collective (same type, op, count). */
+DSM_API int dsm_allreduce(dsm_gptr_t dst, const void *src, size_t count, int type, int op);
+/** \brief Copy len bytes at the root's src to every rank's own dst (src is read on
+ * the root only). \return the common codes. \par Collective (same len and root). */
+DSM_API int dsm_broadcast(dsm_gptr_t dst, const void *src, size_t len, int root);
 /** @} */
 
 /** \defgroup signal Signals and waiting

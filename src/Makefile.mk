@@ -35,6 +35,7 @@ mpi_launch_dsm_ckpt_dir_LDADD = src/libdsmcore.la
 # Signals and waiting, strided and indexed transfers, more atomics, distributed arrays
 # (issue 17).
 src_libdsmcore_la_SOURCES += src/signal.c src/strided.c src/atomic.c src/array.c
+src_libdsmcore_la_SOURCES += src/reduce.c
 
 # dsm-info: version, MPI, hwloc, topology, data path and every DSM_* setting (--json for
 # scripts). Built beside dsmrun, as installed, so dsmrun --info runs its own.

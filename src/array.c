@@ -19,7 +19,16 @@
  * completed by one flush at the end; on the direct path copy loops or CPU atomic adds.
  * Accumulates are atomic per element with other accumulates and with
  * dsm_array_read_inc (all MPI_INT64_T or MPI_DOUBLE accumulate operations).
+ *
+ * Surviving a restart: the handle is process memory, the elements are in the
+ * checkpointed heap. dsm_array_root writes the resolved description (type, shape,
+ * blocks, grid, the symmetric block's offset; magic and checksum) into a small block in
+ * rank 0's segment and binds a named root to it; dsm_array_attach reads it back on
+ * every rank and rebuilds the handle around the same block, which the restore brought
+ * back at the same offset with the elements of the checkpoint.
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,12 +39,14 @@
 
 struct dsm_array {
     uint64_t magic;
-    int type;                  // DSM_ARRAY_INT64 or DSM_ARRAY_DOUBLE
-    int ndim;                  // as created (1 or 2); stored as 2-D
-    int64_t dims[2], block[2]; // global extent and block per dimension
-    int grid[2], pc[2];        // process grid and this rank's coordinates in it
-    int64_t lcount[2];         // this rank's local rows and columns
-    dsm_gptr_t base;           // this rank's part of the symmetric block
+    int type;                         // DSM_ARRAY_INT64 or DSM_ARRAY_DOUBLE
+    int ndim;                         // as created (1 or 2); stored as 2-D
+    int64_t dims[2], block[2];        // global extent and block per dimension
+    int grid[2], pc[2];               // process grid and this rank's coordinates in it
+    int64_t lcount[2];                // this rank's local rows and columns
+    dsm_gptr_t base;                  // this rank's part of the symmetric block
+    dsm_gptr_t rec;                   // its description in rank 0's memory (rooted), or null
+    char name[DSM_CKPT_NAME_MAX + 1]; // the root naming rec
 };
 
 enum op { OP_PUT, OP_GET, OP_ACC };
@@ -204,6 +215,8 @@ static int check_handle(dsm_array_t a, const char *func)
     return DSM_OK;
 }
 
+static int unroot(struct dsm_array *a, const char *func);
+
 int dsm_array_destroy(dsm_array_t a)
 {
     const char *func = "dsm_array_destroy";
@@ -212,6 +225,8 @@ int dsm_array_destroy(dsm_array_t a)
         return rc;
     }
     rc = DSMI_CALL_AS(func, dsm_free_all(a->base)); // collective, and a barrier first
+    int urc = unroot(a, func); // after that barrier: no rank still looks the name up
+    rc = rc != DSM_OK ? rc : urc;
     a->magic = 0;
     free(a);
     return rc;
@@ -465,4 +480,191 @@ int dsm_array_read_inc(dsm_array_t a, const int64_t *idx, int64_t inc, int64_t *
     }
     // MPI_Fetch_and_op with MPI_INT64_T: atomic with the MPI_INT64_T accumulates
     return dsmi_rma_fop(g, &inc, old, MPI_INT64_T, MPI_SUM, true, func);
+}
+
+/* ---- finding an array again through a named root ---- */
+
+#define REC_MAGIC UINT64_C(0x6473617272646531) // "dsarrde1"
+
+/* An array's description as stored in global memory (all 64-bit: no padding). */
+struct array_rec {
+    uint64_t magic;
+    int64_t type, ndim, dims[2], block[2], grid[2];
+    uint64_t offset; // the symmetric block's offset (the same on every rank)
+    uint64_t check;  // a hash of everything above
+};
+
+static uint64_t rec_hash(const struct array_rec *r)
+{
+    const unsigned char *b = (const unsigned char *)r;
+    uint64_t h = UINT64_C(1469598103934665603); // FNV-1a
+    for (size_t i = 0; i < offsetof(struct array_rec, check); i++) {
+        h = (h ^ b[i]) * UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/* Every rank passes the same valid name (compared by hash), or all fail. */
+static int agree_name(const char *name, const char *func)
+{
+    bool ok = name != NULL && name[0] != '\0' && strlen(name) <= DSM_CKPT_NAME_MAX;
+    int64_t v[2] = {ok, 0}, lo[2], hi[2];
+    for (const char *c = ok ? name : ""; *c; c++) {
+        v[1] = v[1] * 131 + (unsigned char)*c;
+    }
+    DSMI_MPI(func, MPI_Allreduce(v, lo, 2, MPI_INT64_T, MPI_MIN, dsmi_rt.comm));
+    DSMI_MPI(func, MPI_Allreduce(v, hi, 2, MPI_INT64_T, MPI_MAX, dsmi_rt.comm));
+    if (!ok) {
+        return dsmi_fail(DSM_ERR_ARG, func, "name is %s",
+                         name ? "empty or longer than 31 characters" : "NULL");
+    }
+    if (lo[0] == 0) {
+        return dsmi_fail(DSM_ERR_ARG, func, "another rank's arguments are invalid");
+    }
+    if (lo[1] != hi[1]) {
+        return dsmi_fail(DSM_ERR_ARG, func, "the ranks pass different names");
+    }
+    return DSM_OK;
+}
+
+/* Rank 0's result rc (and pointer *g) on every rank; a failure is logged where seen. */
+static int from_rank0(int rc, dsm_gptr_t *g, const char *func)
+{
+    int64_t v[2] = {rc, (int64_t)g->bits};
+    DSMI_MPI(func, MPI_Bcast(v, 2, MPI_INT64_T, 0, dsmi_rt.comm));
+    g->bits = (uint64_t)v[1];
+    if (dsmi_rt.rank != 0 && v[0] != DSM_OK) {
+        return dsmi_fail((int)v[0], func, "rank 0 failed (%s)", dsm_strerror((int)v[0]));
+    }
+    return (int)v[0];
+}
+
+/* Rank 0: drop a's root and free its description (when it has one). Collective. */
+static int unroot(struct dsm_array *a, const char *func)
+{
+    int rc = DSM_OK;
+    if (dsm_gptr_is_null(a->rec)) {
+        return DSM_OK;
+    }
+    if (dsmi_rt.rank == 0) {
+        dsm_gptr_t bound = DSM_GPTR_NULL;
+        rc = DSMI_CALL_AS(func, dsm_root_get(a->name, &bound));
+        if (rc == DSM_OK && dsm_gptr_equal(bound, a->rec)) { // still ours: unbind it
+            rc = DSMI_CALL_AS(func, dsm_root_set(a->name, DSM_GPTR_NULL));
+        }
+        rc = rc == DSM_ERR_NOTFOUND ? DSM_OK : rc; // already unbound
+        int frc = DSMI_CALL_AS(func, dsm_free(a->rec));
+        rc = rc != DSM_OK ? rc : frc;
+    }
+    dsm_gptr_t none = DSM_GPTR_NULL;
+    rc = from_rank0(rc, &none, func);
+    a->rec = DSM_GPTR_NULL;
+    return rc;
+}
+
+int dsm_array_root(dsm_array_t a, const char *name)
+{
+    const char *func = "dsm_array_root";
+    int rc = check_handle(a, func);
+    int arc = agree_name(rc == DSM_OK ? name : NULL, func); // collective: always
+    if (rc != DSM_OK || arc != DSM_OK) {
+        return rc != DSM_OK ? rc : arc;
+    }
+    if ((rc = unroot(a, func)) != DSM_OK) { // one root per array: the newest
+        return rc;
+    }
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    if (dsmi_rt.rank == 0) {
+        struct array_rec r = {REC_MAGIC,
+                              a->type,
+                              a->ndim,
+                              {a->dims[0], a->dims[1]},
+                              {a->block[0], a->block[1]},
+                              {a->grid[0], a->grid[1]},
+                              a->base.bits & DSMI_OFFSET_MASK,
+                              0};
+        r.check = rec_hash(&r);
+        rc = DSMI_CALL_AS(func, dsm_alloc(sizeof r, &g));
+        if (rc == DSM_OK) {
+            rc = DSMI_CALL_AS(func, dsm_put(g, &r, sizeof r));
+        }
+        if (rc == DSM_OK) {
+            rc = DSMI_CALL_AS(func, dsm_root_set(name, g));
+        }
+        if (rc != DSM_OK && !dsm_gptr_is_null(g)) {
+            dsm_free(g);
+        }
+    }
+    if ((rc = from_rank0(rc, &g, func)) == DSM_OK) {
+        a->rec = g;
+        snprintf(a->name, sizeof a->name, "%s", name);
+    }
+    return rc;
+}
+
+/* This rank's handle from the description at g (checked against this run). */
+static int from_rec(struct dsm_array *a, dsm_gptr_t g, const char *name, const char *func)
+{
+    struct array_rec r;
+    int rc = DSMI_CALL_AS(func, dsm_get(&r, g, sizeof r));
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    if (r.magic != REC_MAGIC || r.check != rec_hash(&r)) {
+        return dsmi_fail(DSM_ERR_CORRUPT, func, "root \"%s\" does not name an array's description",
+                         name);
+    }
+    if (r.grid[0] < 1 || r.grid[1] < 1 || r.grid[0] * r.grid[1] != dsmi_rt.nranks) {
+        return dsmi_fail(DSM_ERR_MISMATCH, func,
+                         "array \"%s\" is spread over %lld x %lld ranks, not %d", name,
+                         (long long)r.grid[0], (long long)r.grid[1], dsmi_rt.nranks);
+    }
+    *a = (struct dsm_array){0,
+                            (int)r.type,
+                            (int)r.ndim,
+                            {r.dims[0], r.dims[1]},
+                            {r.block[0], r.block[1]},
+                            {(int)r.grid[0], (int)r.grid[1]},
+                            {0, 0},
+                            {0, 0},
+                            dsmi_gptr(dsmi_rt.rank, r.offset),
+                            g,
+                            ""};
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->pc[0] = dsmi_rt.rank / a->grid[1];
+    a->pc[1] = dsmi_rt.rank % a->grid[1];
+    for (int k = 0; k < 2; k++) {
+        a->lcount[k] = numroc(a->dims[k], a->block[k], a->pc[k], a->grid[k]);
+    }
+    int64_t mine = a->lcount[0] * a->lcount[1];
+    int trank = 0;
+    MPI_Aint disp = 0; // the local part must lie in user memory of this segment
+    return dsmi_translate(a->base, (size_t)(mine ? mine : 1) * 8, true, func, &trank, &disp);
+}
+
+int dsm_array_attach(const char *name, dsm_array_t *out)
+{
+    const char *func = "dsm_array_attach";
+    DSMI_CHECK_UP(func);
+    int rc = out ? DSM_OK : dsmi_fail(DSM_ERR_ARG, func, "out is NULL");
+    int arc = agree_name(rc == DSM_OK ? name : "-", func); // collective: always
+    rc = rc != DSM_OK ? rc : arc;
+    struct dsm_array *a = rc == DSM_OK ? calloc(1, sizeof *a) : NULL;
+    if (rc == DSM_OK && a == NULL) {
+        rc = dsmi_fail(DSM_ERR_NOMEM, func, "no memory for the handle");
+    }
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    if (rc == DSM_OK && (rc = DSMI_CALL_AS(func, dsm_root_get(name, &g))) == DSM_OK) {
+        rc = from_rec(a, g, name, func);
+    }
+    struct dsm_array none = {0};
+    arc = agree(rc == DSM_OK ? a : &none, rc == DSM_OK, func); // the same array everywhere
+    rc = rc != DSM_OK ? rc : arc;
+    if (rc != DSM_OK) {
+        free(a);
+        return rc;
+    }
+    a->magic = ARRAY_MAGIC;
+    *out = a;
+    return DSM_OK;
 }

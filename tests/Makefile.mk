@@ -158,6 +158,14 @@ check_PROGRAMS += tests/test_array
 tests_test_array_SOURCES = tests/test_array.c
 tests_test_array_LDADD = $(DSM_TEST_LDADD)
 tests_test_array_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_reduce
+tests_test_reduce_SOURCES = tests/test_reduce.c
+tests_test_reduce_LDADD = $(DSM_TEST_LDADD)
+tests_test_reduce_CFLAGS = $(DSM_TEST_CFLAGS)
+check_PROGRAMS += tests/test_array_ckpt
+tests_test_array_ckpt_SOURCES = tests/test_array_ckpt.c
+tests_test_array_ckpt_LDADD = $(DSM_TEST_LDADD)
+tests_test_array_ckpt_CFLAGS = $(DSM_TEST_CFLAGS)
 endif
 
 # Checkpoint levels (issue 13 parts 4-5): node-local, partner and shared levels on one

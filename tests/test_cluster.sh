@@ -56,7 +56,7 @@ suite() {
     fi
 }
 for t in test_runtime test_env test_gptr test_rma test_sync test_heap test_placement test_ckpt \
-    test_progress test_signal test_strided test_atomic test_array; do
+    test_progress test_signal test_strided test_atomic test_array test_reduce test_array_ckpt; do
     suite 2,2 "$t"
 done
 suite 2,1,1 test_runtime

@@ -8,7 +8,7 @@ top=${top_builddir:-.}
 np=${NPROCS:-4}
 to=${TEST_TIMEOUT:-300}
 fail=0
-for t in test_rma test_heap test_sync test_signal test_strided test_atomic test_array; do
+for t in test_rma test_heap test_sync test_signal test_strided test_atomic test_array test_reduce test_array_ckpt; do
     DSM_DIRECT=0 "$top/mpi-launch/dsmrun" -n "$np" --timeout "$to" "$top/tests/$t" >"$t.mpipath.out" 2>&1
     rc=$?
     grep -q "data path: MPI one-sided calls" "$t.mpipath.out" || [[ $t != test_rma ]] ||
