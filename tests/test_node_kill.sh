@@ -50,10 +50,12 @@ args_of() { if [[ $1 == heat ]]; then echo "${heat_args[*]}"; else echo "${kv_ar
 # Each trial kills a node up to 0.9 s after an epoch that leaves at least 4 more, so a
 # run must last long enough for that on a fast path (MPICH on an idle machine ran heat
 # in 2 s): a fault-free reference shorter than min_s doubles the run (same number of
-# epochs, each longer) and is taken again, at most 3 times.
+# epochs, each longer) and is taken again, at most 5 times (start-up dominates short
+# runs: at 512 steps heat still took 2 s in one CI run).
 min_s=6
-scale() { # scale APP: double its run length
+scale() { # scale APP: double its run length (heat: and its width)
     if [[ $1 == heat ]]; then
+        heat_args[1]=$((heat_args[1] * 2)) # a wider grid: each step and epoch costs more
         heat_args[5]=$((heat_args[5] * 2)) heat_args[7]=$((heat_args[7] * 2))
     else
         kv_args[1]=$((kv_args[1] * 2)) kv_args[9]=$((kv_args[9] * 2))
@@ -61,7 +63,7 @@ scale() { # scale APP: double its run length
 }
 declare -A ref
 for app in heat kvstore; do # fault-free references on the same nodes and ranks
-    for ((k = 0; k < 4; k++)); do
+    for ((k = 0; k < 6; k++)); do
         t0=$SECONDS
         rm -rf "$work/ref-ckpt"
         DSM_CKPT_DIR=$work/ref-ckpt "$sc" run --timeout "$to" -- "$apps/$app" $(args_of $app) \
@@ -70,7 +72,7 @@ for app in heat kvstore; do # fault-free references on the same nodes and ranks
         ref[$app]=$(value $app "$work/ref.$app")
         [[ -n ${ref[$app]} ]] || { echo "FAIL: the fault-free $app run failed"; cat "$work/ref.$app"; exit 1; }
         echo "reference $app: ${ref[$app]} in $((SECONDS - t0)) s: $(args_of $app)"
-        ((SECONDS - t0 >= min_s || k == 3)) && break
+        ((SECONDS - t0 >= min_s || k == 5)) && break
         scale $app
     done
 done
@@ -142,6 +144,7 @@ for seed in $seeds; do
     if grep -q ": 0 process(es)" <<<"$killed"; then # it ended first: no loss, try again
         wait "$job"
         echo "seed $seed: the run had ended before the kill; again, killing right after epoch 1"
+        rm -rf "$d" # the finished run's epochs would let the new one end at once
         start $app "$d"
         wait_epoch "$d" 1 || { echo "FAIL seed $seed: $app ended before epoch 1"; fail=1; continue; }
         "$sc" kill "$node" --wipe 2>&1 | sed 's/^/    /'
