@@ -36,41 +36,11 @@
 #include <glob.h>
 #include <sys/stat.h>
 
-static const char *ckpt_dir(void)
+/* The directory of checkpoint level l for epoch e (e = 0: the job's), as the library
+ * names it (dsm_ckpt_dir: "" for the node-local level when it is off). */
+static void level_dir(int l, uint64_t e, char *out, size_t len)
 {
-    const char *d = getenv("DSM_CKPT_DIR");
-    return d && *d ? d : "dsm-ckpt";
-}
-
-/* The job name mpidsm uses: DSM_CKPT_JOB, else this program's name. */
-static void job_name(char *out, size_t len)
-{
-    const char *j = getenv("DSM_CKPT_JOB");
-    FILE *f = NULL;
-    if (j && *j) {
-        snprintf(out, len, "%s", j);
-    } else if ((f = fopen("/proc/self/comm", "r")) == NULL || !fgets(out, (int)len, f)) {
-        snprintf(out, len, "mpidsm");
-    }
-    if (f) {
-        fclose(f);
-    }
-    out[strcspn(out, "\n")] = '\0';
-}
-
-/* DSM_CKPT_LOCAL_DIR as the library resolves it on this node ("auto": mpidsm.h), or
- * NULL when levels are off. */
-static const char *local_root(void)
-{
-    const char *v = getenv("DSM_CKPT_LOCAL_DIR");
-    if (v == NULL || v[0] == '\0' || strcmp(v, "auto") != 0) {
-        return v != NULL && v[0] != '\0' ? v : NULL;
-    }
-    const char *d = getenv("SIMCLUSTER_NODE_DIR");
-    if (d == NULL || d[0] != '/') {
-        d = getenv("TMPDIR");
-    }
-    return d != NULL && d[0] == '/' ? d : "/tmp";
+    bench_check(dsm_ckpt_dir(l, e, out, len), "dsm_ckpt_dir");
 }
 
 /* The block a checkpoint must write: 7/8 of this rank's heap, in one allocation (*g,
@@ -97,14 +67,14 @@ static void fill_payload(uint64_t *w, size_t bytes, int round)
 }
 
 /* Sum of the sizes of the n rank files of epoch e; exits when one is missing. */
-static double file_bytes(const char *job, uint64_t e, int n)
+static double file_bytes(uint64_t e, int n)
 {
     double sum = 0;
     for (int r = 0; r < n; r++) {
-        char path[1024];
+        char dir[900], path[1024];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s/%08llu/rank-%d.ckpt", ckpt_dir(), job,
-                 (unsigned long long)e, r);
+        level_dir(DSM_CKPT_LEVEL_SHARED, e, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/rank-%d.ckpt", dir, r);
         if (stat(path, &st) != 0) {
             fprintf(stderr,
                     "dsm-bench ckpt: cannot stat %s: the benchmark would count bytes "
@@ -175,20 +145,13 @@ static double time_restore(void)
 
 static const char *const level_name[3] = {"node-local", "partner", "shared"};
 
-/* The directory (below the job's) that holds this rank's level-l file of epoch e. */
-static void level_dir(int l, const char *job, uint64_t e, char *out, size_t len)
-{
-    const char *root = l == DSM_CKPT_LEVEL_SHARED || !local_root() ? ckpt_dir() : local_root();
-    snprintf(out, len, "%s/%s/%08llu", root, job, (unsigned long long)e);
-}
-
 /* Size of this rank's level-l file of epoch e (0 when there is none). */
-static double level_file(int l, const char *job, uint64_t e)
+static double level_file(int l, uint64_t e)
 {
     char dir[900], pat[1024];
     struct stat st;
     glob_t g;
-    level_dir(l, job, e, dir, sizeof dir);
+    level_dir(l, e, dir, sizeof dir);
     if (l == DSM_CKPT_LEVEL_PARTNER) {
         snprintf(pat, sizeof pat, "%s/rank-%d.replica-of-*", dir, dsm_rank());
     } else {
@@ -204,10 +167,10 @@ static double level_file(int l, const char *job, uint64_t e)
 
 /* Every rank at once: dd conv=fsync of bytes into the level's directory; the slowest
  * rank's seconds (0 when no rank writes to it). */
-static double level_dd(int l, const char *job, uint64_t e, double bytes)
+static double level_dd(int l, uint64_t e, double bytes)
 {
     char dir[900], cmd[2048];
-    level_dir(l, job, e, dir, sizeof dir);
+    level_dir(l, e, dir, sizeof dir);
     snprintf(cmd, sizeof cmd,
              "dd if=/dev/zero of=%s/../dd-bench.%d.tmp bs=4M count=%.0f iflag=count_bytes "
              "conv=fsync status=none && rm -f %s/../dd-bench.%d.tmp",
@@ -228,13 +191,12 @@ static double level_dd(int l, const char *job, uint64_t e, double bytes)
 
 /* The levels of the checkpoint just committed: the slowest rank's seconds into sec[l],
  * all ranks' bytes into bytes[l] (checked against the files), dd's seconds into dd[l]. */
-static void measure_levels(const char *job, uint64_t e, double sec[3], double bytes[3],
-                           double dd[3])
+static void measure_levels(uint64_t e, double sec[3], double bytes[3], double dd[3])
 {
     dsm_ckpt_cost_t c;
     bench_check(dsm_ckpt_cost(&c), "dsm_ckpt_cost");
     for (int l = 0; l < 3; l++) {
-        double mine = (double)c.bytes[l], file = c.bytes[l] ? level_file(l, job, e) : 0;
+        double mine = (double)c.bytes[l], file = c.bytes[l] ? level_file(l, e) : 0;
         int bad = file != mine, any = 0;
         MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, dsm_comm());
         if (any) {
@@ -246,7 +208,7 @@ static void measure_levels(const char *job, uint64_t e, double sec[3], double by
         }
         MPI_Allreduce(&mine, &bytes[l], 1, MPI_DOUBLE, MPI_SUM, dsm_comm());
         MPI_Allreduce(&c.seconds[l], &sec[l], 1, MPI_DOUBLE, MPI_MAX, dsm_comm());
-        dd[l] = level_dd(l, job, e, mine);
+        dd[l] = level_dd(l, e, mine);
     }
 }
 
@@ -286,12 +248,14 @@ static void report(const char *what, int x, double bytes, double ours, double dd
 }
 
 /* dd writing exactly bytes (iflag=count_bytes) to the checkpoint directory, fsynced. */
-static void dd_command(char *cmd, size_t len, const char *job, double bytes)
+static void dd_command(char *cmd, size_t len, double bytes)
 {
+    char dir[900];
+    level_dir(DSM_CKPT_LEVEL_SHARED, 0, dir, sizeof dir);
     snprintf(cmd, len,
-             "dd if=/dev/zero of=%s/%s/dd-bench.tmp bs=4M count=%.0f iflag=count_bytes "
-             "conv=fsync status=none && rm -f %s/%s/dd-bench.tmp",
-             ckpt_dir(), job, bytes, ckpt_dir(), job);
+             "dd if=/dev/zero of=%s/dd-bench.tmp bs=4M count=%.0f iflag=count_bytes "
+             "conv=fsync status=none && rm -f %s/dd-bench.tmp",
+             dir, bytes, dir);
 }
 
 int bench_ckpt(const struct bench_opts *o)
@@ -306,41 +270,42 @@ int bench_ckpt(const struct bench_opts *o)
     MPI_Allreduce(&mine_d, &filled, 1, MPI_DOUBLE, MPI_SUM, dsm_comm());
     double w[64], b[64], d[64], r[64], rd[64];
     double lsec[64][3], lbytes[64][3], ldd[64][3];
-    bool levels = local_root() != NULL;
-    char job[64], cmd[1024];
+    char shared[900], local[900], cmd[2048];
+    level_dir(DSM_CKPT_LEVEL_SHARED, 0, shared, sizeof shared);
+    level_dir(DSM_CKPT_LEVEL_LOCAL, 0, local, sizeof local);
+    bool levels = local[0] != '\0';
     uint64_t e = 0;
-    job_name(job, sizeof job);
     rounds = rounds > 64 ? 64 : rounds;
-    snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", ckpt_dir(), job);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", shared);
     timed_system(cmd);
     for (int i = 0; i < rounds; i++) {
         // Alternate which goes first, so neither always meets the other's writeback;
         // dd before the first checkpoint writes the filled bytes, later the files' size.
-        dd_command(cmd, sizeof cmd, job, total > 0 ? total : filled);
+        dd_command(cmd, sizeof cmd, total > 0 ? total : filled);
         if (i % 2) {
             d[i] = timed_system(cmd);
         }
         fill_payload(payload, mine, i);
         w[i] = time_checkpoint(&b[i]);
         bench_check(dsm_ckpt_epoch(&e), "dsm_ckpt_epoch");
-        measure_levels(job, e, lsec[i], lbytes[i], ldd[i]);
+        measure_levels(e, lsec[i], lbytes[i], ldd[i]);
         if (levels) { // the image's bytes: its node-local files, checked above
             total = lbytes[i][DSM_CKPT_LEVEL_LOCAL];
         } else if (dsm_rank() == 0) {
-            total = file_bytes(job, e, n);
+            total = file_bytes(e, n);
         }
         if (dsm_rank() == 0) {
             check_written(total, filled, n);
         }
         MPI_Bcast(&total, 1, MPI_DOUBLE, 0, dsm_comm());
-        dd_command(cmd, sizeof cmd, job, total);
+        dd_command(cmd, sizeof cmd, total);
         if (i % 2 == 0) {
             d[i] = timed_system(cmd);
         }
         snprintf(cmd, sizeof cmd,
-                 "cat %s/%s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
+                 "cat %s/%08llu/rank-*.ckpt | dd of=/dev/null bs=4M "
                  "status=none",
-                 levels ? local_root() : ckpt_dir(), job, (unsigned long long)e);
+                 levels ? local : shared, (unsigned long long)e);
         // With levels across nodes rank 0 sees only its own node's files: no dd figure.
         bool cat_all = !levels || t.nnodes == 1;
         rd[i] = i % 2 && cat_all ? timed_system(cmd) : 0;
@@ -349,9 +314,9 @@ int bench_ckpt(const struct bench_opts *o)
     }
     if (dsm_rank() == 0) {
         printf("# ckpt: %d ranks x %.1f MiB segment, %.1f MiB filled = %.1f MiB of rank "
-               "files per checkpoint (checked) in %s/%s, median of %d\n",
-               n, t.segment_size / 1048576.0, filled / 1048576.0, total / 1048576.0, ckpt_dir(),
-               job, rounds);
+               "files per checkpoint (checked) in %s, median of %d\n",
+               n, t.segment_size / 1048576.0, filled / 1048576.0, total / 1048576.0, shared,
+               rounds);
         bench_note("%d ranks, %.0f MiB per checkpoint", n, total / 1048576.0);
     }
     report("checkpoint write", 1, total, bench_median(w, rounds), bench_median(d, rounds),

@@ -1084,9 +1084,11 @@ DSM_API int dsm_rank_unlock(int rank);
  * cannot be read stops a restart with ::DSM_ERR_IO (it never counts as "no
  * checkpoints"). Every epoch directory counts, however many there are.
  *
- * Levels (`DSM_CKPT_LOCAL_DIR` set, e.g. `auto`: `$SIMCLUSTER_NODE_DIR`, else `$TMPDIR`,
- * else `/tmp`): each rank writes its image to its node's local directory
- * (`<local>/<job>/<epoch>/rank-<r>.ckpt`), its partner keeps a copy in the partner's
+ * Levels (`DSM_CKPT_LOCAL_DIR`; the default `auto` turns them on when the job spans more
+ * than one node, in `$SIMCLUSTER_NODE_DIR`, else `$TMPDIR`, else `/tmp`, and leaves them
+ * off on one node; a path turns them on always; empty turns them off): each rank writes
+ * its image to its node's local directory (`<local>/<job>.<tag>/<epoch>/rank-<r>.ckpt`,
+ * see dsm_ckpt_dir()), its partner keeps a copy in the partner's
  * node-local directory (`rank-<k>.replica-of-<r>`; partners as for
  * `DSM_CKPT_REPLICAS`, which is implied), and only epochs whose number is a multiple of
  * `DSM_CKPT_FLUSH_EVERY` (default 4; 0 = never) also go to `DSM_CKPT_DIR`. COMMIT stays
@@ -1104,8 +1106,8 @@ DSM_API int dsm_rank_unlock(int rank);
  * uses them. Each level keeps `DSM_CKPT_KEEP` epochs (the shared directory: that many
  * with the shared level, plus the newest COMMIT records). `DSM_CKPT_LOCAL_DIR` set on
  * some ranks only, relative, or naming `DSM_CKPT_DIR` makes dsm_init() fail with
- * ::DSM_ERR_ENV. No symbolic link below it is followed. A restart without it skips
- * epochs that have no shared level.
+ * ::DSM_ERR_ENV. No symbolic link below it is followed. A restart with the levels off
+ * skips epochs that have no shared level.
  *
  * Global pointers stay valid because segments are restored at the same offsets. The
  * program then finds its data with dsm_root_get() and gets its protected regions back
@@ -1198,12 +1200,28 @@ typedef struct dsm_ckpt_cost {
 } dsm_ckpt_cost_t;
 
 /** \brief The per-level cost of this rank's part of the newest checkpoint committed in
- * this run. Without `DSM_CKPT_LOCAL_DIR` every image is shared and the partner level is
- * the replica (`DSM_CKPT_REPLICAS`), written beside it.
+ * this run. With the levels off (`DSM_CKPT_LOCAL_DIR`) every image is shared and the
+ * partner level is the replica (`DSM_CKPT_REPLICAS`), written beside it.
  * \return ::DSM_OK, ::DSM_ERR_ARG (NULL), ::DSM_ERR_NOTFOUND (none committed in this run),
  *         ::DSM_ERR_STATE
  * \par Local. */
 DSM_API int dsm_ckpt_cost(dsm_ckpt_cost_t *cost);
+
+/** \brief Where this rank's files of checkpoint level `level` live: the directory of
+ * `epoch` (whether or not it exists), or with `epoch` 0 the job's directory of that
+ * level. The node-local job directory is `<DSM_CKPT_LOCAL_DIR>/<job>.<tag>`, the tag (12
+ * hex digits) naming `DSM_CKPT_DIR`'s job directory, so two jobs of one name with
+ * different `DSM_CKPT_DIR`s never share node-local files. Without the node-local level
+ * the partner level is the shared directory (replicas lie beside the images).
+ * \param[in] level a ::dsm_ckpt_level
+ * \param[in] epoch an epoch number, or 0
+ * \param[out] buf receives the path, NUL-terminated
+ * \param[in] len bytes at buf
+ * \return ::DSM_OK (for ::DSM_CKPT_LEVEL_LOCAL while the node-local level is off: an
+ *         empty string), ::DSM_ERR_ARG (NULL buf, bad level, len too small: the message
+ *         gives the length needed), ::DSM_ERR_STATE
+ * \par Local. */
+DSM_API int dsm_ckpt_dir(int level, uint64_t epoch, char *buf, size_t len);
 
 /** \brief Whether dsm_init() restored a checkpoint; if so and epoch is not NULL, *epoch
  * is its number. False when not initialised. \par Local, any thread. */

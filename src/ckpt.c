@@ -117,6 +117,29 @@ int dsm_ckpt_cost(dsm_ckpt_cost_t *cost)
     return DSM_OK;
 }
 
+int dsm_ckpt_dir(int level, uint64_t epoch, char *buf, size_t len)
+{
+    DSMI_CHECK_UP("dsm_ckpt_dir");
+    if (buf == NULL || len == 0 || level < DSM_CKPT_LEVEL_LOCAL || level > DSM_CKPT_LEVEL_SHARED) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_ckpt_dir", "%s",
+                         buf == NULL || len == 0 ? "buf is NULL or len is 0"
+                                                 : "level is not a dsm_ckpt_level");
+    }
+    bool shared = level == DSM_CKPT_LEVEL_SHARED || !dsmi_ck.local;
+    if (level == DSM_CKPT_LEVEL_LOCAL && !dsmi_ck.local) { // an answer, not an error
+        buf[0] = '\0';
+        return DSM_OK;
+    }
+    const char *dir = shared ? dsmi_ck.jobdir : dsmi_ck.localdir;
+    int n = epoch == 0 ? snprintf(buf, len, "%s", dir)
+                       : snprintf(buf, len, "%s/%08llu", dir, (unsigned long long)epoch);
+    if (n < 0 || (size_t)n >= len) {
+        return dsmi_fail(DSM_ERR_ARG, "dsm_ckpt_dir", "len %zu is too small: the path has %d bytes",
+                         len, n);
+    }
+    return DSM_OK;
+}
+
 void dsmi_ckpt_local_epoch_dir(uint64_t e, char *out, size_t len)
 {
     snprintf(out, len, "%s/%08llu", dsmi_ck.localdir, (unsigned long long)e);
@@ -876,6 +899,9 @@ static const char *local_root(void)
     if (v == NULL || v[0] == '\0' || strcmp(v, "auto") != 0) {
         return v != NULL && v[0] != '\0' ? v : NULL;
     }
+    if (dsmi_topo()->nnodes == 1) { // on one node a local level adds no protection
+        return NULL;
+    }
     static const char *const from[] = {"SIMCLUSTER_NODE_DIR", "TMPDIR"};
     for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
         const char *d = getenv(from[i]);
@@ -894,8 +920,36 @@ static bool same_dir(const char *a, const char *b)
                                  sa.st_ino == sb.st_ino);
 }
 
+/* Rank 0: which shared job directory this job's checkpoints belong to, as a tag for its
+ * node-local directory. Two jobs of one name with different DSM_CKPT_DIRs may share a
+ * node (a parameter sweep); without it they would share node-local files and one could
+ * restore the other's images. The tag hashes the absolute path, resolved as far as it
+ * exists so that the first run (before DSM_CKPT_DIR exists) and relaunches agree. */
+static uint64_t lineage_tag(void)
+{
+    char p[PATH_MAX], abs[PATH_MAX], tail[PATH_MAX] = "";
+    snprintf(p, sizeof p, "%s", dsmi_ck.jobdir);
+    while (realpath(p, abs) == NULL) {
+        char *slash = strrchr(p, '/');
+        if (slash == NULL || slash == p) { // nothing exists: the path as given
+            snprintf(abs, sizeof abs, "%s", dsmi_ck.jobdir);
+            tail[0] = '\0';
+            break;
+        }
+        char t[PATH_MAX];
+        snprintf(t, sizeof t, "%s%s", slash, tail);
+        snprintf(tail, sizeof tail, "%s", t);
+        *slash = '\0';
+    }
+    char cwd[PATH_MAX], full[3 * PATH_MAX];
+    bool rel = abs[0] != '/' && getcwd(cwd, sizeof cwd) != NULL; // relative, none resolved
+    snprintf(full, sizeof full, "%s%s%s%s", rel ? cwd : "", rel ? "/" : "", abs, tail);
+    return fnv1a(full);
+}
+
 /* Every rank: its node-local job directory, when DSM_CKPT_LOCAL_DIR is set (on every
- * rank or none: checked here, since "auto" resolves per node). */
+ * rank or none: checked here, since "auto" resolves per node), named
+ * <job encoded>.<12 hex digits of lineage_tag>. */
 static int setup_local(void)
 {
     const char *root = local_root();
@@ -918,8 +972,20 @@ static int setup_local(void)
                          "('%s'): the levels would overwrite each other's files",
                          root, dsmi_rt.cfg.CKPT_DIR);
     }
-    if (dsmi_ckpt_job_dir(root, dsmi_ck.job, NULL, name, dsmi_ck.localdir, why) != DSM_OK) {
+    uint64_t tag = dsmi_rt.rank == 0 ? lineage_tag() : 0;
+    DSMI_MPI("dsm_init", MPI_Bcast(&tag, 1, MPI_UINT64_T, 0, dsmi_ck.comm));
+    char tagged[DSMI_CKPT_DIR_MAX];
+    if (dsmi_ckpt_job_dir(root, dsmi_ck.job, NULL, name, tagged, why) != DSM_OK) {
         return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_LOCAL_DIR: %s", why);
+    }
+    const char *base = strrchr(tagged, '/') + 1;
+    int n = snprintf(dsmi_ck.localdir, sizeof dsmi_ck.localdir, "%s.%012llx", tagged,
+                     (unsigned long long)(tag >> 16));
+    if (n >= (int)sizeof dsmi_ck.localdir || strlen(base) + 13 > NAME_MAX) {
+        return dsmi_fail(DSM_ERR_ENV, "dsm_init",
+                         "DSM_CKPT_LOCAL_DIR: node-local job directory %s.<tag> is too long; "
+                         "set a shorter DSM_CKPT_JOB or DSM_CKPT_LOCAL_DIR",
+                         tagged);
     }
     dsmi_ck.local_root_len = strlen(root);
     dsmi_ck.local = true;

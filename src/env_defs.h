@@ -53,15 +53,17 @@ DSM_ENV(RESTART, CHOICE, "never", true, "never|auto|required",
 DSM_ENV(CKPT_ASYNC, BOOL, "0", true, "",
         "dsm_checkpoint copies the images and returns; a background thread writes them and "
         "the epoch commits at the next checkpoint call, dsm_ckpt_wait or dsm_finalize")
-DSM_ENV(CKPT_LOCAL_DIR, STRING, "", false, "",
+DSM_ENV(CKPT_LOCAL_DIR, STRING, "auto", false, "",
         "node-local checkpoint level: each rank writes its image to "
-        "<dir>/<job>/<epoch>/ on its own node and its partner (another node when there is "
-        "one) keeps a copy in its node-local dir; only every DSM_CKPT_FLUSH_EVERY-th epoch "
-        "also goes to DSM_CKPT_DIR. Empty = off: every image goes to DSM_CKPT_DIR, as on one "
-        "machine. auto = $SIMCLUSTER_NODE_DIR, else $TMPDIR (Slurm and most batch systems "
-        "point it at the node's local disk), else /tmp: what a cluster user wants, because "
-        "the local disk takes a checkpoint at disk speed while the shared file system is "
-        "shared by every node of every job")
+        "<dir>/<job>.<tag>/<epoch>/ on its own node (tag: 12 hex digits naming "
+        "DSM_CKPT_DIR's job directory) and its partner (another node when there is one) "
+        "keeps a copy in its node-local dir; only every DSM_CKPT_FLUSH_EVERY-th epoch also "
+        "goes to DSM_CKPT_DIR. auto (the default) = on when the job spans more than one node, "
+        "in $SIMCLUSTER_NODE_DIR, else $TMPDIR (Slurm and most batch systems point it at the "
+        "node's local disk), else /tmp: the local disk takes a checkpoint at disk speed while "
+        "the shared file system is shared by every node of every job; off on one node, where "
+        "a local level adds no protection. A path = on, also on one node. Empty = off: every "
+        "image goes to DSM_CKPT_DIR")
 DSM_ENV(CKPT_FLUSH_EVERY, LONG, "4", true, "0..",
         "with DSM_CKPT_LOCAL_DIR: epochs whose number is a multiple of this also go to "
         "DSM_CKPT_DIR (the shared level, which survives losing any nodes); 4 keeps the "

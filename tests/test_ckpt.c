@@ -1334,11 +1334,13 @@ static void test_ckpt_cost(void)
     fill(1);
     H_OK(dsm_checkpoint());
     H_OK(dsm_ckpt_cost(&c));
-    snprintf(p, sizeof p, "%s/" JOB "/00000001/rank-%d.ckpt", ldir, me);
+    char d[PATH_MAX - 32];
+    H_OK(dsm_ckpt_dir(DSM_CKPT_LEVEL_LOCAL, 1, d, sizeof d));
+    snprintf(p, sizeof p, "%s/rank-%d.ckpt", d, me);
+    CU_ASSERT(strncmp(d, ldir, strlen(ldir)) == 0);
     CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_LOCAL], file_size(p));
     CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_SHARED], 0);
-    snprintf(p, sizeof p, "%s/" JOB "/00000001", ldir);
-    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_PARTNER], n > 1 ? replica_size(p) : 0);
+    CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_PARTNER], n > 1 ? replica_size(d) : 0);
     H_OK(dsm_checkpoint()); // epoch 2: also shared
     H_OK(dsm_ckpt_cost(&c));
     snprintf(name, sizeof name, "rank-%d.ckpt", me);
@@ -1346,7 +1348,75 @@ static void test_ckpt_cost(void)
     CU_ASSERT_EQUAL((off_t)c.bytes[DSM_CKPT_LEVEL_SHARED], file_size(p));
     CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_SHARED], c.bytes[DSM_CKPT_LEVEL_LOCAL]);
     H_OK(dsm_finalize());
+    setenv("DSM_CKPT_LOCAL_DIR", "", 1); // the suite's setting (main)
+    unsetenv("DSM_CKPT_FLUSH_EVERY");
+}
+
+/* The default DSM_CKPT_LOCAL_DIR (auto): levels on exactly when the job spans nodes,
+ * in the node's local storage; dsm_ckpt_dir names where. */
+static void test_ckpt_default_levels(void)
+{
     unsetenv("DSM_CKPT_LOCAL_DIR");
+    H_OK(start("deflev", "never", false));
+    dsm_topo_t t;
+    H_OK(dsm_topology(&t));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    dsm_ckpt_cost_t c;
+    H_OK(dsm_ckpt_cost(&c));
+    char d[PATH_MAX], sh[PATH_MAX], want[PATH_MAX];
+    H_OK(dsm_ckpt_dir(DSM_CKPT_LEVEL_LOCAL, 0, d, sizeof d));
+    H_OK(dsm_ckpt_dir(DSM_CKPT_LEVEL_SHARED, 1, sh, sizeof sh));
+    snprintf(want, sizeof want, "%s/deflev/" JOB "/00000001", top);
+    CU_ASSERT_STRING_EQUAL(sh, want);
+    if (t.nnodes == 1) {
+        CU_ASSERT_STRING_EQUAL(d, "");
+        CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_LOCAL], 0);
+        CU_ASSERT(c.bytes[DSM_CKPT_LEVEL_SHARED] > 0);
+    } else { // epoch 1 is no flush epoch (DSM_CKPT_FLUSH_EVERY=4): node-local only
+        const char *node = getenv("SIMCLUSTER_NODE_DIR");
+        const char *root = node && node[0] == '/' ? node : getenv("TMPDIR");
+        root = root && root[0] == '/' ? root : "/tmp";
+        CU_ASSERT(strncmp(d, root, strlen(root)) == 0 && d[strlen(root)] == '/');
+        CU_ASSERT(c.bytes[DSM_CKPT_LEVEL_LOCAL] > 0);
+        CU_ASSERT(c.bytes[DSM_CKPT_LEVEL_PARTNER] > 0);
+        CU_ASSERT_EQUAL(c.bytes[DSM_CKPT_LEVEL_SHARED], 0);
+    }
+    char tiny[4];
+    CU_ASSERT_EQUAL(dsm_ckpt_dir(DSM_CKPT_LEVEL_SHARED, 1, tiny, sizeof tiny), DSM_ERR_ARG);
+    CU_ASSERT_EQUAL(dsm_ckpt_dir(7, 1, d, sizeof d), DSM_ERR_ARG);
+    CU_ASSERT_EQUAL(dsm_ckpt_dir(DSM_CKPT_LEVEL_SHARED, 1, NULL, 8), DSM_ERR_ARG);
+    H_OK(dsm_finalize());
+    CU_ASSERT_EQUAL(dsm_ckpt_dir(DSM_CKPT_LEVEL_SHARED, 1, d, sizeof d), DSM_ERR_STATE);
+    setenv("DSM_CKPT_LOCAL_DIR", "", 1);
+}
+
+/* Two jobs of one name with different DSM_CKPT_DIRs and one node-local directory (a
+ * parameter sweep on shared nodes) keep apart: each restores its own images. */
+static void test_ckpt_local_lineage(void)
+{
+    char ldir[PATH_MAX], da[PATH_MAX], db[PATH_MAX];
+    snprintf(ldir, sizeof ldir, "%s/lineage-local", top);
+    setenv("DSM_CKPT_LOCAL_DIR", ldir, 1);
+    setenv("DSM_CKPT_FLUSH_EVERY", "0", 1); // node-local and partner levels only
+    H_OK(start("lineage-a", "never", false));
+    fill(1);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_dir(DSM_CKPT_LEVEL_LOCAL, 0, da, sizeof da));
+    H_OK(dsm_finalize());
+    H_OK(start("lineage-b", "never", false));
+    fill(2);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_ckpt_dir(DSM_CKPT_LEVEL_LOCAL, 0, db, sizeof db));
+    H_OK(dsm_finalize());
+    CU_ASSERT(strcmp(da, db) != 0);
+    H_OK(start("lineage-a", "required", false));
+    CU_ASSERT(verify(1)); // job b's epoch 1 did not overwrite job a's
+    H_OK(dsm_finalize());
+    H_OK(start("lineage-b", "required", false));
+    CU_ASSERT(verify(2));
+    H_OK(dsm_finalize());
+    setenv("DSM_CKPT_LOCAL_DIR", "", 1);
     unsetenv("DSM_CKPT_FLUSH_EVERY");
 }
 
@@ -1396,6 +1466,8 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_many_epochs", test_ckpt_many_epochs},
     {"test_ckpt_wrong_files", test_ckpt_wrong_files},
     {"test_ckpt_cost", test_ckpt_cost},
+    {"test_ckpt_default_levels", test_ckpt_default_levels},
+    {"test_ckpt_local_lineage", test_ckpt_local_lineage},
     {"test_ckpt_cleanup", test_ckpt_cleanup},
     CU_TEST_INFO_NULL,
 };
@@ -1406,6 +1478,9 @@ int main(int argc, char **argv)
     setenv("DSM_HEAP_SIZE", "2M", 1);
     // Most failures here are the expected outcome; set DSM_LOG_LEVEL=error to see them.
     setenv("DSM_LOG_LEVEL", "none", 0);
+    // The cases check DSM_CKPT_DIR's files of every epoch: levels off unless a case
+    // turns them on (test_ckpt_cost, test_ckpt_default_levels, test_ckpt_local_lineage).
+    setenv("DSM_CKPT_LOCAL_DIR", "", 0);
     struct harness_suite suite = {"ckpt", 1, false, cases};
     return harness_main(argc, argv, &suite);
 }

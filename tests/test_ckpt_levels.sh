@@ -34,7 +34,8 @@ fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
 # The pristine state: epochs 1..6 committed, the run dead before COMMIT of 7.
-p=$work/pristine
+p=$work/cur # the cases restore it here, at the same path: the node-local job directory
+# is named after DSM_CKPT_DIR's (<job>.<tag>), so a copy elsewhere would not find it
 DSM_CKPT_LOCAL_DIR=$p/local DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=7 \
     "$dsmrun" -n $np --timeout "$to" --ckpt-dir "$p/ckpt" "$heat" "${args[@]}" >"$work/first" 2>&1
 grep -q "DSM_CKPT_CRASH=commit" "$work/first" || { bad "the crash hook did not fire"; cat "$work/first"; exit 1; }
@@ -45,12 +46,14 @@ grep -q "^levels local,partner,shared$" "$p/ckpt/heat/00000004/COMMIT" || bad "e
 grep -q "^levels local,partner$" "$p/ckpt/heat/00000006/COMMIT" || bad "epoch 6's COMMIT: $(grep levels "$p/ckpt/heat/00000006/COMMIT")"
 [[ -f $p/ckpt/heat/00000004/rank-3.ckpt && ! -e $p/ckpt/heat/00000006/rank-3.ckpt ]] ||
     bad "the shared level should hold epoch 4's images and not epoch 6's"
-[[ -f $p/local/heat/00000006/rank-1.ckpt && -f $p/local/heat/00000006/rank-2.replica-of-1 ]] ||
+pl=$(echo "$p"/local/heat.*) # the node-local job directory: heat.<tag>
+[[ -f $pl/00000006/rank-1.ckpt && -f $pl/00000006/rank-2.replica-of-1 ]] ||
     bad "node-local epoch 6 lacks rank 1's image or its partner's copy"
-[[ ! -e $p/local/heat/00000004 && ! -e $p/ckpt/heat/00000003 ]] ||
+[[ ! -e $pl/00000004 && ! -e $p/ckpt/heat/00000003 ]] ||
     bad "retention: node-local keeps epochs 5 and 6, the shared dir 4 (images) and 5, 6 (records)"
-ls "$p/local/heat" "$p/ckpt/heat" | tr '\n' ' '
+ls "$pl" "$p/ckpt/heat" | tr '\n' ' '
 echo
+cp -a "$p" "$work/save"
 
 flip() { # flip one byte of a segment image's data (offset 200: past the 128-byte header)
     local b
@@ -64,7 +67,7 @@ run() {
     local c=$1
     shift
     out=$work/$c.out
-    env DSM_RESTART=required "$@" "$dsmrun" -n $np --timeout "$to" --ckpt-dir "$work/$c/ckpt" \
+    env DSM_RESTART=required "$@" "$dsmrun" -n $np --timeout "$to" --ckpt-dir "$cdir/ckpt" \
         "$heat" "${args[@]}" --expect "$ref" >"$out" 2>&1
     local rc=$?
     if [[ $rc != 0 ]] || ! grep -q "expected $ref: equal" "$out"; then
@@ -80,42 +83,46 @@ expect_log() { # expect_log CASE PATTERN WHAT
 # The same first run with DSM_CKPT_ASYNC=1: its writer thread writes every level.
 DSM_CKPT_ASYNC=1 DSM_CKPT_LOCAL_DIR=$work/async/local DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=7 \
     "$dsmrun" -n $np --timeout "$to" --ckpt-dir "$work/async/ckpt" "$heat" "${args[@]}" >"$work/first-async" 2>&1
-[[ -f $work/async/ckpt/heat/00000004/rank-0.ckpt && -f $work/async/local/heat/00000006/rank-2.replica-of-1 ]] ||
+[[ -f $work/async/ckpt/heat/00000004/rank-0.ckpt && -f $(echo "$work"/async/local/heat.*)/00000006/rank-2.replica-of-1 ]] ||
     bad "async: the writer did not write the shared image of epoch 4 or the partner copy of epoch 6"
 
 for c in partner crc nolocal link unset async; do
-    [[ $c == async ]] || cp -a "$p" "$work/$c"
-    l=$work/$c/local/heat
+    cdir=$work/async
+    if [[ $c != async ]]; then # the pristine state again, in its place
+        cdir=$work/cur
+        rm -rf "$cdir" && cp -a "$work/save" "$cdir"
+    fi
+    l=$(echo "$cdir"/local/heat.*)
     case $c in
         partner)
             rm "$l/00000006/rank-1.ckpt"
-            run $c DSM_CKPT_LOCAL_DIR="$work/$c/local" &&
+            run $c DSM_CKPT_LOCAL_DIR="$cdir/local" &&
                 expect_log $c "restore: epoch 6 from the partner copy of rank 2" "rank 1 did not use its partner's copy" &&
                 expect_log $c "heat: resumed at step 24 " "did not resume from epoch 6 (step 24)" ;;
         crc)
             flip "$l/00000006/rank-1.ckpt"
             flip "$l/00000006/rank-2.replica-of-1"
-            run $c DSM_CKPT_LOCAL_DIR="$work/$c/local" &&
+            run $c DSM_CKPT_LOCAL_DIR="$cdir/local" &&
                 expect_log $c "epoch 6 is lost: .*rank\(s\) 1$" "epoch 6 not reported lost for rank 1" &&
                 expect_log $c "data checksum mismatch" "the flipped bytes were not caught by the CRC" &&
                 expect_log $c "heat: resumed at step 20 " "did not resume from epoch 5 (step 20)" ;;
         nolocal)
-            rm -rf "$work/$c/local"
-            run $c DSM_CKPT_LOCAL_DIR="$work/$c/local" &&
+            rm -rf "$cdir/local"
+            run $c DSM_CKPT_LOCAL_DIR="$cdir/local" &&
                 expect_log $c "epoch 6 is lost: .*rank\(s\) 0,1,2,3" "epoch 6 not reported lost" &&
                 expect_log $c "epoch 5 is lost: .*rank\(s\) 0,1,2,3" "epoch 5 not reported lost" &&
                 expect_log $c "restore: epoch 4 from the shared level" "the shared level did not serve" &&
                 expect_log $c "heat: resumed at step 16 " "did not resume from epoch 4 (step 16)" ;;
         link)
-            mv "$l/00000006" "$work/$c/elsewhere"
-            ln -s "$work/$c/elsewhere" "$l/00000006"
-            run $c DSM_CKPT_LOCAL_DIR="$work/$c/local" &&
+            mv "$l/00000006" "$cdir/elsewhere"
+            ln -s "$cdir/elsewhere" "$l/00000006"
+            run $c DSM_CKPT_LOCAL_DIR="$cdir/local" &&
                 expect_log $c "symbolic link" "the planted link was not refused" &&
                 expect_log $c "epoch 6 is lost" "epoch 6 (behind a link) not reported lost"
-            [[ -f $work/$c/elsewhere/rank-1.ckpt ]] || bad "case link: the link's target was touched" ;;
+            [[ -f $cdir/elsewhere/rank-1.ckpt ]] || bad "case link: the link's target was touched" ;;
         async)
             rm "$l/00000006/rank-1.ckpt"
-            run $c DSM_CKPT_LOCAL_DIR="$work/$c/local" &&
+            run $c DSM_CKPT_LOCAL_DIR="$cdir/local" &&
                 expect_log $c "restore: epoch 6 from the partner copy of rank 2" "rank 1 did not use its partner's copy" &&
                 expect_log $c "heat: resumed at step 24 " "did not resume from epoch 6 (step 24)" ;;
         unset)

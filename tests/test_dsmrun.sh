@@ -24,6 +24,15 @@ check "exit status is the program's" test $? == 3
 check "a hang becomes exit 124 after --timeout" test $? == 124
 "$dsmrun" -n x /bin/true 2>/dev/null
 check "a bad -n is refused" test $? == 2
+out=$("$dsmrun" -n 1 --ckpt-local off --flush-every 2 \
+    bash -c 'echo "levels [${DSM_CKPT_LOCAL_DIR-unset}] [$DSM_CKPT_FLUSH_EVERY]"' 2>&1)
+check "--ckpt-local off --flush-every 2 reach the ranks" grep -q "levels \[\] \[2\]" <<<"$out"
+out=$("$dsmrun" -n 1 --ckpt-local /tmp/dsm-l bash -c 'echo "[$DSM_CKPT_LOCAL_DIR]"' 2>&1)
+check "--ckpt-local DIR reaches the ranks" grep -q "\[/tmp/dsm-l\]" <<<"$out"
+"$dsmrun" -n 1 --ckpt-local rel/dir /bin/true 2>/dev/null
+check "a relative --ckpt-local is refused" test $? == 2
+"$dsmrun" -n 1 --flush-every x /bin/true 2>/dev/null
+check "a bad --flush-every is refused" test $? == 2
 out=$("$dsmrun" -n 2 "${top_builddir:-.}/apps/dsm-demo" --rounds 10 2>&1)
 check "runs a real program on 2 ranks" grep -q "all checks passed" <<<"$out"
 exit $fail

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Losing a whole node (issue 13 part 5): heat and kvstore run under dsmrun --restarts on
-# 2 simulated nodes x 2 ranks with checkpoint levels (DSM_CKPT_LOCAL_DIR=auto: each
-# node's local storage; partner copies on the other node; every 3rd epoch also in the
+# 2 simulated nodes x 2 ranks with checkpoint levels as a job across nodes gets them by
+# default (DSM_CKPT_LOCAL_DIR unset, that is auto: each node's local storage; partner copies on the other node; every 3rd epoch also in the
 # shared DSM_CKPT_DIR). At a random moment (a random committed epoch plus a random
 # delay; the seed is printed, NODEKILL_SEEDS="..." replays it) `simcluster kill NODE
 # --wipe` kills every process of a random node with SIGKILL and empties its local
@@ -31,7 +31,8 @@ trap 'exit 130' INT TERM
 
 seeds=${NODEKILL_SEEDS-$(seq 1 10)}
 cases=${NODEKILL_CASES-"write both noshared"}
-export DSM_CKPT_LOCAL_DIR=auto DSM_CKPT_FLUSH_EVERY=3 DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
+unset DSM_CKPT_LOCAL_DIR # the default, which this test proves
+export DSM_CKPT_FLUSH_EVERY=3 DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
 # Small runs: across simulated nodes each heat step and kvstore operation is a few
 # network round trips on a loaded 2-core machine. heat: 16 epochs; kvstore: 12.
 heat_args=(--nx 48 --ny 48 --steps 64 --ckpt-every 4)
