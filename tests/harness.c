@@ -40,6 +40,28 @@ long long harness_sum(long long v)
     return out;
 }
 
+long long harness_array_fill(dsm_array_t a, const dsm_array_desc_t *d,
+                             double (*f)(int64_t i, int64_t j, int tag), int tag)
+{
+    void *p = NULL;
+    int64_t c[2] = {1, 1};
+    H_OK(dsm_array_local(a, &p, c));
+    for (int64_t li = 0; p && li < c[0]; li++) {
+        for (int64_t lj = 0; lj < c[1]; lj++) {
+            int64_t l[2] = {li, lj}, g[2] = {0, 0};
+            H_OK(dsm_array_local_to_global(a, l, g));
+            double v = f(g[0], d->ndim == 2 ? g[1] : 0, tag);
+            if (d->type == DSM_ARRAY_INT64) {
+                ((int64_t *)p)[li * c[1] + lj] = (int64_t)v;
+            } else {
+                ((double *)p)[li * c[1] + lj] = v;
+            }
+        }
+    }
+    H_OK(dsm_barrier());
+    return p ? c[0] * c[1] : 0;
+}
+
 void harness_report(const char *file, int line, const char *what, int got, int want)
 {
     fprintf(stderr, "[test %d] %s:%d: %s returned %d (%s), expected %d (%s); last error: %s\n",

@@ -34,6 +34,11 @@ unsigned harness_seed(void);
 bool harness_all(bool cond);
 /* Sum of v over all ranks (collective). */
 long long harness_sum(long long v);
+/* The owners of array a (made from d) write f(i, j, tag) (j = 0 for 1-D) into their local parts in
+ * place, as int64 or double by the array's type; returns this rank's local element
+ * count. Collective (ends with a barrier). */
+long long harness_array_fill(dsm_array_t a, const dsm_array_desc_t *d,
+                             double (*f)(int64_t i, int64_t j, int tag), int tag);
 
 /* Assert that a call returns the expected code, with the code's name on failure. */
 #define H_EXPECT(call, code)                                                                       \

@@ -46,22 +46,7 @@ static int start(const char *restart)
 /* The owners write f(., ., tag) into their local parts in place. */
 static void fill(dsm_array_t a, const dsm_array_desc_t *d, int tag)
 {
-    void *p = NULL;
-    int64_t c[2] = {1, 1};
-    H_OK(dsm_array_local(a, &p, c));
-    for (int64_t li = 0; p && li < c[0]; li++) {
-        for (int64_t lj = 0; lj < c[1]; lj++) {
-            int64_t l[2] = {li, lj}, g[2] = {0, 0};
-            H_OK(dsm_array_local_to_global(a, l, g));
-            double v = f(g[0], d->ndim == 2 ? g[1] : 0, tag);
-            if (d->type == DSM_ARRAY_INT64) {
-                ((int64_t *)p)[li * c[1] + lj] = (int64_t)v;
-            } else {
-                ((double *)p)[li * c[1] + lj] = v;
-            }
-        }
-    }
-    H_OK(dsm_barrier());
+    harness_array_fill(a, d, f, tag);
 }
 
 /* Wrong elements of the whole array (read by one patch get) against f(., ., tag) + add. */
