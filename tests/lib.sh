@@ -23,3 +23,22 @@ check() {
 
 # show TEXT: the text indented, as the output of what a check looked at
 show() { sed 's/^/    | /' <<<"$1"; }
+
+# cluster_up NAME K: the tests that use simulated nodes (mpi-launch/simcluster) start
+# the same way: skip (77) with DSM_TEST_CLUSTER=0 or where namespaces cannot be made,
+# else start K nodes in a cluster of their own and remove it (and $work, a fresh
+# directory) on exit, also after a failure. Sets top, sc, apps, to and work.
+cluster_up() {
+    local name=$1 k=$2 reason
+    top=$(cd "${top_builddir:-.}" && pwd)
+    sc=$top/mpi-launch/simcluster
+    apps=$top/apps
+    to=${TEST_TIMEOUT:-300}
+    [[ ${DSM_TEST_CLUSTER:-1} != 0 ]] || { echo "SKIP: DSM_TEST_CLUSTER=0"; exit 77; }
+    reason=$("$sc" check) || { echo "SKIP: no simulated cluster here: $reason"; exit 77; }
+    export SIMCLUSTER_DIR=${TMPDIR:-/tmp}/dsm-$name.$$
+    work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-$name.XXXXXX")
+    trap 'timeout 60 "$sc" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+    trap 'exit 130' INT TERM
+    "$sc" up "$k" >/dev/null || { echo "FAIL: simcluster up $k"; exit 1; }
+}

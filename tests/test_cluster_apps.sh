@@ -7,19 +7,9 @@
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0. The cluster is
 # removed on exit, also after a failure.
 set -u
-top=$(cd "${top_builddir:-.}" && pwd)
-sc=$top/mpi-launch/simcluster
-apps=$top/apps
-to=${TEST_TIMEOUT:-300}
-[[ ${DSM_TEST_CLUSTER:-1} != 0 ]] || { echo "SKIP: DSM_TEST_CLUSTER=0"; exit 77; }
-reason=$("$sc" check) || { echo "SKIP: no simulated cluster here: $reason"; exit 77; }
-export SIMCLUSTER_DIR=${TMPDIR:-/tmp}/dsm-cluster.$$
-log=$(mktemp "${TMPDIR:-/tmp}/dsm-cluster-apps.XXXXXX")
-trap 'timeout 60 "$sc" down; rm -f "$log"' EXIT
-trap 'exit 130' INT TERM
-"$sc" up 3 >/dev/null || { echo "FAIL: simcluster up 3"; exit 1; }
-
-fail=0
+. "$(dirname "$0")/lib.sh"
+cluster_up cluster-apps 3
+log=$work/log
 run() { # run LAYOUT PROGRAM ARGS...: on LAYOUT ranks per node
     local layout=$1 start=$SECONDS out rc
     shift

@@ -17,17 +17,8 @@
 #   NODEKILL_SEEDS  the random trials (default 1..10; odd seeds heat, even kvstore)
 #   NODEKILL_CASES  the fixed cases (default "write both noshared"; "" for none)
 set -u
-top=$(cd "${top_builddir:-.}" && pwd)
-sc=$top/mpi-launch/simcluster
-apps=$top/apps
-to=${TEST_TIMEOUT:-300}
-[[ ${DSM_TEST_CLUSTER:-1} != 0 ]] || { echo "SKIP: DSM_TEST_CLUSTER=0"; exit 77; }
-reason=$("$sc" check) || { echo "SKIP: no simulated cluster here: $reason"; exit 77; }
-export SIMCLUSTER_DIR=${TMPDIR:-/tmp}/dsm-nodekill.$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-nodekill.XXXXXX")
-trap 'timeout 60 "$sc" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-"$sc" up 2 >/dev/null || { echo "FAIL: simcluster up 2"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+cluster_up nodekill 2
 
 seeds=${NODEKILL_SEEDS-$(seq 1 10)}
 cases=${NODEKILL_CASES-"write both noshared"}
