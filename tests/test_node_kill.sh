@@ -97,11 +97,11 @@ wait_epoch() {
 }
 
 # finish APP DIR WHAT: wait for the job; it must end 0 with the reference value
-fail=0 recovered=0 trials=0
+fail=0 recovered=0 trials=0 jobrc=
 finish() {
-    local app=$1 d=$2 what=$3 rc
-    wait "$job"
-    rc=$?
+    local app=$1 d=$2 what=$3 rc=$jobrc
+    [[ -n $rc ]] || { wait "$job"; rc=$?; }
+    jobrc=
     trials=$((trials + 1))
     if [[ $rc == 0 ]] && grep -q "expected ${ref[$app]}: equal" "$d/out" &&
         grep -q "attempt 2" "$d/out"; then
@@ -133,8 +133,15 @@ for seed in $seeds; do
     echo "seed $seed: $app: kill $node --wipe after epoch $target + ${delay}s"
     killed=$("$sc" kill "$node" --wipe 2>&1)
     sed 's/^/    /' <<<"$killed"
-    if grep -q ": 0 process(es)" <<<"$killed"; then # it ended first: no loss, try again
+    missed=$(grep -c ": 0 process(es)" <<<"$killed")
+    if ((!missed)); then # the kill may still have come as the ranks were exiting
         wait "$job"
+        jobrc=$?
+        [[ $jobrc == 0 ]] && ! grep -q "attempt 2" "$d/out" && missed=1
+    fi
+    if ((missed)); then # it ended first (or unharmed): no trial, try again
+        [[ -n $jobrc ]] || wait "$job"
+        jobrc=
         echo "seed $seed: the run had ended before the kill; again, killing right after epoch 1"
         rm -rf "$d" # the finished run's epochs would let the new one end at once
         start $app "$d"
