@@ -92,7 +92,7 @@ enum dsm_err {
     DSM_ERR_NOTFOUND = 12,   /**< no such name, checkpoint or entry */
     DSM_ERR_IO = 13,         /**< a file system operation failed */
     DSM_ERR_CORRUPT = 14,    /**< stored data failed validation (checksum, header) */
-    DSM_ERR_MISMATCH = 15,   /**< a checkpoint of another program, rank count or heap size */
+    DSM_ERR_MISMATCH = 15,   /**< a checkpoint of another program or heap size, or too big */
     DSM_ERR_COUNT            /**< number of codes; not a code */
 };
 
@@ -174,8 +174,9 @@ typedef struct dsm_topo {
  *         `DSM_RESTART=auto` or `required` (see \ref ckpt): ::DSM_ERR_IO (the job
  *         directory or a commit record cannot be read, or is a symbolic link),
  *         ::DSM_ERR_MISMATCH (the job directory holds another program's checkpoints;
- *         with `required` also: no committed epoch fits this rank count, heap size or
- *         format), ::DSM_ERR_NOTFOUND (`required`: no committed epoch),
+ *         with `required` also: no committed epoch fits this heap size or format, or
+ *         can be hosted by this rank count, see dsm_nsegments()),
+ *         ::DSM_ERR_NOTFOUND (`required`: no committed epoch),
  *         ::DSM_ERR_CORRUPT (`required`: no fitting epoch could be restored)
  * \par Collective over MPI_COMM_WORLD. Not thread safe: call from one thread.
  */
@@ -202,6 +203,39 @@ DSM_API int dsm_rank(void);
 
 /** \brief Number of ranks sharing the address space, or 0 when not initialised. */
 DSM_API int dsm_nranks(void);
+
+/** \brief Most segments one rank holds after a restart on fewer ranks (see
+ * dsm_nsegments()). */
+#define DSM_MAX_SEGMENTS_PER_RANK 16
+
+/**
+ * \brief Number of segments in the address space, or 0 when not initialised.
+ *
+ * Segments outlive ranks. The "rank" of a global pointer, and the rank argument of
+ * dsm_alloc_on(), dsm_usage(), dsm_gptr_make() and dsm_rank_lock(), names a segment:
+ * 0..dsm_nsegments()-1. Normally there is one per rank (dsm_nsegments() ==
+ * dsm_nranks()) and segment r is rank r's. A restart (DSM_RESTART=auto or required) from
+ * a checkpoint of N segments on M ranks keeps all of them: the job has max(N, M)
+ * segments; segment s is held by rank s % M, so with M < N a rank holds up to
+ * ceil(N / M) segments (its own, number = its rank, plus hosted ones; at most
+ * ::DSM_MAX_SEGMENTS_PER_RANK, and its memory is that many times DSM_HEAP_SIZE), and with
+ * M > N ranks N..M-1 start with empty segments. Every global pointer stored anywhere
+ * stays valid, unchanged: only the runtime's translation from segment to rank changes.
+ * Data, heap and usage of a hosted segment are as at the checkpoint; allocation, free,
+ * put/get, atomics, mutexes and roots work on it from every rank. Not kept for a
+ * hosted segment: the protected regions of the process that owned it (it is gone), its
+ * partner replica in memory (its image is read from the shared checkpoint directory,
+ * where every checkpoint of a job that hosts segments writes every image), and
+ * dsm_simulate_failure()/dsm_recover() act on a rank's own segment only.
+ * dsm_rank_lock() of a hosted segment locks its host rank (every segment it holds).
+ * A checkpoint with more segments than ::DSM_MAX_SEGMENTS_PER_RANK x M, or only on
+ * node-local storage (DSM_CKPT_LOCAL_DIR without its shared level), is not restored on
+ * M ranks: skipped with a logged reason (DSM_RESTART=required then fails with
+ * ::DSM_ERR_MISMATCH). dsm_place(), dsm_alloc_keyed() and dsm_alloc_balanced() place
+ * over the ranks of the running job (their own segments 0..M-1); see dsm_place() for
+ * keys placed before a restart.
+ */
+DSM_API int dsm_nsegments(void);
 
 /** \brief mpidsm's private duplicate of the communicator (errors return), for programs
  * that mix their own MPI calls in; MPI_COMM_NULL when not initialised. Do not free it. */
@@ -1071,13 +1105,15 @@ DSM_API int dsm_rank_unlock(int rank);
  *
  * Restart: with `DSM_RESTART=auto` (or `required`) dsm_init() restores the newest
  * committed epoch whose every rank's image (own file, else the partner's replica file)
- * verifies against this job (rank count, layout, segment size, checksums); ranks fall
+ * verifies against this job (layout, segment size, checksums; an epoch of another
+ * rank count restores too, see dsm_nsegments()); ranks fall
  * back together to older epochs, each tried once, logging what was rejected and why.
  * An epoch found damaged (some rank has no intact copy: a file missing, cut, flipped,
  * or intact but not this epoch's, e.g. another rank's or epoch's image; or a COMMIT
  * that is not a valid record of that epoch) gets its COMMIT renamed to COMMIT.rejected
  * so no later restart reads or reports it again. An epoch whose COMMIT says another
- * rank count, heap size, format or layout is skipped (`auto`, logged) and kept;
+ * heap size, format or layout, or more segments than this job can host, is skipped
+ * (`auto`, logged) and kept;
  * `required` then fails with ::DSM_ERR_MISMATCH naming the difference. Checkpoints of
  * another program under the same job name are neither restored nor overwritten:
  * ::DSM_ERR_MISMATCH under `auto` and `required`. A job directory that exists but
