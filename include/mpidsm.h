@@ -902,7 +902,8 @@ DSM_API int dsm_usage(int rank, dsm_usage_t *out);
  * others: "power of d choices", whose maximum load is within a few percent of the
  * mean) and allocates on the one with the most free bytes whose largest free block
  * fits; when that fails (full, or a race with other allocators), tries the next, then
- * every rank in turn.
+ * every rank in turn. Ranks are those running now (their own segments; hosted ones
+ * after a restart on fewer ranks are not chosen, see dsm_nsegments()).
  * \return as dsm_alloc_on(); ::DSM_ERR_NOMEM only when no rank could take the block
  * \par Collective: no. Thread safety: yes.
  */
@@ -913,6 +914,18 @@ DSM_API int dsm_alloc_balanced(size_t size, dsm_gptr_t *out);
  *        of a 64-bit hash of the key: keys spread evenly, and growing the job from n to
  *        n + 1 ranks moves only 1/(n+1) of them. Pure: the same key gives the same rank
  *        on every rank and in every run with the same rank count.
+ *
+ * It hashes over dsm_nranks(), the ranks running now, also after a restart on another
+ * count (whose extra segments, see dsm_nsegments(), are never chosen). Keys already
+ * placed stay where they are: their blocks, and every pointer to them, are valid
+ * unchanged. After N -> M ranks (M < N) a key placed on a rank below M is placed there
+ * again; only keys of ranks M..N-1, about (N - M) / N of them, now map elsewhere (jump
+ * hashing moves no other key), so a program that finds a block by key should look
+ * where the key was placed (a root or an index it keeps) rather than recompute
+ * dsm_place() for old keys. mpidsm does not migrate blocks: moving one would leave
+ * stale every pointer to it that the program stored, which the runtime cannot find.
+ * A program that wants old keys on the new ranks copies each block with
+ * dsm_alloc_keyed() + dsm_put() and updates its own index, then frees the old block.
  * \param[in] key keylen bytes (may be NULL when keylen is 0)
  * \param[out] rank the owner, 0..nranks-1
  * \return ::DSM_OK, ::DSM_ERR_ARG (key NULL with keylen > 0, rank NULL), ::DSM_ERR_STATE

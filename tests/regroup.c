@@ -208,6 +208,22 @@ static void churn(void)
     }
 }
 
+/* Placement sees the running ranks: keyed blocks land on their own segments. */
+static void place(void)
+{
+    for (uint64_t k = 0; k < 32; k++) {
+        int r = -1;
+        dsm_gptr_t g;
+        EXPECT(dsm_place(&k, sizeof k, &r) == DSM_OK && r >= 0 && r < dsm_nranks(),
+               "dsm_place gave %d of %d ranks", r, dsm_nranks());
+        int rc = dsm_alloc_keyed(&k, sizeof k, 64, &g);
+        EXPECT(rc == DSM_OK && dsm_gptr_rank(g) == r, "alloc_keyed: %s", dsm_strerror(rc));
+        if (rc == DSM_OK) {
+            dsm_free(g);
+        }
+    }
+}
+
 static void check_usage(const struct meta *m)
 {
     for (int s = 0; s < (int)m->nseg; s++) {
@@ -251,6 +267,7 @@ static int verify(void)
            c, m.counter);
     dsm_barrier(); // every check of the restored state done before anything changes
     churn();
+    place();
     bump(&m);
     dsm_barrier();
     EXPECT(dsm_get(&c, m.count, 8) == DSM_OK && c == m.counter + 10 * (uint64_t)n,

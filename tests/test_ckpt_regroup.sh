@@ -5,7 +5,8 @@
 # and restarted with DSM_RESTART=required on 2, 3 and 6 ranks (tests/regroup verify:
 # every pointer walks, every byte matches, usage per segment as at the checkpoint,
 # allocation, free and the mutex on every segment, then a new checkpoint). Chains check
-# the images a job that hosts segments writes: 4 -> 2 -> 3 and 4 -> 6 -> 4. Also: a
+# the images a job that hosts segments writes: 4 -> 2 -> 3 and 4 -> 6 -> 4; 4 -> 3 runs
+# once more with DSM_DIRECT=0 (MPI RMA to hosted segments, not loads and stores). Also: a
 # checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
 # a message, and DSM_RESTART=auto then starts fresh.
 set -u
@@ -37,6 +38,12 @@ for m in 2 3 6; do
     check "every check passed on $m ranks" \
         grep -q "regroup: ok verify on $m ranks, $segs segments" <<<"$out"
 done
+
+echo "== 4 -> 3 on the MPI path (DSM_DIRECT=0): hosted segments through RMA"
+cp -r "$work/base" "$work/mpi3"
+DSM_DIRECT=0 run 3 "$work/mpi3" verify
+check "restart on 3 ranks (status $rc)" test "$rc" = 0
+check "every check passed" grep -q "regroup: ok verify on 3 ranks, 4 segments" <<<"$out"
 
 echo "== 4 -> 2 -> 3: the images a hosting job wrote"
 run 3 "$work/to2" verify
