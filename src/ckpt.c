@@ -940,8 +940,10 @@ static bool record_fits(const struct record *r, uint64_t e, size_t seg_size, con
 
 /* Rank 0, before the window exists: the segment count of the newest committed epoch a
  * restart would try first, 0 when there is none (or the listing fails: start() then
- * reports it). An epoch on node-local storage only cannot regroup (shape_fits). */
-static int newest_segments(size_t seg_size)
+ * reports it). An epoch on node-local storage only cannot regroup (shape_fits). With
+ * an automatic heap size (DSM_HEAP_SIZE unset) *seg_size becomes the epoch's: the
+ * default depends on the ranks per node, which a restart on another count changes. */
+static int newest_segments(size_t *seg_size)
 {
     char why[DSMI_WHY], text[1024], prog[DSMI_CKPT_JOB_MAX];
     uint64_t *all = NULL, max = 0;
@@ -956,26 +958,51 @@ static int newest_segments(size_t seg_size)
         if (st == C_IOERR) {
             break;
         }
+        if (st != C_OURS) {
+            continue;
+        }
         parse_record(text, &r);
-        bool regroup = r.ranks != dsmi_rt.nranks;
-        if (st == C_OURS && record_fits(&r, all[i], seg_size, prog) &&
-            (!regroup || (r.levels & DSMI_LEVEL_SHARED))) {
+        bool regroup = r.ranks != dsmi_rt.nranks, any = dsmi_rt.cfg.HEAP_SIZE == 0;
+        size_t size = any && (r.seen & 0x8) ? (size_t)r.segment : *seg_size;
+        if (record_fits(&r, all[i], size, prog) && (!regroup || (r.levels & DSMI_LEVEL_SHARED))) {
             segs = r.ranks;
+            *seg_size = size;
         }
     }
     free(all);
     return segs;
 }
 
-int dsmi_ckpt_probe(size_t seg_size, int *nseg)
+/* The window this rank would need for nseg segments of size bytes must fit its share
+ * of its node's memory (runtime.c checks one segment the same way). */
+static int check_memory(int nseg, size_t size)
+{
+    const dsm_topo_t *t = dsmi_topo();
+    int slots = (nseg - dsmi_rt.rank + dsmi_rt.nranks - 1) / dsmi_rt.nranks;
+    uint64_t need = (uint64_t)slots * size, share = t->node_memory / (uint64_t)t->local_ranks;
+    if (t->node_memory && need > share) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init",
+                         "restart: hosting %d segments of %zu bytes (of %d, on %d ranks) needs "
+                         "%llu bytes, more than this rank's share of its node's memory (%llu)",
+                         slots, size, nseg, dsmi_rt.nranks, ULL(need), ULL(share));
+    }
+    return DSM_OK;
+}
+
+int dsmi_ckpt_probe(size_t *seg_size, int *nseg)
 {
     int segs = 0;
+    unsigned long long size = *seg_size;
     *nseg = dsmi_rt.nranks;
     const char *dir = dsmi_rt.cfg.CKPT_DIR;
     if (dsmi_rt.rank == 0 && dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER && dir && dir[0]) {
-        segs = newest_segments(seg_size);
+        size_t sz = *seg_size;
+        segs = newest_segments(&sz);
+        size = sz;
     }
     DSMI_MPI("dsm_init", MPI_Bcast(&segs, 1, MPI_INT, 0, dsmi_rt.comm));
+    DSMI_MPI("dsm_init", MPI_Bcast(&size, 1, MPI_UNSIGNED_LONG_LONG, 0, dsmi_rt.comm));
+    *seg_size = (size_t)size;
     long most = (long)dsmi_rt.nranks * DSMI_MAX_SLOTS;
     if (segs > most || segs > DSM_GPTR_MAX_RANKS) {
         if (dsmi_rt.rank == 0) {
@@ -987,7 +1014,7 @@ int dsmi_ckpt_probe(size_t seg_size, int *nseg)
     } else if (segs > dsmi_rt.nranks) {
         *nseg = segs;
     }
-    return DSM_OK;
+    return check_memory(*nseg, *seg_size);
 }
 
 /* DSM_CKPT_LOCAL_DIR as this rank's node sees it ("auto": see env_defs.h), or NULL. */

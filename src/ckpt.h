@@ -196,8 +196,10 @@ DSMI_HIDDEN double dsmi_ckpt_now(void);
 /* Before the window exists (collective, runtime.c): how many segments this job must
  * hold, max(ranks, segments of the newest committed epoch a restart may restore), or
  * the rank count when that would exceed DSMI_MAX_SLOTS per rank or no restart is asked
- * for (then the epoch is skipped as one of another shape, which says why). */
-DSMI_HIDDEN int dsmi_ckpt_probe(size_t seg_size, int *nseg);
+ * for (then the epoch is skipped as one of another shape, which says why). With an
+ * automatic DSM_HEAP_SIZE, *seg_size becomes that epoch's segment size. DSM_ERR_NOMEM
+ * when the segments a rank would host exceed its share of its node's memory. */
+DSMI_HIDDEN int dsmi_ckpt_probe(size_t *seg_size, int *nseg);
 
 /* ---- ckpt_regroup.c (restart on another rank count) ---- */
 /* Every segment this rank holds from epoch e of segs segments (shared level). Slot 0's

@@ -200,7 +200,7 @@ static int init_on(MPI_Comm comm, bool parsed, const char *why)
     size_t size = 0;
     int nseg = dsmi_rt.nranks; // more after a restart on fewer ranks (win.h, ckpt_regroup.c)
     if ((rc = agree(dsmi_topo_init())) != DSM_OK || (rc = agree(segment_size(&size))) != DSM_OK ||
-        (rc = agree(dsmi_ckpt_probe(size, &nseg))) != DSM_OK ||
+        (rc = agree(dsmi_ckpt_probe(&size, &nseg))) != DSM_OK ||
         (rc = agree(dsmi_win_create(size, nseg, dsmi_topo()->nnodes == 1))) != DSM_OK) {
         goto out;
     }

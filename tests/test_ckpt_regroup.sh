@@ -8,7 +8,8 @@
 # the images a job that hosts segments writes: 4 -> 2 -> 3 and 4 -> 6 -> 4; 4 -> 3 runs
 # once more with DSM_DIRECT=0 (MPI RMA to hosted segments, not loads and stores). Also: a
 # checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
-# a message, and DSM_RESTART=auto then starts fresh.
+# a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
+# bit-identical to the serial computation.
 set -u
 . "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -64,5 +65,25 @@ run 2 "$work/big" verify
 check "required fails (status $rc)" test "$rc" != 0
 check "the message names the limit" grep -q "holds 40 segments; 2 ranks host at most 32" <<<"$out"
 check "the refusal names the call and cause" grep -q "dsm_init.*DSM_RESTART=required.*40 segments" <<<"$out"
+
+# heat (apps/heat.c): killed at its third checkpoint on N ranks, resumed on M, spreads
+# the grid over the new ranks and ends bit-identical to the serial computation.
+heat=$top/apps/heat
+heat_args=(--nx 64 --ny 64 --steps 20 --ckpt-every 5)
+for nm in 4:2 4:3 2:6; do
+    n=${nm%:*} m=${nm#*:}
+    echo "== heat $n -> $m"
+    DSM_CKPT_JOB=heat DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=3 DSM_RESTART=never \
+        timeout "$(secs 240)" "$dsmrun" -n "$n" --timeout "$(secs 120)" \
+        --ckpt-dir "$work/heat$n$m" "$heat" "${heat_args[@]}" >/dev/null 2>&1
+    out=$(DSM_CKPT_JOB=heat DSM_RESTART=required timeout "$(secs 240)" "$dsmrun" -n "$m" \
+        --timeout "$(secs 120)" --ckpt-dir "$work/heat$n$m" "$heat" "${heat_args[@]}" --verify 2>&1)
+    rc=$?
+    show "$(grep '^heat:' <<<"$out")"
+    check "heat resumed on $m ranks (status $rc)" test "$rc" = 0
+    check "it regridded from $n to $m ranks" grep -q "heat: regridded from $n to $m ranks" <<<"$out"
+    check "it resumed at step 10" grep -q "heat: resumed at step 10 of 20" <<<"$out"
+    check "bit-identical to the serial run" grep -q "heat: serial checksum .*: equal" <<<"$out"
+done
 
 exit "$fail"
