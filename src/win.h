@@ -187,11 +187,12 @@ static inline dsm_gptr_t dsmi_gptr(int rank, uint64_t offset)
 /*
  * The one translation from a global pointer to (rank, displacement), with the bounds
  * check every access needs: [offset, offset + len) inside the target's segment and, for
- * user accesses, past the header. The rank field is a segment; *rank is its host. Restarting on a
- * different rank count changes this function and its table and nothing else. The displacement is
- * where the path addresses the byte: in the target's window for an MPI call (offset + the target's
- * pad), from dsmi_peer(rank) in direct mode (the offset: peer already points at the
- * segment). Every MPI call on the data window takes its displacement from here.
+ * user accesses, past the header. The rank field is a segment; *rank is its host.
+ * Restarting on a different rank count changes this function's table and nothing else.
+ * The displacement is where the path addresses the byte: in the host's window for an
+ * MPI call (offset + the host's pad + slot * stride), from dsmi_peer(*rank) in direct
+ * mode (offset + slot * stride: peer points at the host's slot 0). Every MPI call on
+ * the data window takes its displacement from here.
  * Returns DSM_OK or fails (logged) as func.
  */
 static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func, int *rank,
