@@ -13,7 +13,8 @@
  * at 0 with a square of 50 in the middle. Every cell's update is computed with the same
  * arithmetic in the same order whatever the decomposition, so the final grid is
  * bit-identical to the serial computation (--verify computes it on rank 0 and compares)
- * and to a run that was killed and restarted from a checkpoint (--expect).
+ * and to a run that was killed and restarted from a checkpoint (--expect), also on
+ * another number of ranks (the grid is spread anew over the ranks there are).
  *
  * Layout: every rank holds two symmetric buffers (dsm_alloc_all), each with a halo row
  * above and below its rows; the run's state (dimensions, step, which buffer is current,
@@ -235,16 +236,80 @@ static int fresh_start(struct run *R)
     return 0;
 }
 
+/* Row k (1.. = own rows) of buffer b of rank r in the layout of meta m (r < m->nranks). */
+static dsm_gptr_t old_row(const struct meta *m, int b, int r, long k)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL, base;
+    dsm_gptr_make(r, dsm_gptr_offset(m->buf[b]), &base);
+    dsm_gptr_add(base, (int64_t)(k * m->nx * (long)sizeof(double)), &g);
+    return g;
+}
+
+/* Copy the current grid's global row i from the old layout into dst (nx doubles). */
+static int fetch_row(const struct meta *old, long i, double *dst)
+{
+    for (int r = 0; r < (int)old->nranks; r++) {
+        long first, count;
+        my_rows(old->ny, r, (int)old->nranks, &first, &count);
+        if (i >= first && i < first + count) {
+            CHECK(dsm_get(dst, old_row(old, (int)old->cur, r, i - first + 1),
+                          sizeof(double) * (size_t)old->nx));
+            return 0;
+        }
+    }
+    for (long j = 0; j < old->nx; j++) { // a fixed boundary row
+        dst[j] = initial(i, j, old->nx, old->ny);
+    }
+    return 0;
+}
+
+/* A checkpoint of another rank count (mpidsm keeps every old rank's segment, hosted
+ * by the ranks there are now, dsm_nsegments()): spread the grid over this job's ranks
+ * in new symmetric buffers, then free the old ones. Both buffers get the current grid
+ * (the other one's interior is overwritten by the next step; its boundary columns and
+ * halos must hold the fixed values). */
+static int regrid(struct run *R)
+{
+    struct meta old = R->m;
+    size_t bytes = sizeof(double) * (size_t)((R->maxrows + 2) * R->o.nx);
+    CHECK(dsm_alloc_all(bytes, &R->m.buf[0]));
+    CHECK(dsm_alloc_all(bytes, &R->m.buf[1]));
+    R->m.nranks = R->n;
+    for (int b = 0; b < 2; b++) {
+        CHECK(dsm_gptr_local(row_of(R, b, R->me, 0), (void **)&R->local[b]));
+        for (long k = 0; k < R->count + 2; k++) {
+            if (fetch_row(&old, R->first - 1 + k, R->local[b] + k * R->o.nx)) {
+                return 1;
+            }
+        }
+    }
+    CHECK(dsm_barrier()); // every rank has its rows: the old buffers can go
+    if (R->me == 0) {
+        for (int r = 0; r < (int)old.nranks; r++) {
+            for (int b = 0; b < 2; b++) {
+                CHECK(dsm_free(old_row(&old, b, r, 0)));
+            }
+        }
+        CHECK(dsm_put(R->metag, &R->m, sizeof R->m));
+        fprintf(stderr, "heat: regridded from %" PRId64 " to %d ranks\n", old.nranks, R->n);
+    }
+    CHECK(dsm_barrier());
+    return 0;
+}
+
 /* After a restart: find the state again and check it is this run's. */
 static int resume(struct run *R)
 {
     CHECK(dsm_root_get("heat", &R->metag));
     CHECK(dsm_get(&R->m, R->metag, sizeof R->m));
-    if (R->m.nx != R->o.nx || R->m.ny != R->o.ny || R->m.nranks != R->n ||
-        R->m.alpha != R->o.alpha || R->m.steps != R->o.steps) {
+    if (R->m.nx != R->o.nx || R->m.ny != R->o.ny || R->m.alpha != R->o.alpha ||
+        R->m.steps != R->o.steps) {
         DIE("the checkpoint is of another run (%" PRId64 "x%" PRId64 ", %" PRId64 " ranks, %" PRId64
             " steps); remove it or use the same arguments",
             R->m.nx, R->m.ny, R->m.nranks, R->m.steps);
+    }
+    if (R->m.nranks != R->n && regrid(R)) {
+        return 1;
     }
     for (int b = 0; b < 2; b++) {
         CHECK(dsm_gptr_local(row_of(R, b, R->me, 0), (void **)&R->local[b]));

@@ -92,7 +92,7 @@ enum dsm_err {
     DSM_ERR_NOTFOUND = 12,   /**< no such name, checkpoint or entry */
     DSM_ERR_IO = 13,         /**< a file system operation failed */
     DSM_ERR_CORRUPT = 14,    /**< stored data failed validation (checksum, header) */
-    DSM_ERR_MISMATCH = 15,   /**< a checkpoint of another program, rank count or heap size */
+    DSM_ERR_MISMATCH = 15,   /**< a checkpoint of another program or heap size, or too big */
     DSM_ERR_COUNT            /**< number of codes; not a code */
 };
 
@@ -174,8 +174,9 @@ typedef struct dsm_topo {
  *         `DSM_RESTART=auto` or `required` (see \ref ckpt): ::DSM_ERR_IO (the job
  *         directory or a commit record cannot be read, or is a symbolic link),
  *         ::DSM_ERR_MISMATCH (the job directory holds another program's checkpoints;
- *         with `required` also: no committed epoch fits this rank count, heap size or
- *         format), ::DSM_ERR_NOTFOUND (`required`: no committed epoch),
+ *         with `required` also: no committed epoch fits this heap size or format, or
+ *         can be hosted by this rank count, see dsm_nsegments()),
+ *         ::DSM_ERR_NOTFOUND (`required`: no committed epoch),
  *         ::DSM_ERR_CORRUPT (`required`: no fitting epoch could be restored)
  * \par Collective over MPI_COMM_WORLD. Not thread safe: call from one thread.
  */
@@ -202,6 +203,39 @@ DSM_API int dsm_rank(void);
 
 /** \brief Number of ranks sharing the address space, or 0 when not initialised. */
 DSM_API int dsm_nranks(void);
+
+/** \brief Most segments one rank holds after a restart on fewer ranks (see
+ * dsm_nsegments()). */
+#define DSM_MAX_SEGMENTS_PER_RANK 16
+
+/**
+ * \brief Number of segments in the address space, or 0 when not initialised.
+ *
+ * Segments outlive ranks. The "rank" of a global pointer, and the rank argument of
+ * dsm_alloc_on(), dsm_usage(), dsm_gptr_make() and dsm_rank_lock(), names a segment:
+ * 0..dsm_nsegments()-1. Normally there is one per rank (dsm_nsegments() ==
+ * dsm_nranks()) and segment r is rank r's. A restart (DSM_RESTART=auto or required) from
+ * a checkpoint of N segments on M ranks keeps all of them: the job has max(N, M)
+ * segments; segment s is held by rank s % M, so with M < N a rank holds up to
+ * ceil(N / M) segments (its own, number = its rank, plus hosted ones; at most
+ * ::DSM_MAX_SEGMENTS_PER_RANK, and its memory is that many times DSM_HEAP_SIZE), and with
+ * M > N ranks N..M-1 start with empty segments. Every global pointer stored anywhere
+ * stays valid, unchanged: only the runtime's translation from segment to rank changes.
+ * Data, heap and usage of a hosted segment are as at the checkpoint; allocation, free,
+ * put/get, atomics, mutexes and roots work on it from every rank. Not kept for a
+ * hosted segment: the protected regions of the process that owned it (it is gone), its
+ * partner replica in memory (its image is read from the shared checkpoint directory,
+ * where every checkpoint of a job that hosts segments writes every image), and
+ * dsm_simulate_failure()/dsm_recover() act on a rank's own segment only.
+ * dsm_rank_lock() of a hosted segment locks its host rank (every segment it holds).
+ * A checkpoint with more segments than ::DSM_MAX_SEGMENTS_PER_RANK x M, or only on
+ * node-local storage (DSM_CKPT_LOCAL_DIR without its shared level), is not restored on
+ * M ranks: skipped with a logged reason (DSM_RESTART=required then fails with
+ * ::DSM_ERR_MISMATCH). dsm_place(), dsm_alloc_keyed() and dsm_alloc_balanced() place
+ * over the ranks of the running job (their own segments 0..M-1); see dsm_place() for
+ * keys placed before a restart.
+ */
+DSM_API int dsm_nsegments(void);
 
 /** \brief mpidsm's private duplicate of the communicator (errors return), for programs
  * that mix their own MPI calls in; MPI_COMM_NULL when not initialised. Do not free it. */
@@ -868,7 +902,8 @@ DSM_API int dsm_usage(int rank, dsm_usage_t *out);
  * others: "power of d choices", whose maximum load is within a few percent of the
  * mean) and allocates on the one with the most free bytes whose largest free block
  * fits; when that fails (full, or a race with other allocators), tries the next, then
- * every rank in turn.
+ * every rank in turn. Ranks are those running now (their own segments; hosted ones
+ * after a restart on fewer ranks are not chosen, see dsm_nsegments()).
  * \return as dsm_alloc_on(); ::DSM_ERR_NOMEM only when no rank could take the block
  * \par Collective: no. Thread safety: yes.
  */
@@ -879,6 +914,18 @@ DSM_API int dsm_alloc_balanced(size_t size, dsm_gptr_t *out);
  *        of a 64-bit hash of the key: keys spread evenly, and growing the job from n to
  *        n + 1 ranks moves only 1/(n+1) of them. Pure: the same key gives the same rank
  *        on every rank and in every run with the same rank count.
+ *
+ * It hashes over dsm_nranks(), the ranks running now, also after a restart on another
+ * count (whose extra segments, see dsm_nsegments(), are never chosen). Keys already
+ * placed stay where they are: their blocks, and every pointer to them, are valid
+ * unchanged. After N -> M ranks (M < N) a key placed on a rank below M is placed there
+ * again; only keys of ranks M..N-1, about (N - M) / N of them, now map elsewhere (jump
+ * hashing moves no other key), so a program that finds a block by key should look
+ * where the key was placed (a root or an index it keeps) rather than recompute
+ * dsm_place() for old keys. mpidsm does not migrate blocks: moving one would leave
+ * stale every pointer to it that the program stored, which the runtime cannot find.
+ * A program that wants old keys on the new ranks copies each block with
+ * dsm_alloc_keyed() + dsm_put() and updates its own index, then frees the old block.
  * \param[in] key keylen bytes (may be NULL when keylen is 0)
  * \param[out] rank the owner, 0..nranks-1
  * \return ::DSM_OK, ::DSM_ERR_ARG (key NULL with keylen > 0, rank NULL), ::DSM_ERR_STATE
@@ -1071,13 +1118,15 @@ DSM_API int dsm_rank_unlock(int rank);
  *
  * Restart: with `DSM_RESTART=auto` (or `required`) dsm_init() restores the newest
  * committed epoch whose every rank's image (own file, else the partner's replica file)
- * verifies against this job (rank count, layout, segment size, checksums); ranks fall
+ * verifies against this job (layout, segment size, checksums; an epoch of another
+ * rank count restores too, see dsm_nsegments()); ranks fall
  * back together to older epochs, each tried once, logging what was rejected and why.
  * An epoch found damaged (some rank has no intact copy: a file missing, cut, flipped,
  * or intact but not this epoch's, e.g. another rank's or epoch's image; or a COMMIT
  * that is not a valid record of that epoch) gets its COMMIT renamed to COMMIT.rejected
  * so no later restart reads or reports it again. An epoch whose COMMIT says another
- * rank count, heap size, format or layout is skipped (`auto`, logged) and kept;
+ * heap size, format or layout, or more segments than this job can host, is skipped
+ * (`auto`, logged) and kept;
  * `required` then fails with ::DSM_ERR_MISMATCH naming the difference. Checkpoints of
  * another program under the same job name are neither restored nor overwritten:
  * ::DSM_ERR_MISMATCH under `auto` and `required`. A job directory that exists but

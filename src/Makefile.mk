@@ -8,7 +8,7 @@ src_libdsmcore_la_SOURCES = \
 	src/topo.c src/topo.h src/heap.c src/heap.h src/heap_core.c src/heap_core.h \
 	src/heap_view.c src/placement.c src/placement.h \
 	src/progress.c src/progress.h src/sync.c src/sync.h src/mutex.c src/rwlock.c src/sem.c \
-	src/ckpt.c src/ckpt.h src/ckpt_io.c src/ckpt_async.c src/replica.c src/roots.c
+	src/ckpt.c src/ckpt.h src/ckpt_io.c src/ckpt_async.c src/ckpt_regroup.c src/replica.c src/roots.c
 src_libdsmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -DDSM_BUILDING_LIBRARY
 src_libdsmcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(HWLOC_CFLAGS)
 src_libdsmcore_la_LIBADD = $(HWLOC_LIBS)

@@ -152,7 +152,10 @@ unsigned dsmi_ckpt_levels(uint64_t e)
     }
     long k = dsmi_rt.cfg.CKPT_FLUSH_EVERY;
     unsigned lev = DSMI_LEVEL_LOCAL | (dsmi_rt.nranks > 1 ? DSMI_LEVEL_PARTNER : 0);
-    return lev | (k > 0 && e % (uint64_t)k == 0 ? DSMI_LEVEL_SHARED : 0);
+    // Hosting segments (a restart on another rank count): a restart reads every image
+    // of such an epoch from the shared level, so every epoch has it.
+    bool hosting = dsmi_w.nseg != dsmi_rt.nranks;
+    return lev | ((k > 0 && e % (uint64_t)k == 0) || hosting ? DSMI_LEVEL_SHARED : 0);
 }
 
 void dsmi_ckpt_replica_dir(uint64_t e, const char *dir, char *out, size_t len)
@@ -192,7 +195,7 @@ struct dsmi_ckpt_expect dsmi_ckpt_expect_for(uint64_t e, int r)
                                      .epoch = e,
                                      .seg_size = dsmi_w.size,
                                      .program = dsmi_ck.program_fp,
-                                     .nranks = dsmi_rt.nranks,
+                                     .nranks = dsmi_w.nseg, // images are per segment
                                      .rank = r};
 }
 
@@ -272,9 +275,31 @@ static int read_record(uint64_t e, char *text, size_t len, char *why)
     return n < 0 ? C_IOERR : C_OURS;
 }
 
+/* Whether an epoch of segs segments with levels lev can be restored on this job's
+ * window (dsmi_w.nseg segments on dsmi_rt.nranks ranks); why says why not. */
+static bool shape_fits(uint64_t e, int segs, unsigned lev, char *why)
+{
+    if (segs < 1 || segs > dsmi_w.nseg) {
+        dsmi_why(why,
+                 "epoch %llu was written by %d segments, this job has %d ranks and room for %d "
+                 "segments (at most %d per rank; the newest epoch decides)",
+                 ULL(e), segs, dsmi_rt.nranks, dsmi_w.nseg, DSMI_MAX_SLOTS);
+        return false;
+    }
+    bool regroup = segs != dsmi_rt.nranks || dsmi_w.nseg != dsmi_rt.nranks;
+    if (regroup && !(lev & DSMI_LEVEL_SHARED)) {
+        dsmi_why(why,
+                 "epoch %llu of %d segments lives only in node-local storage; a restart on "
+                 "%d ranks reads the shared level",
+                 ULL(e), segs, dsmi_rt.nranks);
+        return false;
+    }
+    return true;
+}
+
 /* Classify epoch e by its COMMIT record; why says why it is not C_OURS; *lev (may be
- * NULL) gets the levels it names. */
-static int commit_state(uint64_t e, char *why, unsigned *lev)
+ * NULL) gets the levels it names, *segs (may be NULL) its segment count. */
+static int commit_state(uint64_t e, char *why, unsigned *lev, int *segs)
 {
     char text[1024];
     int st = read_record(e, text, sizeof text, why);
@@ -285,6 +310,9 @@ static int commit_state(uint64_t e, char *why, unsigned *lev)
     parse_record(text, &r);
     if (lev != NULL) {
         *lev = r.levels;
+    }
+    if (segs != NULL) {
+        *segs = r.ranks;
     }
     char prog[DSMI_CKPT_JOB_MAX];
     dsmi_ckpt_encode(dsmi_ck.program, prog, sizeof prog);
@@ -306,9 +334,7 @@ static int commit_state(uint64_t e, char *why, unsigned *lev)
                  prog);
         return C_FOREIGN;
     }
-    if (r.ranks != dsmi_rt.nranks) {
-        dsmi_why(why, "epoch %llu was written by %d ranks, this job has %d", ULL(e), r.ranks,
-                 dsmi_rt.nranks);
+    if (!shape_fits(e, r.ranks, r.levels, why)) {
         return C_OTHER;
     }
     if (r.segment != dsmi_w.size) {
@@ -411,6 +437,7 @@ static int list_epochs(uint64_t **out, int *n, uint64_t *max, bool say, char *wh
 struct found {
     uint64_t cand[MAX_CANDIDATES]; // committed epochs that fit this job, newest first
     unsigned lev[MAX_CANDIDATES];  // the levels each has (DSMI_LEVEL_*)
+    int segs[MAX_CANDIDATES];      // the segments each has (its ranks when written)
     int n;
     int rc;     // DSM_OK; DSM_ERR_IO (unreadable), DSM_ERR_MISMATCH (another program's)
     int nother; // committed epochs of another shape (skipped, kept)
@@ -441,8 +468,9 @@ static void classify(const uint64_t *all, int n, struct found *f)
 {
     char why[DSMI_WHY];
     unsigned lev = 0;
+    int segs = 0;
     for (int i = 0; i < n && f->n < MAX_CANDIDATES && f->rc == DSM_OK; i++) {
-        int st = commit_state(all[i], why, &lev);
+        int st = commit_state(all[i], why, &lev, &segs);
         if (st == C_OURS && !dsmi_ck.local && !(lev & DSMI_LEVEL_SHARED)) {
             dsmi_why(why,
                      "epoch %llu lives only in node-local storage and DSM_CKPT_LOCAL_DIR "
@@ -453,6 +481,7 @@ static void classify(const uint64_t *all, int n, struct found *f)
         switch (st) {
         case C_OURS:
             f->lev[f->n] = lev;
+            f->segs[f->n] = segs;
             f->cand[f->n++] = all[i];
             break;
         case C_BAD:
@@ -513,7 +542,7 @@ static uint64_t prune(uint64_t newest)
     long kept = 0, kept_shared = 0, keep = dsmi_rt.cfg.CKPT_KEEP;
     for (int i = 0; i < n; i++) {
         unsigned lev = DSMI_LEVEL_SHARED;
-        int st = commit_state(all[i], why, &lev);
+        int st = commit_state(all[i], why, &lev, NULL);
         if (st == C_FOREIGN) {
             dsmi_log(DSMI_LOG_WARN, "checkpoint retention: %s: kept", why);
             continue;
@@ -797,14 +826,45 @@ static void say_lost(uint64_t e, int mine)
     free(all);
 }
 
+/* Whether epoch e of segs segments is restored by ckpt_regroup.c: its segment count or
+ * this job's differs from the rank count (decided alike on every rank). */
+static bool regrouping(int segs)
+{
+    return segs != dsmi_rt.nranks || dsmi_w.nseg != dsmi_rt.nranks;
+}
+
+/* After every rank read epoch e: put back what a restore rebuilds, on every slot. */
+static int reload_all(uint64_t e, void *reg, struct dsmi_ckpt_hdr *h, bool have)
+{
+    // A damaged heap is a reason to fall back, not to die under DSM_ERRORS=abort.
+    int outer = dsmi_probe_begin(DSM_ERR_CORRUPT);
+    int mine = have ? dsmi_ckpt_after_restore(reg, h, false) : DSM_OK;
+    if (!have) {
+        free(reg);
+    }
+    if (mine == DSM_OK) {
+        mine = dsmi_ckpt_regroup_reload();
+    }
+    dsmi_probe_end(outer);
+    int rc = dsmi_ckpt_agree(mine);
+    if (mine == DSM_ERR_CORRUPT) {
+        dsmi_log(DSMI_LOG_ERROR, "restart: epoch %llu: the heap rejected the restored segment: %s",
+                 (unsigned long long)e, dsm_last_error());
+    }
+    return rc;
+}
+
 /* Try one epoch on every rank; DSM_OK only when all ranks restored and reloaded it. */
-static int try_epoch(uint64_t e, unsigned lev)
+static int try_epoch(uint64_t e, unsigned lev, int segs)
 {
     char why[DSMI_WHY] = "";
     void *reg = NULL;
     struct dsmi_ckpt_hdr h;
     int got = DSM_OK;
-    if (dsmi_ck.local) {
+    bool have = true;
+    if (regrouping(segs)) {
+        got = dsmi_ckpt_regroup_read(e, segs, &reg, &h, &have, why);
+    } else if (dsmi_ck.local) {
         got = restore_levels(e, lev, &reg, &h, why);
         say_lost(e, got);
     } else {
@@ -812,16 +872,7 @@ static int try_epoch(uint64_t e, unsigned lev)
     }
     int rc = dsmi_ckpt_agree(got);
     if (rc == DSM_OK) {
-        // A damaged heap is a reason to fall back, not to die under DSM_ERRORS=abort.
-        int outer = dsmi_probe_begin(DSM_ERR_CORRUPT);
-        int mine = dsmi_ckpt_after_restore(reg, &h, false);
-        dsmi_probe_end(outer);
-        rc = dsmi_ckpt_agree(mine);
-        if (mine == DSM_ERR_CORRUPT) {
-            dsmi_log(DSMI_LOG_ERROR,
-                     "restart: epoch %llu: the heap rejected the restored segment: %s",
-                     (unsigned long long)e, dsm_last_error());
-        }
+        rc = reload_all(e, reg, &h, have);
     } else {
         free(reg);
     }
@@ -839,7 +890,7 @@ static int try_epoch(uint64_t e, unsigned lev)
 
 /* Restore the newest epoch of cand[0..n) (levels lev) every rank accepts; else the
  * fresh segment. */
-static int restart(const uint64_t *cand, const unsigned *lev, int n)
+static int restart(const uint64_t *cand, const unsigned *lev, const int *segs, int n)
 {
     size_t fresh_len = (size_t)dsmi_heap_extent();
     void *fresh = malloc(fresh_len);
@@ -850,10 +901,18 @@ static int restart(const uint64_t *cand, const unsigned *lev, int n)
     }
     memcpy(fresh, dsmi_w.base, fresh_len);
     for (int i = 0; i < n; i++) {
-        if (try_epoch(cand[i], lev[i]) == DSM_OK) {
+        if (try_epoch(cand[i], lev[i], segs[i]) == DSM_OK) {
             if (i > 0) { // a rejected newer image may have left bytes past this extent
                 size_t len = (size_t)dsmi_heap_extent();
                 memset(dsmi_w.base + len, 0, dsmi_w.size - len);
+                dsmi_ckpt_regroup_fresh(true);
+            }
+            if (regrouping(segs[i]) && dsmi_rt.rank == 0) {
+                dsmi_log(DSMI_LOG_WARN,
+                         "restart: epoch %llu of %d segments restored on %d ranks (%d segments, "
+                         "at most %d per rank)",
+                         ULL(cand[i]), segs[i], dsmi_rt.nranks, dsmi_w.nseg,
+                         (dsmi_w.nseg + dsmi_rt.nranks - 1) / dsmi_rt.nranks);
             }
             cs.restarted = true;
             cs.restart_epoch = dsmi_ck.last_epoch = cand[i];
@@ -864,6 +923,7 @@ static int restart(const uint64_t *cand, const unsigned *lev, int n)
     }
     memcpy(dsmi_w.base, fresh, fresh_len);
     free(fresh);
+    dsmi_ckpt_regroup_fresh(false);
     free(cs.pend_blob); // regions of a rejected image must not reach the program
     cs.pend_blob = NULL;
     cs.npend = 0;
@@ -890,6 +950,94 @@ static int name_job(char *why)
     dsmi_ck.root_len = strlen(dsmi_rt.cfg.CKPT_DIR);
     return dsmi_ckpt_job_dir(dsmi_rt.cfg.CKPT_DIR, dsmi_rt.cfg.CKPT_JOB, dsmi_ck.program,
                              dsmi_ck.job, dsmi_ck.jobdir, why);
+}
+
+/* Whether the record r of epoch e was written by this program in this format and
+ * layout with segments of seg_size bytes (the shape apart from the segment count). */
+static bool record_fits(const struct record *r, uint64_t e, size_t seg_size, const char *prog)
+{
+    return (r->seen & 0x3f) == 0x3f && r->epoch == e && r->format == DSMI_CKPT_FORMAT &&
+           r->layout == DSMI_LAYOUT_VERSION && strcmp(r->program, prog) == 0 &&
+           r->segment == seg_size;
+}
+
+/* Rank 0, before the window exists: the segment count of the newest committed epoch a
+ * restart would try first, 0 when there is none (or the listing fails: start() then
+ * reports it). An epoch on node-local storage only cannot regroup (shape_fits). With
+ * an automatic heap size (DSM_HEAP_SIZE unset) *seg_size becomes the epoch's: the
+ * default depends on the ranks per node, which a restart on another count changes. */
+static int newest_segments(size_t *seg_size)
+{
+    char why[DSMI_WHY], text[1024], prog[DSMI_CKPT_JOB_MAX];
+    uint64_t *all = NULL, max = 0;
+    int n = 0, segs = 0;
+    if (name_job(why) != DSM_OK || list_epochs(&all, &n, &max, false, why) != DSM_OK) {
+        return 0;
+    }
+    dsmi_ckpt_encode(dsmi_ck.program, prog, sizeof prog);
+    for (int i = 0; i < n && segs == 0; i++) {
+        struct record r = {0};
+        int st = read_record(all[i], text, sizeof text, why);
+        if (st == C_IOERR) {
+            break;
+        }
+        if (st != C_OURS) {
+            continue;
+        }
+        parse_record(text, &r);
+        bool regroup = r.ranks != dsmi_rt.nranks, any = dsmi_rt.cfg.HEAP_SIZE == 0;
+        size_t size = any && (r.seen & 0x8) ? (size_t)r.segment : *seg_size;
+        if (record_fits(&r, all[i], size, prog) && (!regroup || (r.levels & DSMI_LEVEL_SHARED))) {
+            segs = r.ranks;
+            *seg_size = size;
+        }
+    }
+    free(all);
+    return segs;
+}
+
+/* The window this rank would need for nseg segments of size bytes must fit its share
+ * of its node's memory (runtime.c checks one segment the same way). */
+static int check_memory(int nseg, size_t size)
+{
+    const dsm_topo_t *t = dsmi_topo();
+    int slots = (nseg - dsmi_rt.rank + dsmi_rt.nranks - 1) / dsmi_rt.nranks;
+    uint64_t need = (uint64_t)slots * size, share = t->node_memory / (uint64_t)t->local_ranks;
+    if (t->node_memory && need > share) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init",
+                         "restart: hosting %d segments of %zu bytes (of %d, on %d ranks) needs "
+                         "%llu bytes, more than this rank's share of its node's memory (%llu)",
+                         slots, size, nseg, dsmi_rt.nranks, ULL(need), ULL(share));
+    }
+    return DSM_OK;
+}
+
+int dsmi_ckpt_probe(size_t *seg_size, int *nseg)
+{
+    int segs = 0;
+    unsigned long long size = *seg_size;
+    *nseg = dsmi_rt.nranks;
+    const char *dir = dsmi_rt.cfg.CKPT_DIR;
+    if (dsmi_rt.rank == 0 && dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER && dir && dir[0]) {
+        size_t sz = *seg_size;
+        segs = newest_segments(&sz);
+        size = sz;
+    }
+    DSMI_MPI("dsm_init", MPI_Bcast(&segs, 1, MPI_INT, 0, dsmi_rt.comm));
+    DSMI_MPI("dsm_init", MPI_Bcast(&size, 1, MPI_UNSIGNED_LONG_LONG, 0, dsmi_rt.comm));
+    *seg_size = (size_t)size;
+    long most = (long)dsmi_rt.nranks * DSMI_MAX_SLOTS;
+    if (segs > most || segs > DSM_GPTR_MAX_RANKS) {
+        if (dsmi_rt.rank == 0) {
+            dsmi_log(DSMI_LOG_ERROR,
+                     "restart: the newest checkpoint holds %d segments; %d ranks host at most "
+                     "%ld (%d per rank): it cannot be restored on this job",
+                     segs, dsmi_rt.nranks, most, DSMI_MAX_SLOTS);
+        }
+    } else if (segs > dsmi_rt.nranks) {
+        *nseg = segs;
+    }
+    return check_memory(*nseg, *seg_size);
 }
 
 /* DSM_CKPT_LOCAL_DIR as this rank's node sees it ("auto": see env_defs.h), or NULL. */
@@ -1102,7 +1250,7 @@ static int start(void)
     if (f.rc != DSM_OK || f.n == 0) {
         return no_candidate(&f);
     }
-    rc = restart(f.cand, f.lev, f.n);
+    rc = restart(f.cand, f.lev, f.segs, f.n);
     // Publish the restored bytes (local stores) before any rank's RMA reads them.
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
     DSMI_MPI("dsm_init", MPI_Barrier(dsmi_ck.comm));
@@ -1132,7 +1280,7 @@ struct dsmi_ckpt_hdr dsmi_ckpt_header(uint64_t e)
                               .hdr_size = sizeof h,
                               .job = dsmi_ck.job_fp,
                               .epoch = e,
-                              .nranks = dsmi_rt.nranks,
+                              .nranks = dsmi_w.nseg, // images are per segment (win.h)
                               .rank = dsmi_rt.rank,
                               .layout = DSMI_LAYOUT_VERSION,
                               .seg_size = dsmi_w.size,
@@ -1152,6 +1300,9 @@ static int write_images(uint64_t e, const char *dir, char *why)
     }
     if (rc == DSM_OK) {
         rc = dsmi_ckpt_write_levels(e, dir, &h, dsmi_w.base, reg, true, why);
+    }
+    if (rc == DSM_OK) {
+        rc = dsmi_ckpt_write_hosted(e, dir, why);
     }
     // Always exchange, even after a local failure: the exchange is collective.
     char why2[DSMI_WHY] = "", rdir[PATH_MAX];
@@ -1206,8 +1357,8 @@ static int commit(uint64_t e, const char *dir, char *why)
         int k = snprintf(text, sizeof text,
                          "epoch %llu\nranks %d\njob %s\nlayout %u\nsegment %zu\n"
                          "replicas %d\nformat %u\nprogram %s\n",
-                         (unsigned long long)e, dsmi_rt.nranks, job, DSMI_LAYOUT_VERSION,
-                         dsmi_w.size, dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT, prog);
+                         (unsigned long long)e, dsmi_w.nseg, job, DSMI_LAYOUT_VERSION, dsmi_w.size,
+                         dsmi_rt.cfg.CKPT_REPLICAS, DSMI_CKPT_FORMAT, prog);
         unsigned lev = dsmi_ckpt_levels(e);
         if (dsmi_ck.local && k > 0 && (size_t)k < sizeof text) { // without it: shared only
             snprintf(text + k, sizeof text - (size_t)k, "levels local%s%s\n",

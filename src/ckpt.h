@@ -5,10 +5,11 @@
  * ckpt_io.c (file format, CRC32C, durable writes), replica.c (partner copies, simulated
  * failure, recovery) and roots.c (named roots).
  *
- * A checkpoint image is one rank's state: a fixed header, the first seg_len bytes of its
- * segment, then its protected regions as records {name[32], size} + bytes padded to 8.
- * The same bytes are a rank's file, its partner's replica file and the partner's
- * in-memory replica, so all three are verified by one function.
+ * A checkpoint image is one segment's state (a rank's own segment, or one it hosts after
+ * a restart on another rank count; "rank" in its header and file name is the segment):
+ * a fixed header, the first seg_len bytes of the segment, then its protected regions as records
+ * {name[32], size} + bytes padded to 8. The same bytes are a rank's file, its partner's replica
+ * file and the partner's in-memory replica, so all three are verified by one function.
  *
  * Levels (DSM_CKPT_LOCAL_DIR set): the image goes to the rank's node-local directory
  * (<local>/<job>/<epoch>/rank-<r>.ckpt), its keeper writes the replica into the keeper's
@@ -191,6 +192,29 @@ DSMI_HIDDEN int dsmi_ckpt_regions(void **blob, uint64_t *len, uint32_t *n);
 DSMI_HIDDEN void dsmi_ckpt_cost_add(int level, double seconds, uint64_t bytes);
 /* Monotonic seconds (no MPI: callable from the writer thread). */
 DSMI_HIDDEN double dsmi_ckpt_now(void);
+
+/* Before the window exists (collective, runtime.c): how many segments this job must
+ * hold, max(ranks, segments of the newest committed epoch a restart may restore), or
+ * the rank count when that would exceed DSMI_MAX_SLOTS per rank or no restart is asked
+ * for (then the epoch is skipped as one of another shape, which says why). With an
+ * automatic DSM_HEAP_SIZE, *seg_size becomes that epoch's segment size. DSM_ERR_NOMEM
+ * when the segments a rank would host exceed its share of its node's memory. */
+DSMI_HIDDEN int dsmi_ckpt_probe(size_t *seg_size, int *nseg);
+
+/* ---- ckpt_regroup.c (restart on another rank count) ---- */
+/* Every segment this rank holds from epoch e of segs segments (shared level). Slot 0's
+ * image header and region records come back in *h, *reg when *have (this rank's own
+ * segment had an image; not when the epoch has fewer segments than this rank's number). */
+DSMI_HIDDEN int dsmi_ckpt_regroup_read(uint64_t e, int segs, void **reg, struct dsmi_ckpt_hdr *h,
+                                       bool *have, char *why);
+/* After a successful regroup_read on every rank: rebuild the hosted slots' derived
+ * state (heap lock and usage, lock words). DSM_ERR_CORRUPT for an invalid heap. */
+DSMI_HIDDEN int dsmi_ckpt_regroup_reload(void);
+/* Hosted slots back to a fresh heap (no epoch restored), or with tail only clear the
+ * bytes past each restored heap's extent. */
+DSMI_HIDDEN void dsmi_ckpt_regroup_fresh(bool tail);
+/* Write the images of the hosted slots (1 and up) of epoch e into the shared dir. */
+DSMI_HIDDEN int dsmi_ckpt_write_hosted(uint64_t e, const char *dir, char *why);
 
 /* ---- ckpt_async.c (DSM_CKPT_ASYNC) ---- */
 /* Collective: copy the images, exchange replicas, start the background writer. */

@@ -76,6 +76,9 @@ int dsmi_ckpt_async_start(uint64_t e, const char *dir)
     as.epoch = e;
     snprintf(as.dir, sizeof as.dir, "%s", dir);
     int mine = copy_image(e);
+    if (mine == DSM_OK) { // hosted segments (ckpt_regroup.c): written now, before the cut
+        mine = dsmi_ckpt_write_hosted(e, dir, as.why);
+    }
     // This allreduce is the consistent cut: every rank has its copy before any returns
     // (and writes into another segment); it also shares a failed copy.
     int rc = dsmi_ckpt_agree(mine);

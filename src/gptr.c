@@ -19,11 +19,11 @@ int dsm_gptr_make(int rank, uint64_t offset, dsm_gptr_t *out)
     if (out == NULL) {
         return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_make", "out is NULL");
     }
-    long nranks = dsmi_rt.up ? dsmi_rt.nranks : DSM_GPTR_MAX_RANKS;
+    long nranks = dsmi_rt.up ? dsmi_w.nseg : DSM_GPTR_MAX_RANKS; // segments (win.h)
     uint64_t limit = dsmi_rt.up ? dsmi_w.size : DSM_GPTR_MAX_OFFSET + 1;
     if (rank < 0 || rank >= nranks || offset >= limit) {
         return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_make",
-                         "(rank %d, offset 0x%" PRIx64 ") is outside %ld ranks of 0x%" PRIx64
+                         "(rank %d, offset 0x%" PRIx64 ") is outside %ld segments of 0x%" PRIx64
                          " bytes",
                          rank, offset, nranks, limit);
     }
@@ -104,12 +104,14 @@ int dsm_gptr_local(dsm_gptr_t g, void **out)
     if (rc != DSM_OK) {
         return rc;
     }
-    if (rank != dsmi_rt.rank) {
+    int seg = dsm_gptr_rank(g);
+    char *base = dsmi_seg_local(seg); // its own segment or one it hosts
+    if (base == NULL) {
         return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_local",
-                         "%d:0x%" PRIx64 " lives on rank %d, not on this rank", rank,
+                         "%d:0x%" PRIx64 " lives on rank %d, not on this rank", seg,
                          dsm_gptr_offset(g), rank);
     }
-    *out = dsmi_w.base + dsm_gptr_offset(g); // disp is the window's, pad included
+    *out = base + dsm_gptr_offset(g); // disp is the window's, pad included
     return DSM_OK;
 }
 

@@ -111,7 +111,7 @@ static int word_cas(int rank, uint64_t off, int64_t expected, int64_t desired, i
 /* Take a ticket (*t) and read now-serving (*s) in one round. */
 static int ticket_take(int rank, int64_t *t, int64_t *s, const char *func)
 {
-    char *seg = dsmi_peer(rank);
+    char *seg = dsmi_peer_seg(rank);
     if (seg != NULL) {
         *t = __atomic_fetch_add((int64_t *)(seg + L_NEXT), 1, __ATOMIC_SEQ_CST);
         *s = __atomic_load_n((int64_t *)(seg + R_LOCK), __ATOMIC_ACQUIRE);
@@ -119,12 +119,13 @@ static int ticket_take(int rank, int64_t *t, int64_t *s, const char *func)
         return DSM_OK;
     }
     const int64_t one = 1, zero = 0;
-    DSMI_MPI(func, MPI_Fetch_and_op(&one, t, MPI_INT64_T, rank, hdr_disp(rank, L_NEXT), MPI_SUM,
+    int host = dsmi_host(rank); // rank names a segment (win.h)
+    DSMI_MPI(func, MPI_Fetch_and_op(&one, t, MPI_INT64_T, host, hdr_disp(rank, L_NEXT), MPI_SUM,
                                     dsmi_w.win));
-    DSMI_MPI(func, MPI_Fetch_and_op(&zero, s, MPI_INT64_T, rank, hdr_disp(rank, R_LOCK), MPI_NO_OP,
+    DSMI_MPI(func, MPI_Fetch_and_op(&zero, s, MPI_INT64_T, host, hdr_disp(rank, R_LOCK), MPI_NO_OP,
                                     dsmi_w.win));
     dsmi_count(&dsmi_stat.atomics, 2);
-    return dsmi_rma_flush(rank, func);
+    return dsmi_rma_flush(host, func);
 }
 
 /* Name ourselves the holder, for a waiter's timeout message only (best effort: not
@@ -133,13 +134,14 @@ static int ticket_take(int rank, int64_t *t, int64_t *s, const char *func)
 static void note_holder(int rank)
 {
     const int64_t id = dsmi_rt.rank + 1;
-    char *seg = dsmi_peer(rank);
+    char *seg = dsmi_peer_seg(rank);
     if (seg != NULL) {
         __atomic_store_n((int64_t *)(seg + L_HOLDER), id, __ATOMIC_RELAXED);
     } else if (rank == dsmi_rt.rank) {
         memcpy(dsmi_w.base + L_HOLDER, &id, 8); // published by local_begin's MPI_Win_sync
     } else {
-        MPI_Put(&id, 1, MPI_INT64_T, rank, hdr_disp(rank, L_HOLDER), 1, MPI_INT64_T, dsmi_w.win);
+        MPI_Put(&id, 1, MPI_INT64_T, dsmi_host(rank), hdr_disp(rank, L_HOLDER), 1, MPI_INT64_T,
+                dsmi_w.win);
     }
 }
 
@@ -308,7 +310,7 @@ static int lock_take(int rank, const char *func, unsigned *ops)
 static int release(int rank, const int64_t d[4], const char *func)
 {
     int64_t all[5] = {d[0], d[1], d[2], d[3], 1}; // the last: now serving the next ticket
-    char *seg = dsmi_peer(rank);
+    char *seg = dsmi_peer_seg(rank);
     if (seg != NULL) { // direct mode: the same sums, the lock word last
         int64_t *w = (int64_t *)(seg + U_IN_USE);
         /* Only the lock holder writes these words (heap_core.h: takers add to L_NEXT
@@ -325,10 +327,10 @@ static int release(int rank, const int64_t d[4], const char *func)
         dsmi_count(&dsmi_stat.atomics, 1); // one accumulate on the MPI path
         return DSM_OK;
     }
-    DSMI_MPI(func, MPI_Accumulate(all, 5, MPI_INT64_T, rank, hdr_disp(rank, U_IN_USE), 5,
+    DSMI_MPI(func, MPI_Accumulate(all, 5, MPI_INT64_T, dsmi_host(rank), hdr_disp(rank, U_IN_USE), 5,
                                   MPI_INT64_T, MPI_SUM, dsmi_w.win));
     dsmi_count(&dsmi_stat.atomics, 1);
-    return dsmi_rma_flush(rank, func);
+    return dsmi_rma_flush(dsmi_host(rank), func);
 }
 
 /* This rank's heap as the roots describe it. The roots are read and checked exactly as
@@ -521,8 +523,9 @@ static int heap_alloc(int rank, size_t size, size_t align, dsm_gptr_t *out, cons
     if (rc != DSM_OK) {
         return rc;
     }
-    if (rank < 0 || rank >= dsmi_rt.nranks) {
-        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank, dsmi_rt.nranks - 1);
+    if (rank < 0 || rank >= dsmi_w.nseg) {
+        return dsmi_fail(DSM_ERR_RANGE, func, "rank (segment) %d is not in 0..%d", rank,
+                         dsmi_w.nseg - 1);
     }
     if (rank == dsmi_rt.rank) {
         return alloc_local(size, bs, align, out, func);
@@ -573,11 +576,11 @@ static int free_target(dsm_gptr_t g, int *rank, uint64_t *blk)
     if (g.bits == 0) {
         return dsmi_fail(DSM_ERR_INVALID, "dsm_free", "null global pointer");
     }
-    if (r >= (uint64_t)dsmi_rt.nranks || off > dsmi_w.size) {
+    if (r >= (uint64_t)dsmi_w.nseg || off > dsmi_w.size) {
         return dsmi_fail(DSM_ERR_INVALID, "dsm_free",
                          "%s is not in the address space (%d "
-                         "ranks, %zu-byte segments)",
-                         dsm_gptr_str(g, s, sizeof s), dsmi_rt.nranks, dsmi_w.size);
+                         "segments of %zu bytes)",
+                         dsm_gptr_str(g, s, sizeof s), dsmi_w.nseg, dsmi_w.size);
     }
     if (off < DSMI_HDR_SIZE + HDR) {
         return dsmi_fail(DSM_ERR_INVALID, "dsm_free",
@@ -632,24 +635,24 @@ int dsm_usage(int rank, dsm_usage_t *out)
     if (out == NULL) {
         return dsmi_fail(DSM_ERR_ARG, "dsm_usage", "out is NULL");
     }
-    if (rank < 0 || rank >= dsmi_rt.nranks) {
-        return dsmi_fail(DSM_ERR_RANGE, "dsm_usage", "rank %d is not in 0..%d", rank,
-                         dsmi_rt.nranks - 1);
+    if (rank < 0 || rank >= dsmi_w.nseg) {
+        return dsmi_fail(DSM_ERR_RANGE, "dsm_usage", "rank (segment) %d is not in 0..%d", rank,
+                         dsmi_w.nseg - 1);
     }
     int64_t u[4];
     int rc = DSM_OK;
-    char *seg = dsmi_peer(rank);
+    char *seg = dsmi_peer_seg(rank);
     if (seg != NULL) { // direct mode: atomic loads against the holders' atomic adds
         for (int i = 0; i < 4; i++) {
             u[i] = __atomic_load_n((int64_t *)(seg + U_IN_USE) + i, __ATOMIC_SEQ_CST);
         }
     } else {
         // Element-wise atomic against the holders' MPI_Accumulate: no torn counter.
-        DSMI_MPI("dsm_usage", MPI_Get_accumulate(NULL, 0, MPI_INT64_T, u, 4, MPI_INT64_T, rank,
-                                                 hdr_disp(rank, U_IN_USE), 4, MPI_INT64_T,
-                                                 MPI_NO_OP, dsmi_w.win));
+        DSMI_MPI("dsm_usage", MPI_Get_accumulate(NULL, 0, MPI_INT64_T, u, 4, MPI_INT64_T,
+                                                 dsmi_host(rank), hdr_disp(rank, U_IN_USE), 4,
+                                                 MPI_INT64_T, MPI_NO_OP, dsmi_w.win));
         dsmi_count(&dsmi_stat.atomics, 1);
-        rc = dsmi_rma_flush(rank, "dsm_usage");
+        rc = dsmi_rma_flush(dsmi_host(rank), "dsm_usage");
     }
     if (rc == DSM_OK) {
         *out =
@@ -797,13 +800,22 @@ int dsm_free_all(dsm_gptr_t g)
 
 /* ---- the runtime contract ---- */
 
+void dsmi_heap_format_slot(int k)
+{
+    char *base = dsmi_slot_base(k);
+    const struct dsmi_ident *id = (const struct dsmi_ident *)(base + DSMI_HDR_IDENT_OFF);
+    struct dsmi_hview v = {.base = base, .seg = dsmi_w.size};
+    // A salt per run and segment: tags of an earlier run's blocks never validate.
+    uint64_t seg = (uint64_t)dsmi_slot_seg(k);
+    dsmi_hcore_format(&v, id->launch_id ^ (seg * UINT64_C(0x9E3779B97F4A7C15)));
+    heap_cap = v.hi - v.lo;
+}
+
 int dsmi_heap_start(void)
 {
-    const struct dsmi_ident *id = (const struct dsmi_ident *)(dsmi_w.base + DSMI_HDR_IDENT_OFF);
-    struct dsmi_hview v = {.base = dsmi_w.base, .seg = dsmi_w.size};
-    // A salt per run and rank: tags of an earlier run's blocks never validate.
-    dsmi_hcore_format(&v, id->launch_id ^ ((uint64_t)dsmi_rt.rank * UINT64_C(0x9E3779B97F4A7C15)));
-    heap_cap = v.hi - v.lo;
+    for (int k = 0; k < dsmi_w.nslots; k++) { // hosted segments too (win.h)
+        dsmi_heap_format_slot(k);
+    }
     // Our stores before any other rank's first get (after dsm_init's allreduce).
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
     return DSM_OK;
@@ -817,16 +829,26 @@ int dsmi_heap_stop(void)
 
 /* Everything above top is wilderness, whose bytes mean nothing. Read when the heap
  * is quiet (checkpoints are collective). */
-uint64_t dsmi_heap_extent(void)
+uint64_t dsmi_heap_extent_at(const char *base)
 {
     uint64_t top;
-    memcpy(&top, dsmi_w.base + R_TOP, 8);
+    memcpy(&top, base + R_TOP, 8);
     return top;
+}
+
+uint64_t dsmi_heap_extent(void)
+{
+    return dsmi_heap_extent_at(dsmi_w.base);
 }
 
 int dsmi_heap_reload(void)
 {
-    struct dsmi_hview v = {.base = dsmi_w.base, .seg = dsmi_w.size};
+    return dsmi_heap_reload_at(dsmi_w.base);
+}
+
+int dsmi_heap_reload_at(char *base)
+{
+    struct dsmi_hview v = {.base = base, .seg = dsmi_w.size};
     struct dsmi_hwalk w = {{0}, 0};
     int rc = dsmi_hcore_roots_valid(&v);
     if (rc == DSM_OK) {
@@ -837,7 +859,7 @@ int dsmi_heap_reload(void)
     }
     // Derived state: the lock (no holder or waiter survives a restore: no ticket out, no
     // mark) and the usage counters.
-    memset(dsmi_w.base + L_NEXT, 0, L_END - L_NEXT);
+    memset(base + L_NEXT, 0, L_END - L_NEXT);
     st(&v, R_LOCK, 0);
     st(&v, U_IN_USE, w.r.in_use);
     st(&v, U_FREE, w.r.free);

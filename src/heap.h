@@ -16,9 +16,15 @@ DSMI_HIDDEN int dsmi_heap_stop(void);
 /* Bytes from the start of this rank's segment that can hold live data: a checkpoint
  * writes [0, extent) and may skip the rest. */
 DSMI_HIDDEN uint64_t dsmi_heap_extent(void);
+/* The same for the segment at base (a slot of this rank's window, win.h). */
+DSMI_HIDDEN uint64_t dsmi_heap_extent_at(const char *base);
 /* The segment's bytes were replaced (restart or recovery): validate the heap's
  * metadata and rebuild anything derived from it. DSM_ERR_CORRUPT when invalid. */
 DSMI_HIDDEN int dsmi_heap_reload(void);
+/* The same for the segment at base (a slot of this rank's window, a hosted segment). */
+DSMI_HIDDEN int dsmi_heap_reload_at(char *base);
+/* Format the empty heap of this rank's slot k (its ident header must be written). */
+DSMI_HIDDEN void dsmi_heap_format_slot(int k);
 
 /* dsm_alloc_on reporting errors as func (placement.c's calls). */
 DSMI_HIDDEN int dsmi_heap_alloc_on(int rank, size_t size, dsm_gptr_t *out, const char *func);

@@ -27,12 +27,12 @@ static void rc_fail(struct dsmi_hcache *rc, int mpirc, const char *what)
 static void rc_flush(struct dsmi_hcache *rc)
 {
     rc->flushes++;
-    dsmi_count(&dsmi_stat.flushes, 1); // counted on both paths, as rma.c does
-    if (dsmi_peer(rc->rank) != NULL) { // direct mode: the copies are done; order them
+    dsmi_count(&dsmi_stat.flushes, 1);     // counted on both paths, as rma.c does
+    if (dsmi_peer_seg(rc->rank) != NULL) { // direct mode: the copies are done; order them
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         return;
     }
-    int mrc = MPI_Win_flush(rc->rank, dsmi_w.win);
+    int mrc = MPI_Win_flush(dsmi_host(rc->rank), dsmi_w.win);
     if (mrc != MPI_SUCCESS) {
         rc_fail(rc, mrc, "MPI_Win_flush");
     }
@@ -54,7 +54,7 @@ static bool rc_disp(struct dsmi_hcache *rc, uint64_t off, int len, MPI_Aint *dis
 /* Blocking get of len bytes at off of the remote segment. */
 void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len)
 {
-    char *seg = dsmi_peer(rc->rank);
+    char *seg = dsmi_peer_seg(rc->rank);
     if (seg != NULL) { // direct mode (win.h)
         memcpy(buf, seg + off, (size_t)len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -67,7 +67,7 @@ void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len)
         memset(buf, 0, (size_t)len);
         return;
     }
-    int mrc = MPI_Get(buf, len, MPI_BYTE, rc->rank, disp, len, MPI_BYTE, dsmi_w.win);
+    int mrc = MPI_Get(buf, len, MPI_BYTE, dsmi_host(rc->rank), disp, len, MPI_BYTE, dsmi_w.win);
     rc->ops++;
     dsmi_count(&dsmi_stat.gets, 1);
     if (mrc != MPI_SUCCESS) {
@@ -80,7 +80,7 @@ void dsmi_hview_get(struct dsmi_hcache *rc, uint64_t off, void *buf, int len)
 
 static void rc_put(struct dsmi_hcache *rc, uint64_t off, const void *buf, int len)
 {
-    char *seg = dsmi_peer(rc->rank);
+    char *seg = dsmi_peer_seg(rc->rank);
     if (seg != NULL) {
         memcpy(seg + off, buf, (size_t)len);
         rc->ops++;
@@ -91,7 +91,7 @@ static void rc_put(struct dsmi_hcache *rc, uint64_t off, const void *buf, int le
     if (!rc_disp(rc, off, len, &disp)) {
         return;
     }
-    int mrc = MPI_Put(buf, len, MPI_BYTE, rc->rank, disp, len, MPI_BYTE, dsmi_w.win);
+    int mrc = MPI_Put(buf, len, MPI_BYTE, dsmi_host(rc->rank), disp, len, MPI_BYTE, dsmi_w.win);
     rc->ops++;
     dsmi_count(&dsmi_stat.puts, 1);
     if (mrc != MPI_SUCCESS) {

@@ -198,8 +198,10 @@ static int init_on(MPI_Comm comm, bool parsed, const char *why)
         goto out;
     }
     size_t size = 0;
+    int nseg = dsmi_rt.nranks; // more after a restart on fewer ranks (win.h, ckpt_regroup.c)
     if ((rc = agree(dsmi_topo_init())) != DSM_OK || (rc = agree(segment_size(&size))) != DSM_OK ||
-        (rc = agree(dsmi_win_create(size, dsmi_topo()->nnodes == 1))) != DSM_OK) {
+        (rc = agree(dsmi_ckpt_probe(&size, &nseg))) != DSM_OK ||
+        (rc = agree(dsmi_win_create(size, nseg, dsmi_topo()->nnodes == 1))) != DSM_OK) {
         goto out;
     }
     dsmi_rt.up = true; // subsystems use the data path while starting
@@ -312,6 +314,11 @@ int dsm_rank(void)
 int dsm_nranks(void)
 {
     return dsmi_rt.up ? dsmi_rt.nranks : 0;
+}
+
+int dsm_nsegments(void)
+{
+    return dsmi_rt.up ? dsmi_w.nseg : 0;
 }
 
 MPI_Comm dsm_comm(void)

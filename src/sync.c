@@ -304,8 +304,9 @@ int dsmi_sync_stop(void)
 static int check_rank(int rank, const char *func)
 {
     DSMI_CHECK_UP(func);
-    if (rank < 0 || rank >= dsmi_rt.nranks) {
-        return dsmi_fail(DSM_ERR_RANGE, func, "rank %d is not in 0..%d", rank, dsmi_rt.nranks - 1);
+    if (rank < 0 || rank >= dsmi_w.nseg) {
+        return dsmi_fail(DSM_ERR_RANGE, func, "rank (segment) %d is not in 0..%d", rank,
+                         dsmi_w.nseg - 1);
     }
     return DSM_OK;
 }
@@ -339,7 +340,11 @@ int dsm_rank_lock(int rank)
 {
     const char *func = "dsm_rank_lock";
     int rc = check_rank(rank, func);
-    if (rc != DSM_OK || (rc = claim_local(rank, func)) != DSM_OK) {
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    rank = dsmi_host(rank); // a segment's lock is its host's (win.h: segments outlive ranks)
+    if ((rc = claim_local(rank, func)) != DSM_OK) {
         return rc;
     }
     /* MPI_Win_lock may return before the lock is granted (MPICH acquires it lazily);
@@ -370,6 +375,7 @@ int dsm_rank_unlock(int rank)
     if (rc != DSM_OK) {
         return rc;
     }
+    rank = dsmi_host(rank);
     int owner = atomic_load(&rank_owner[rank]);
     if (owner != dsmi_thread_id()) {
         return dsmi_fail(DSM_ERR_STATE, func, "rank %d is not locked by this thread (%s)", rank,

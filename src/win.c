@@ -106,39 +106,74 @@ static bool osc_allows(const char *list, const char *name)
     return list[0] == '^' ? !listed : listed;
 }
 
-/* The window: DSMI_SEG_ALIGN bytes more than the segment, which starts at the first
- * DSMI_SEG_ALIGN boundary inside it (win.h). Sets dsmi_w.base and *pad. */
-static int allocate(size_t size, bool shared, MPI_Info info, MPI_Aint *pad)
+/* Bytes of this rank's window part: its nslots slots, stride apart, plus DSMI_SEG_ALIGN
+ * so slot 0 can start at the first DSMI_SEG_ALIGN boundary inside it (win.h). */
+static MPI_Aint window_len(void)
+{
+    return (MPI_Aint)((size_t)(dsmi_w.nslots - 1) * dsmi_w.stride + dsmi_w.size + DSMI_SEG_ALIGN);
+}
+
+/* The window (window_len bytes here). Sets dsmi_w.base and *pad. */
+static int allocate(bool shared, MPI_Info info, MPI_Aint *pad)
 {
     void *raw = NULL;
-    MPI_Aint len = (MPI_Aint)(size + DSMI_SEG_ALIGN);
-    if (shared) {
-        DSMI_MPI("dsm_init",
-                 MPI_Win_allocate_shared(len, 1, info, dsmi_rt.comm, &raw, &dsmi_w.win));
-    } else {
-        DSMI_MPI("dsm_init", MPI_Win_allocate(len, 1, info, dsmi_rt.comm, &raw, &dsmi_w.win));
+    MPI_Aint len = window_len();
+    int mrc = shared ? MPI_Win_allocate_shared(len, 1, info, dsmi_rt.comm, &raw, &dsmi_w.win)
+                     : MPI_Win_allocate(len, 1, info, dsmi_rt.comm, &raw, &dsmi_w.win);
+    if (mrc != MPI_SUCCESS && dsmi_w.nslots > 1) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init",
+                         "cannot allocate %lld bytes for the %d segments this rank hosts after a "
+                         "restart on %d ranks (%d segments of %zu bytes)",
+                         (long long)len, dsmi_w.nslots, dsmi_rt.nranks, dsmi_w.nseg, dsmi_w.size);
+    }
+    if (mrc != MPI_SUCCESS) {
+        const char *what = shared ? "MPI_Win_allocate_shared" : "MPI_Win_allocate";
+        return dsmi_fail_mpi(mrc, "dsm_init", what, __FILE__, __LINE__);
     }
     *pad = (MPI_Aint)(-(uintptr_t)raw & (DSMI_SEG_ALIGN - 1));
     dsmi_w.base = (char *)raw + *pad;
     return DSM_OK;
 }
 
-/* Collective: every rank's pad into dsmi_w.disp0 (dsmi_translate's table). A pad that
+/* dsmi_translate's table from every rank's pad (MPI path; direct mode leaves pads out):
+ * segment s lives on rank s % nranks, slot s / nranks (win.h). */
+static void fill_table(const MPI_Aint *pads)
+{
+    for (int s = 0; s < dsmi_w.nseg; s++) {
+        int h = s % dsmi_rt.nranks, slot = s / dsmi_rt.nranks;
+        dsmi_w.host[s] = h;
+        dsmi_w.disp0[s] = (pads ? pads[h] : 0) + (MPI_Aint)slot * (MPI_Aint)dsmi_w.stride;
+    }
+}
+
+/* Collective: every rank's pad into dsmi_translate's table. A pad that
  * is not a multiple of 8 (a window base MPI did not align to 8 bytes, never seen) is
  * refused on every rank: an aligned offset would then be a misaligned displacement,
  * and rma.c checks an atomic's alignment on its displacement. */
 static int gather_pads(MPI_Aint pad)
 {
-    dsmi_w.disp0 = malloc((size_t)dsmi_rt.nranks * sizeof *dsmi_w.disp0);
-    int ok = dsmi_w.disp0 != NULL && pad % 8 == 0;
+    size_t n = (size_t)dsmi_w.nseg;
+    MPI_Aint *pads = malloc((size_t)dsmi_rt.nranks * sizeof *pads);
+    dsmi_w.disp0 = malloc(n * sizeof *dsmi_w.disp0);
+    dsmi_w.host = malloc(n * sizeof *dsmi_w.host);
+    bool mem = pads && dsmi_w.disp0 && dsmi_w.host;
+    int ok = mem && pad % 8 == 0;
     DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm));
     if (!ok) {
-        return dsmi_fail(dsmi_w.disp0 == NULL ? DSM_ERR_NOMEM : DSM_ERR_UNSUPPORTED, "dsm_init",
+        free(pads);
+        return dsmi_fail(!mem ? DSM_ERR_NOMEM : DSM_ERR_UNSUPPORTED, "dsm_init",
                          "no memory for the displacement table, or MPI returned a window "
                          "base that is not 8-byte aligned (here: %ld mod 8)",
                          (long)(pad % 8));
     }
-    DSMI_MPI("dsm_init", MPI_Allgather(&pad, 1, MPI_AINT, dsmi_w.disp0, 1, MPI_AINT, dsmi_rt.comm));
+    int mrc = MPI_Allgather(&pad, 1, MPI_AINT, pads, 1, MPI_AINT, dsmi_rt.comm);
+    if (mrc == MPI_SUCCESS) {
+        fill_table(pads);
+    }
+    free(pads);
+    if (mrc != MPI_SUCCESS) {
+        return dsmi_fail_mpi(mrc, "dsm_init", "MPI_Allgather", __FILE__, __LINE__);
+    }
     return DSM_OK;
 }
 
@@ -165,6 +200,7 @@ static int map_peers(void)
         MPI_Aint sz = 0;
         int du = 0;
         void *p = NULL;
+        // Slot 0 of rank r is segment r: the table holds r's pad there.
         ok = MPI_Win_shared_query(dsmi_w.win, r, &sz, &du, &p) == MPI_SUCCESS && p != NULL &&
              (size_t)sz >= dsmi_w.size + DSMI_SEG_ALIGN;
         // The owner's pad: where its segment starts is fixed by its own mapping.
@@ -182,8 +218,8 @@ static int map_peers(void)
         return DSM_OK;
     }
     dsmi_w.peer = peer;
-    // Direct mode addresses a segment from its peer pointer: displacement = offset.
-    memset(dsmi_w.disp0, 0, (size_t)dsmi_rt.nranks * sizeof *dsmi_w.disp0);
+    // Direct mode addresses a segment from its host's peer pointer: slot * stride.
+    fill_table(NULL);
     return DSM_OK;
 }
 
@@ -192,10 +228,25 @@ static void create_failed(void)
 {
     MPI_Win_free(&dsmi_w.win);
     free(dsmi_w.disp0);
+    free(dsmi_w.host);
     dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
 }
 
-int dsmi_win_create(size_t size, bool single_node)
+/* The ident header of every slot: each names its segment, the job's segment count and
+ * this run's launch id (collective: the id comes from rank 0). */
+static void write_idents(size_t size)
+{
+    uint64_t id = launch_id();
+    for (int k = 0; k < dsmi_w.nslots; k++) {
+        memset(dsmi_slot_base(k), 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
+        struct dsmi_ident *p = (struct dsmi_ident *)(dsmi_slot_base(k) + DSMI_HDR_IDENT_OFF);
+        *p = (struct dsmi_ident){DSMI_MAGIC, DSMI_LAYOUT_VERSION, DSMI_HDR_SIZE,
+                                 size,       dsmi_slot_seg(k),    dsmi_w.nseg,
+                                 id};
+    }
+}
+
+int dsmi_win_create(size_t size, int nseg, bool single_node)
 {
     char osc[4096]; // Open MPI 4.1 gives count 2048 for string variables
     dsmi_win_osc_setting(osc, sizeof osc);
@@ -224,26 +275,27 @@ int dsmi_win_create(size_t size, bool single_node)
     if (shared) { // meaningful for shared windows only
         MPI_Info_set(info, "alloc_shared_noncontig", "true");
     }
+    dsmi_w.size = size;
+    dsmi_w.nseg = nseg;
+    dsmi_w.nslots = (nseg - dsmi_rt.rank + dsmi_rt.nranks - 1) / dsmi_rt.nranks;
+    dsmi_w.stride = (size + DSMI_SEG_ALIGN - 1) & ~(DSMI_SEG_ALIGN - 1);
     MPI_Aint pad = 0;
-    int rc = allocate(size, shared, info, &pad);
+    int rc = allocate(shared, info, &pad);
     MPI_Info_free(&info);
     if (rc != DSM_OK) {
         return rc;
     }
-    dsmi_w.size = size;
     dsmi_w.shared = shared;
     dsmi_w.passive = !shared && !agree[3];
     dsmi_w.peer = NULL;
     dsmi_w.disp0 = NULL;
+    dsmi_w.host = NULL;
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN); // map_peers' queries may fail
     if ((rc = gather_pads(pad)) != DSM_OK || (direct && (rc = map_peers()) != DSM_OK)) {
         create_failed();
         return rc;
     }
-    memset(dsmi_w.base, 0, DSMI_HDR_SIZE); // the heap initialises the rest itself
-    struct dsmi_ident *id = (struct dsmi_ident *)(dsmi_w.base + DSMI_HDR_IDENT_OFF);
-    *id = (struct dsmi_ident){DSMI_MAGIC,   DSMI_LAYOUT_VERSION, DSMI_HDR_SIZE, size,
-                              dsmi_rt.rank, dsmi_rt.nranks,      launch_id()};
+    write_idents(size);
     DSMI_MPI("dsm_init", MPI_Win_lock_all(MPI_MODE_NOCHECK, dsmi_w.win));
     // Make the local header writes visible before any rank reads them.
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
@@ -262,6 +314,8 @@ int dsmi_win_destroy(void)
     dsmi_w.peer = NULL;
     free(dsmi_w.disp0);
     dsmi_w.disp0 = NULL;
+    free(dsmi_w.host);
+    dsmi_w.host = NULL;
     int mrc = MPI_Win_flush_all(dsmi_w.win);
     const char *what = "MPI_Win_flush_all";
     if (mrc == MPI_SUCCESS && (mrc = MPI_Win_unlock_all(dsmi_w.win)) != MPI_SUCCESS) {

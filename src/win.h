@@ -19,6 +19,18 @@
  * (what global pointers, the heap and checkpoints use) never include the pad, so a
  * checkpoint written under one pad restores under another.
  *
+ * Segments outlive ranks (DESIGN.md decision 9). The rank field of a global pointer
+ * names a segment; dsmi_w.nseg segments exist, which is the rank count except after a
+ * restart on another count (ckpt.c sizes it from the checkpoint before the window is
+ * made: max(segments of the checkpoint, ranks)). Segment s lives on rank s % nranks, in
+ * that rank's slot s / nranks: a rank's window holds its slots one after the other,
+ * dsmi_w.stride bytes apart, slot 0 (its own segment, number = its rank) first. So
+ * with as many segments as ranks every rank holds exactly its own, as before. The table
+ * of dsmi_translate is per segment: host[s] (the rank whose window holds it) and
+ * disp0[s] (the displacement of its offset 0 in that window: the host's pad plus
+ * slot * stride; in direct mode slot * stride from dsmi_peer(host)). Nothing else
+ * changes on a restart: no stored pointer is rewritten.
+ *
  * The header is split into fixed regions, one per subsystem, so each subsystem owns its
  * bytes and no one's layout moves when another grows. Everything in it is made of
  * fixed-width integers and offsets, never process pointers, so a segment's bytes are its
@@ -61,20 +73,29 @@ _Static_assert(sizeof(struct dsmi_ident) <= DSMI_HDR_IDENT_SIZE, "ident region o
 #define DSMI_SEG_ALIGN ((size_t)DSM_MAX_ALIGN)
 _Static_assert(DSMI_HDR_SIZE % 16 == 0, "the heap's first block must stay 16-byte aligned");
 
+/* Most segments one rank's window holds (its own and hosted ones) after a restart on
+ * fewer ranks; mpidsm.h documents it as DSM_MAX_SEGMENTS_PER_RANK. */
+#define DSMI_MAX_SLOTS 16
+
 struct dsmi_win {
     MPI_Win win;     // the data window, in a lock_all epoch from create to destroy
     char *base;      // this rank's segment (offset 0), DSMI_SEG_ALIGN-aligned
-    size_t size;     // every rank's segment size (the window is DSMI_SEG_ALIGN longer)
+    size_t size;     // every segment's size (slot 0's window part is DSMI_SEG_ALIGN longer)
     bool shared;     // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
     bool passive;    // the MPI library needs the target's progress engine (progress.c)
-    char **peer;     // direct mode: every rank's segment (offset 0) as mapped here, else NULL
-    MPI_Aint *disp0; // per rank: displacement of its offset 0 (dsmi_translate only)
+    char **peer;     // direct mode: every rank's slot 0 (offset 0) as mapped here, else NULL
+    MPI_Aint *disp0; // per segment: displacement of its offset 0 (dsmi_translate's table)
+    int *host;       // per segment: the rank whose window holds it (dsmi_translate's table)
+    int nseg;        // segments in the address space (>= ranks)
+    int nslots;      // segments this rank's window holds (slot k: segment rank + k * nranks)
+    size_t stride;   // bytes between two slots (size rounded up to DSMI_SEG_ALIGN)
 };
 DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 
-/* Collective: allocate every rank's segment of size bytes, write the ident header,
- * open the passive-target epoch. single_node tells whether all ranks share a node. */
-DSMI_HIDDEN int dsmi_win_create(size_t size, bool single_node);
+/* Collective: allocate every segment of size bytes (nseg >= ranks of them, each rank
+ * holding its slots, see above), write the ident headers, open the passive-target
+ * epoch. single_node tells whether all ranks share a node. */
+DSMI_HIDDEN int dsmi_win_create(size_t size, int nseg, bool single_node);
 /* Collective: close the epoch and free the window. */
 DSMI_HIDDEN int dsmi_win_destroy(void);
 /* Collective: the small second window of the whole-rank lock (sync.c): 8 bytes per
@@ -95,6 +116,40 @@ DSMI_HIDDEN void dsmi_win_osc_setting(char *value, size_t cap);
 static inline char *dsmi_peer(int rank)
 {
     return dsmi_w.peer ? dsmi_w.peer[rank] : NULL;
+}
+
+/* The rank whose window holds segment seg (seg in 0..nseg-1): the target rank of an
+ * MPI call on it. */
+static inline int dsmi_host(int seg)
+{
+    return dsmi_w.host[seg];
+}
+
+/* The segment in this rank's slot k (0 <= k < dsmi_w.nslots) and where it is here. */
+static inline int dsmi_slot_seg(int k)
+{
+    return dsmi_rt.rank + k * dsmi_rt.nranks;
+}
+static inline char *dsmi_slot_base(int k)
+{
+    return dsmi_w.base + (size_t)k * dsmi_w.stride;
+}
+
+/* Segment seg's offset 0 in this process when this rank hosts it, else NULL. */
+static inline char *dsmi_seg_local(int seg)
+{
+    if (seg < 0 || seg >= dsmi_w.nseg || dsmi_w.host[seg] != dsmi_rt.rank) {
+        return NULL;
+    }
+    return dsmi_slot_base(seg / dsmi_rt.nranks);
+}
+
+/* dsmi_peer for a segment id instead of a translated rank: segment seg's offset 0 as
+ * mapped here in direct mode, else NULL. */
+static inline char *dsmi_peer_seg(int seg)
+{
+    char *p = dsmi_peer(dsmi_w.host[seg]);
+    return p ? p + dsmi_w.disp0[seg] : NULL;
 }
 
 /* Whether this job runs in direct mode (dsmi_peer is never NULL then). */
@@ -132,11 +187,12 @@ static inline dsm_gptr_t dsmi_gptr(int rank, uint64_t offset)
 /*
  * The one translation from a global pointer to (rank, displacement), with the bounds
  * check every access needs: [offset, offset + len) inside the target's segment and, for
- * user accesses, past the header. Restarting on a different rank count changes this
- * function and its table and nothing else. The displacement is where the path
- * addresses the byte: in the target's window for an MPI call (offset + the target's
- * pad), from dsmi_peer(rank) in direct mode (the offset: peer already points at the
- * segment). Every MPI call on the data window takes its displacement from here.
+ * user accesses, past the header. The rank field is a segment; *rank is its host.
+ * Restarting on a different rank count changes this function's table and nothing else.
+ * The displacement is where the path addresses the byte: in the host's window for an
+ * MPI call (offset + the host's pad + slot * stride), from dsmi_peer(*rank) in direct
+ * mode (offset + slot * stride: peer points at the host's slot 0). Every MPI call on
+ * the data window takes its displacement from here.
  * Returns DSM_OK or fails (logged) as func.
  */
 static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func, int *rank,
@@ -145,7 +201,7 @@ static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char
     uint64_t r = g.bits >> DSM_GPTR_OFFSET_BITS;
     uint64_t off = g.bits & DSMI_OFFSET_MASK;
     uint64_t lo = user ? DSMI_HDR_SIZE : 0;
-    if (__builtin_expect(r >= (uint64_t)dsmi_rt.nranks || off < lo || len > dsmi_w.size - off ||
+    if (__builtin_expect(r >= (uint64_t)dsmi_w.nseg || off < lo || len > dsmi_w.size - off ||
                              off > dsmi_w.size,
                          0)) {
         if (g.bits == 0) {
@@ -153,11 +209,11 @@ static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char
         }
         return dsmi_fail(DSM_ERR_RANGE, func,
                          "global pointer %llu:0x%llx (+%zu bytes) is outside the address "
-                         "space (%d ranks, user bytes 0x%llx..0x%zx of each segment)",
-                         (unsigned long long)r, (unsigned long long)off, len, dsmi_rt.nranks,
+                         "space (%d segments, user bytes 0x%llx..0x%zx of each)",
+                         (unsigned long long)r, (unsigned long long)off, len, dsmi_w.nseg,
                          (unsigned long long)lo, dsmi_w.size);
     }
-    *rank = (int)r;
+    *rank = dsmi_w.host[r]; // segment -> hosting rank (r itself unless restarted N->M)
     *disp = (MPI_Aint)off + dsmi_w.disp0[r];
     return DSM_OK;
 }

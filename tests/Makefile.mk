@@ -174,3 +174,13 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_ckpt_levels.sh tests/test_node_kill.sh
 endif
 EXTRA_DIST += tests/soak_node_kill.sh
+
+# Restart on a different rank count (issue 15): a structure built on 4 ranks restarted
+# on 2, 3 and 6, and chained; tests/regroup is its helper program, run by the script.
+if DSM_TESTS
+DSM_TEST_HELPERS += tests/regroup
+EXTRA_PROGRAMS += tests/regroup
+tests_regroup_SOURCES = tests/regroup.c
+tests_regroup_LDADD = src/libdsmcore.la
+check_SCRIPTS += tests/test_ckpt_regroup.sh
+endif

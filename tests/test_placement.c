@@ -70,6 +70,30 @@ static void test_placement_moves(void)
     }
 }
 
+/* Shrinking from n to m ranks (a restart on fewer ranks, mpidsm.h dsm_place): a key of
+ * a rank below m stays; only the keys of ranks m..n-1, about (n - m) / n, move. */
+static void test_placement_shrink(void)
+{
+    const int from[3] = {4, 4, 8}, to[3] = {2, 3, 5};
+    if (me != 0) {
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        int nr = from[i], m = to[i];
+        long moved = 0, kept_wrong = 0;
+        for (uint64_t k = 0; k < KEYS; k++) {
+            int a = dsmi_place_hash(&k, sizeof k, nr), b = dsmi_place_hash(&k, sizeof k, m);
+            moved += a != b;
+            kept_wrong += a < m && a != b;
+        }
+        double ideal = (double)KEYS * (nr - m) / nr;
+        printf("  %d -> %d ranks: %ld keys moved (%.2f%%; ideal %.0f)\n", nr, m, moved,
+               100.0 * (double)moved / KEYS, ideal);
+        CU_ASSERT(moved > 0.9 * ideal && moved < 1.1 * ideal);
+        CU_ASSERT_EQUAL(kept_wrong, 0);
+    }
+}
+
 static void test_placement_place(void)
 {
     int r = -1, sum_bad = 0;
@@ -209,13 +233,10 @@ static void test_placement_probe(void)
 }
 
 static CU_TestInfo cases[] = {
-    {"balance", test_placement_balance},
-    {"moves", test_placement_moves},
-    {"place", test_placement_place},
-    {"keyed", test_placement_keyed},
-    {"balanced", test_placement_balanced},
-    {"probe", test_placement_probe},
-    CU_TEST_INFO_NULL,
+    {"balance", test_placement_balance}, {"moves", test_placement_moves},
+    {"shrink", test_placement_shrink},   {"place", test_placement_place},
+    {"keyed", test_placement_keyed},     {"balanced", test_placement_balanced},
+    {"probe", test_placement_probe},     CU_TEST_INFO_NULL,
 };
 
 int main(int argc, char **argv)

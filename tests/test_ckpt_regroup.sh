@@ -1,0 +1,89 @@
+#!/bin/bash
+# Restart on a different number of ranks (DESIGN.md decision 9, issue 15): a linked
+# structure built on 4 ranks (tests/regroup build: lists whose nodes lie on every
+# segment, roots, a protected region, a mutex and counter on segment 3) is checkpointed
+# and restarted with DSM_RESTART=required on 2, 3 and 6 ranks (tests/regroup verify:
+# every pointer walks, every byte matches, usage per segment as at the checkpoint,
+# allocation, free and the mutex on every segment, then a new checkpoint). Chains check
+# the images a job that hosts segments writes: 4 -> 2 -> 3 and 4 -> 6 -> 4; 4 -> 3 runs
+# once more with DSM_DIRECT=0 (MPI RMA to hosted segments, not loads and stores). Also: a
+# checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
+# a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
+# bit-identical to the serial computation.
+set -u
+. "$(dirname "$0")/lib.sh"
+top=$(cd "${top_builddir:-.}" && pwd)
+dsmrun=$top/mpi-launch/dsmrun
+prog=$top/tests/regroup
+work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-regroup.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export DSM_CKPT_JOB=regroup DSM_HEAP_SIZE=4M DSM_CKPT_KEEP=4
+run() { # run NP DIR MODE [RESTART]: the helper on NP ranks; sets out and rc
+    out=$(DSM_RESTART=${4:-required} timeout "$(secs 240)" "$dsmrun" -n "$1" \
+        --timeout "$(secs 120)" --ckpt-dir "$2" "$prog" "$3" 2>&1)
+    rc=$?
+    show "$(tail -n 12 <<<"$out")"
+}
+
+echo "== build on 4 ranks"
+run 4 "$work/base" build never
+check "build (status $rc)" test "$rc" = 0
+check "build says ok" grep -q "regroup: ok build on 4 ranks, 4 segments" <<<"$out"
+
+for m in 2 3 6; do
+    echo "== 4 -> $m"
+    cp -r "$work/base" "$work/to$m"
+    run "$m" "$work/to$m" verify
+    check "restart on $m ranks (status $rc)" test "$rc" = 0
+    segs=$((m > 4 ? m : 4))
+    check "every check passed on $m ranks" \
+        grep -q "regroup: ok verify on $m ranks, $segs segments" <<<"$out"
+done
+
+echo "== 4 -> 3 on the MPI path (DSM_DIRECT=0): hosted segments through RMA"
+cp -r "$work/base" "$work/mpi3"
+DSM_DIRECT=0 run 3 "$work/mpi3" verify
+check "restart on 3 ranks (status $rc)" test "$rc" = 0
+check "every check passed" grep -q "regroup: ok verify on 3 ranks, 4 segments" <<<"$out"
+
+echo "== 4 -> 2 -> 3: the images a hosting job wrote"
+run 3 "$work/to2" verify
+check "restart on 3 ranks (status $rc)" test "$rc" = 0
+check "every check passed" grep -q "regroup: ok verify on 3 ranks, 4 segments" <<<"$out"
+
+echo "== 4 -> 6 -> 4: six segments on four ranks"
+run 4 "$work/to6" verify
+check "restart on 4 ranks (status $rc)" test "$rc" = 0
+check "every check passed" grep -q "regroup: ok verify on 4 ranks, 6 segments" <<<"$out"
+
+echo "== more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK"
+# Make the limit bite with a fake record: the epoch claims 40 segments (> 2 x 16).
+cp -r "$work/base" "$work/big"
+commit=$(ls "$work/big/regroup"/*/COMMIT | tail -n 1)
+sed -i 's/^ranks 4$/ranks 40/' "$commit"
+run 2 "$work/big" verify
+check "required fails (status $rc)" test "$rc" != 0
+check "the message names the limit" grep -q "holds 40 segments; 2 ranks host at most 32" <<<"$out"
+check "the refusal names the call and cause" grep -q "dsm_init.*DSM_RESTART=required.*40 segments" <<<"$out"
+
+# heat (apps/heat.c): killed at its third checkpoint on N ranks, resumed on M, spreads
+# the grid over the new ranks and ends bit-identical to the serial computation.
+heat=$top/apps/heat
+heat_args=(--nx 64 --ny 64 --steps 20 --ckpt-every 5)
+for nm in 4:2 4:3 2:6; do
+    n=${nm%:*} m=${nm#*:}
+    echo "== heat $n -> $m"
+    DSM_CKPT_JOB=heat DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=3 DSM_RESTART=never \
+        timeout "$(secs 240)" "$dsmrun" -n "$n" --timeout "$(secs 120)" \
+        --ckpt-dir "$work/heat$n$m" "$heat" "${heat_args[@]}" >/dev/null 2>&1
+    out=$(DSM_CKPT_JOB=heat DSM_RESTART=required timeout "$(secs 240)" "$dsmrun" -n "$m" \
+        --timeout "$(secs 120)" --ckpt-dir "$work/heat$n$m" "$heat" "${heat_args[@]}" --verify 2>&1)
+    rc=$?
+    show "$(grep '^heat:' <<<"$out")"
+    check "heat resumed on $m ranks (status $rc)" test "$rc" = 0
+    check "it regridded from $n to $m ranks" grep -q "heat: regridded from $n to $m ranks" <<<"$out"
+    check "it resumed at step 10" grep -q "heat: resumed at step 10 of 20" <<<"$out"
+    check "bit-identical to the serial run" grep -q "heat: serial checksum .*: equal" <<<"$out"
+done
+
+exit "$fail"
