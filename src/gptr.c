@@ -113,6 +113,26 @@ int dsm_gptr_local(dsm_gptr_t g, void **out)
     return DSM_OK;
 }
 
+/* Invalid input fails as every call does (logged, dsm_last_error, DSM_ERRORS=abort) and
+ * returns NULL; a valid pointer out of reach is no error, only NULL (as shmem_ptr). */
+void *dsm_ptr(dsm_gptr_t g)
+{
+    int rank = 0;
+    MPI_Aint disp = 0;
+    if (!dsmi_rt.up) {
+        dsmi_fail(DSM_ERR_STATE, "dsm_ptr", "mpidsm is not initialised (call dsm_init first)");
+        return NULL;
+    }
+    if (dsmi_translate(g, 0, true, "dsm_ptr", &rank, &disp) != DSM_OK) {
+        return NULL;
+    }
+    if (rank == dsmi_rt.rank) {
+        return dsmi_w.base + dsm_gptr_offset(g); // always mapped, whatever the mode
+    }
+    char *seg = dsmi_peer(rank); // this node's segments in direct and hybrid mode
+    return seg != NULL ? seg + dsm_gptr_offset(g) : NULL;
+}
+
 int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out)
 {
     DSMI_CHECK_UP("dsm_gptr_from_local");

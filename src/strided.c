@@ -238,7 +238,7 @@ static int patch(bool is_put, void *buf, dsm_gptr_t g, const dsm_stride_t *p, bo
     }
     char *seg = dsmi_peer(rank);
     if (!empty && seg != NULL) {
-        copy_patch(is_put, buf, seg + disp, p);
+        copy_patch(is_put, buf, seg + (g.bits & DSMI_OFFSET_MASK), p); // offsets address peers
         count_transfer(is_put, bytes);
     } else if (!empty) {
         MPI_Datatype lt, rt; // cached: not freed here
@@ -419,7 +419,7 @@ static int vector(bool is_put, dsm_gptr_t base, const dsm_iov_t *iov, size_t n, 
     MPI_Request r = MPI_REQUEST_NULL;
     char *seg = dsmi_peer(rank);
     if (bytes && seg != NULL) {
-        copy_iov(is_put, seg + disp, iov, n);
+        copy_iov(is_put, seg + (base.bits & DSMI_OFFSET_MASK), iov, n);
         count_transfer(is_put, bytes);
     } else if (bytes) {
         MPI_Datatype lt, rt;

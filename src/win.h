@@ -15,9 +15,10 @@
  * longer than the segment and the segment starts at the first DSMI_SEG_ALIGN boundary
  * inside it, pad[r] bytes in. The pads differ between ranks; the window layer keeps
  * them in dsmi_w.disp0, read only by dsmi_translate (in direct mode they are folded
- * into the dsmi_peer pointers instead, and the table is zero). A segment's offsets
- * (what global pointers, the heap and checkpoints use) never include the pad, so a
- * checkpoint written under one pad restores under another.
+ * into the dsmi_peer pointers instead, and the table is zero; in hybrid mode mpidsm maps
+ * the memory itself at DSMI_SEG_ALIGN boundaries in every process, and the pads are zero). A
+ * segment's offsets (what global pointers, the heap and checkpoints use) never include the pad, so
+ * a checkpoint written under one pad restores under another.
  *
  * The header is split into fixed regions, one per subsystem, so each subsystem owns its
  * bytes and no one's layout moves when another grows. Everything in it is made of
@@ -67,8 +68,10 @@ struct dsmi_win {
     size_t size;     // every rank's segment size (the window is DSMI_SEG_ALIGN longer)
     bool shared;     // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
     bool passive;    // the MPI library needs the target's progress engine (progress.c)
-    char **peer;     // direct mode: every rank's segment (offset 0) as mapped here, else NULL
+    bool direct;     // direct mode: every rank is in peer[] (atomics are CPU atomics)
+    char **peer;     // direct or hybrid mode: rank's segment (offset 0) mapped here, or NULL
     MPI_Aint *disp0; // per rank: displacement of its offset 0 (dsmi_translate only)
+    int npeers;      // how many ranks peer[] maps (this one included)
 };
 DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 
@@ -87,20 +90,54 @@ DSMI_HIDDEN void dsmi_win_prepare_mpi(void);
 /* Open MPI's "osc" MCA setting (MPI_T) into value; "" when unset or not Open MPI. */
 DSMI_HIDDEN void dsmi_win_osc_setting(char *value, size_t cap);
 
-/* Direct mode (DSM_DIRECT, all ranks on one node): where rank's segment is mapped in this
- * process, so data moves with memcpy and atomics are CPU atomics. NULL: use MPI calls.
- * It is all or nothing for the job, because MPI atomics are atomic only against MPI
- * atomics (osc sm takes a lock around them): every rank must use one mechanism on a
- * word. So in direct mode every access to the data window goes through here. */
+/*
+ * The data path of each (caller, target) pair, decided once at dsm_init (win.c):
+ *  - direct mode (DSM_DIRECT, every rank on one node): every segment is mapped here;
+ *    data moves with memcpy and atomics are CPU atomics;
+ *  - hybrid mode (DSM_DIRECT, ranks on several nodes): the segments of the ranks on this
+ *    node are mapped here (node-shared memory) and reached with loads and stores; ranks
+ *    on other nodes with MPI RMA on the job-wide window over the same memory;
+ *  - MPI mode (DSM_DIRECT=0, or the memory could not be shared): MPI RMA for everyone.
+ *
+ * The atomics rule. MPI promises no atomicity between its atomics and CPU atomics (osc
+ * sm and pt2pt take a lock or run the operation in the target's progress engine, a NIC
+ * does it in hardware), so every rank must use one mechanism on a word. The rule: in
+ * direct mode every atomic is a CPU atomic; otherwise (hybrid and MPI mode) every atomic
+ * on the data window, to any target the caller's own segment included, is an MPI atomic.
+ * That covers dsm_atomic_*, the heap lock, the MCS queue words, signals and the usage
+ * counters, and every read of a word that atomics update goes through an MPI atomic too
+ * (MPI_NO_OP), never a plain load. So dsmi_peer() serves data only and dsmi_peer_atomic()
+ * is the one gate for atomics. Plain put/get racing with atomics on one word is the
+ * user's data race, on every path (mpidsm.h, consistency model).
+ */
+
+/* Where rank's segment (offset 0) is mapped in this process, for loads and stores (put,
+ * get, strided, vectors, the heap's metadata copies): direct mode every rank, hybrid mode
+ * the ranks of this node. NULL: use MPI calls. Address the byte at offset off as
+ * dsmi_peer(rank) + off (never + a displacement: hybrid windows may pad). */
 static inline char *dsmi_peer(int rank)
 {
     return dsmi_w.peer ? dsmi_w.peer[rank] : NULL;
 }
 
-/* Whether this job runs in direct mode (dsmi_peer is never NULL then). */
+/* Where to apply an atomic to rank's segment with CPU atomics, or NULL for an MPI atomic
+ * (the atomics rule above): only in direct mode. */
+static inline char *dsmi_peer_atomic(int rank)
+{
+    return dsmi_w.direct ? dsmi_w.peer[rank] : NULL;
+}
+
+/* Whether this job runs in direct mode (every rank mapped, no MPI operation ever pending
+ * on the data window). False in hybrid mode, which also has MPI operations to complete. */
 static inline bool dsmi_direct(void)
 {
-    return dsmi_w.peer != NULL;
+    return dsmi_w.direct;
+}
+
+/* Hybrid mode: some ranks mapped, others reached by MPI. */
+static inline bool dsmi_hybrid(void)
+{
+    return dsmi_w.peer != NULL && !dsmi_w.direct;
 }
 
 /* Direct mode's memory synchronisation: no MPI operation is ever pending on the data
@@ -135,9 +172,8 @@ static inline dsm_gptr_t dsmi_gptr(int rank, uint64_t offset)
  * user accesses, past the header. Restarting on a different rank count changes this
  * function and its table and nothing else. The displacement is where the path
  * addresses the byte: in the target's window for an MPI call (offset + the target's
- * pad), from dsmi_peer(rank) in direct mode (the offset: peer already points at the
- * segment). Every MPI call on the data window takes its displacement from here.
- * Returns DSM_OK or fails (logged) as func.
+ * pad), or the offset itself wherever the pads are zero (direct and hybrid mode). Every MPI call on
+ * the data window takes its displacement from here. Returns DSM_OK or fails (logged) as func.
  */
 static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func, int *rank,
                                  MPI_Aint *disp)

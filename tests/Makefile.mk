@@ -174,3 +174,14 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_ckpt_levels.sh tests/test_node_kill.sh
 endif
 EXTRA_DIST += tests/soak_node_kill.sh
+
+# Hybrid data path and dsm_ptr (issue 14 parts 1 and 3): the path per (caller, target)
+# pair, DSM_STATS by path, dsm_ptr, and the mixed storm (fetch-add totals, a CAS-built
+# lock, the MCS mutex, allocation on every heap at once). One node here; 2 simulated
+# nodes x 2 ranks in test_cluster.sh, where same-node and other-node peers mix.
+if DSM_TESTS
+check_PROGRAMS += tests/test_hybrid
+tests_test_hybrid_SOURCES = tests/test_hybrid.c
+tests_test_hybrid_CFLAGS = $(DSM_TEST_CFLAGS)
+tests_test_hybrid_LDADD = $(DSM_TEST_LDADD)
+endif
