@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,8 +248,28 @@ static char *map_aligned(int fd, size_t len)
     return a;
 }
 
-/* Open (create: this rank's own) the shared-memory segment of rank and map it. */
-static char *map_segment(uint64_t id, int rank, size_t len, bool create)
+/* Whether the file system under fd has room for the segments of the node (need bytes):
+ * tmpfs objects are sparse, and a page touched beyond the file system's size would
+ * kill the process with SIGBUS instead of failing an allocation. */
+static bool room_for(int fd, size_t need)
+{
+    struct statvfs st;
+    if (fstatvfs(fd, &st) != 0) {
+        return false;
+    }
+    bool ok = (uint64_t)st.f_bavail * st.f_frsize >= need;
+    if (!ok) {
+        dsmi_log(DSMI_LOG_INFO,
+                 "hybrid mode: /dev/shm has %llu bytes free, the node's segments "
+                 "need %zu",
+                 (unsigned long long)st.f_bavail * st.f_frsize, need);
+    }
+    return ok;
+}
+
+/* Open (create: this rank's own, checking room for the node's nlocal segments) the
+ * shared-memory segment of rank and map it. */
+static char *map_segment(uint64_t id, int rank, size_t len, bool create, int nlocal)
 {
     char name[64];
     shm_name(name, sizeof name, id, rank);
@@ -258,12 +279,14 @@ static char *map_segment(uint64_t id, int rank, size_t len, bool create)
         return NULL;
     }
     char *p = NULL;
-    if (!create || ftruncate(fd, (off_t)len) == 0) {
+    if (!create || (room_for(fd, len * (size_t)nlocal) && ftruncate(fd, (off_t)len) == 0)) {
         p = map_aligned(fd, len);
     }
     if (p == NULL) {
-        dsmi_log(DSMI_LOG_INFO, "hybrid mode: mapping %s (%zu bytes): %s", name, len,
-                 strerror(errno));
+        dsmi_log(DSMI_LOG_INFO, "hybrid mode: mapping %s (%zu bytes) failed", name, len);
+        if (create) {
+            shm_unlink(name); // never left behind
+        }
     }
     close(fd);
     return p;
@@ -292,7 +315,7 @@ static int map_node(uint64_t id, char **peer, int *ok)
     size_t len = map_len(dsmi_w.size);
     char name[64];
     shm_name(name, sizeof name, id, dsmi_rt.rank);
-    peer[dsmi_rt.rank] = map_segment(id, dsmi_rt.rank, len, true);
+    peer[dsmi_rt.rank] = map_segment(id, dsmi_rt.rank, len, true, lsize);
     *ok = ranks != NULL && peer[dsmi_rt.rank] != NULL;
     int mrc = MPI_Allreduce(MPI_IN_PLACE, ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm);
     if (mrc == MPI_SUCCESS && *ok) {
@@ -300,7 +323,7 @@ static int map_node(uint64_t id, char **peer, int *ok)
     }
     for (int i = 0; mrc == MPI_SUCCESS && *ok && i < lsize; i++) {
         if (ranks[i] != dsmi_rt.rank) {
-            peer[ranks[i]] = map_segment(id, ranks[i], len, false);
+            peer[ranks[i]] = map_segment(id, ranks[i], len, false, lsize);
             *ok = *ok && peer[ranks[i]] != NULL;
         }
     }
