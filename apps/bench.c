@@ -7,7 +7,8 @@
  *
  * Suites: rma (put/get/fetch-add/CAS latency and bandwidth, OSU-style), ckpt, heap,
  * sync, progress (a remote fetch-add while its target computes), xfer (put-with-signal,
- * strided patches); one file each. Run it
+ * strided patches), nodes (a job over several nodes: a same-node and an other-node
+ * peer); one file each. Run it
  * under mpi-launch/dsmrun with at least 2 ranks; rank 0 prints the tables, and with
  * --plot DIR also draws DIR/<suite>.png (apps/bench_plot.c).
  */
@@ -33,6 +34,7 @@ static const struct suite suites[] = {
     {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
     {"progress", bench_progress, "8 B fetch-add on rank 0 while it idles vs computes 1 s"},
     {"xfer", bench_xfer, "put-with-signal vs put+flush+atomic, strided vs MPI datatypes"},
+    {"nodes", bench_nodes, "8 B/1 MiB ops to a same-node and an other-node peer vs raw MPI"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

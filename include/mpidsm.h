@@ -145,7 +145,8 @@ typedef struct dsm_topo {
     int32_t cores;         /**< physical cores of this node */
     int32_t pus;           /**< hardware threads of this node */
     int32_t direct_ranks;  /**< ranks whose segments this rank reaches with loads and
-                                stores (DSM_DIRECT, one node): nranks, or 0 = MPI calls */
+                                stores (DSM_DIRECT): nranks on one node, local_ranks on
+                                several nodes (hybrid mode), 0 = MPI calls only */
     uint64_t node_memory;  /**< bytes of memory on this node */
     uint64_t segment_size; /**< bytes of each rank's segment (all equal) */
 } dsm_topo_t;
@@ -275,6 +276,33 @@ DSM_API char *dsm_gptr_str(dsm_gptr_t g, char *buf, size_t len);
  * \return ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_RANGE (g on another rank or out of range),
  *         ::DSM_ERR_STATE */
 DSM_API int dsm_gptr_local(dsm_gptr_t g, void **out);
+/**
+ * \brief A plain pointer to the byte g names when the calling process can load and store
+ * it directly, else NULL (OpenSHMEM's shmem_ptr).
+ *
+ * The caller's own memory always has one. Another rank's has one when its segment is
+ * mapped here: every rank of the caller's node when `DSM_DIRECT` is on (the default),
+ * on one node and on several; none with `DSM_DIRECT=0` or where the node could not share
+ * memory (dsm_topology()'s direct_ranks says how many ranks are reachable). So a loop
+ * can walk a neighbour's data without copying.
+ *
+ * Invalid input (a null pointer, an offset outside the user bytes of the segment, a rank
+ * outside the job, mpidsm not initialised) also returns NULL, and unlike a valid
+ * pointer out of reach it is an error: logged with the cause, given to dsm_last_error(),
+ * counted, and fatal under `DSM_ERRORS=abort`.
+ *
+ * Loads and stores through the pointer are ordinary memory accesses on shared memory:
+ * they are ordered against mpidsm's operations only by dsm_barrier(), a mutex or
+ * dsm_flush() on the owner's side, as for dsm_gptr_local() memory; and they are not
+ * atomic against dsm_atomic_* (use those for words others update atomically).
+ * Alignment: offset k lies at an address equal to k modulo 4096 (a page); modulo
+ * ::DSM_MAX_ALIGN for the caller's own segment and, in a job over several nodes, for
+ * every segment (mpidsm maps them itself there; on one node MPI maps them).
+ * \param[in] g any global pointer
+ * \return the address (valid until dsm_finalize()), or NULL
+ * \par Not collective. Completion: none (no communication). Thread safety: yes.
+ */
+DSM_API void *dsm_ptr(dsm_gptr_t g);
 /** \brief The global pointer for a process address inside this rank's segment.
  * \return ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_RANGE (not in the segment), ::DSM_ERR_STATE */
 DSM_API int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out);
@@ -758,6 +786,10 @@ typedef struct dsm_stats {
     uint64_t flushes;              /**< flushes issued (explicit and implied) */
     uint64_t flush_ns;             /**< nanoseconds spent in flushes */
     uint64_t errors;               /**< failed calls */
+    uint64_t ops_direct;           /**< put, get and atomic calls (dsm_put(), dsm_get(), their
+                                        _nb forms, dsm_atomic_*) done with loads, stores and
+                                        CPU atomics on a segment mapped here */
+    uint64_t ops_mpi;              /**< the same calls done with MPI one-sided operations */
 } dsm_stats_t;
 
 /** \brief Copy the calling rank's counters into *out.

@@ -337,7 +337,8 @@ static int run(const struct dsm_array *a, const struct patch *p, int64_t i, int6
         return rc;
     }
     char *l = (char *)p->buf + ((i - p->lo[0]) * p->ld + (j - p->lo[1])) * 8;
-    char *seg = dsmi_peer(rank);
+    // Accumulates are atomics: CPU atomics only where every atomic is one (win.h's rule).
+    char *seg = p->op == OP_ACC ? dsmi_peer_atomic(rank) : dsmi_peer(rank);
     if (seg != NULL) {
         direct_run(a, p->op, seg + disp, l, nr, nc, rld, p->ld);
         return DSM_OK;

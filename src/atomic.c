@@ -149,7 +149,7 @@ static int fop_nb(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, int
                          (unsigned long long)off, size);
     }
     MPI_Request r = MPI_REQUEST_NULL;
-    if (dsmi_peer(rank) != NULL) { // a CPU atomic: done now
+    if (dsmi_peer_atomic(rank) != NULL) { // a CPU atomic: done now (win.h's rule)
         rc = dsmi_rma_fop(g, val, old, dt, op, true, func);
     } else {
         int mrc =
@@ -158,6 +158,7 @@ static int fop_nb(dsm_gptr_t g, const void *val, void *old, MPI_Datatype dt, int
             return dsmi_fail_mpi(mrc, func, "MPI_Rget_accumulate", __FILE__, __LINE__);
         }
         dsmi_count(&dsmi_stat.atomics, 1);
+        dsmi_count(&dsmi_stat.ops_mpi, 1);
     }
     if (rc == DSM_OK) {
         dsmi_rma_req_store(req, r);

@@ -28,9 +28,10 @@ DSM_ENV(OMPI_OSC_FIX, BOOL, "1", true, "",
         "avoid Open MPI < 4.1.5's osc rdma compare-and-swap crash by selecting osc sm,pt2pt "
         "(or a shared-memory window) when mpidsm can")
 DSM_ENV(DIRECT, BOOL, "1", true, "",
-        "when every rank shares one node, reach other ranks' segments with loads, stores and "
-        "CPU atomics through an MPI shared-memory window instead of MPI calls (0 = always "
-        "MPI one-sided calls, e.g. to exercise the network path)")
+        "reach the segments of the ranks on the caller's node with loads and stores instead "
+        "of MPI calls: on one node every rank, atomics included (CPU atomics); across nodes "
+        "the node's ranks through node-shared memory, atomics by MPI (0 = always MPI "
+        "one-sided calls, e.g. to exercise the network path)")
 DSM_ENV(LOCK_TIMEOUT, LONG, "0", false, "0..1000000000", // nanoseconds must fit 64 bits
         "seconds a lock, rwlock or semaphore wait may last before it fails with "
         "DSM_ERR_TIMEOUT naming who waits for whom; 0 = wait for ever")

@@ -115,6 +115,27 @@ int dsm_gptr_local(dsm_gptr_t g, void **out)
     return DSM_OK;
 }
 
+/* Invalid input fails as every call does (logged, dsm_last_error, DSM_ERRORS=abort) and
+ * returns NULL; a valid pointer out of reach is no error, only NULL (as shmem_ptr). */
+void *dsm_ptr(dsm_gptr_t g)
+{
+    int rank = 0;
+    MPI_Aint disp = 0;
+    if (!dsmi_rt.up) {
+        dsmi_fail(DSM_ERR_STATE, "dsm_ptr", "mpidsm is not initialised (call dsm_init first)");
+        return NULL;
+    }
+    if (dsmi_translate(g, 0, true, "dsm_ptr", &rank, &disp) != DSM_OK) {
+        return NULL;
+    }
+    char *own = dsmi_seg_local(dsm_gptr_rank(g)); // always mapped, whatever the mode
+    if (own != NULL) {
+        return own + dsm_gptr_offset(g);
+    }
+    char *seg = dsmi_peer(rank);            // this node's segments in direct and hybrid mode
+    return seg != NULL ? seg + disp : NULL; // disp: from the host's peer pointer (win.h)
+}
+
 int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out)
 {
     DSMI_CHECK_UP("dsm_gptr_from_local");

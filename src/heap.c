@@ -111,7 +111,7 @@ static int word_cas(int rank, uint64_t off, int64_t expected, int64_t desired, i
 /* Take a ticket (*t) and read now-serving (*s) in one round. */
 static int ticket_take(int rank, int64_t *t, int64_t *s, const char *func)
 {
-    char *seg = dsmi_peer_seg(rank);
+    char *seg = dsmi_peer_seg_atomic(rank);
     if (seg != NULL) {
         *t = __atomic_fetch_add((int64_t *)(seg + L_NEXT), 1, __ATOMIC_SEQ_CST);
         *s = __atomic_load_n((int64_t *)(seg + R_LOCK), __ATOMIC_ACQUIRE);
@@ -134,7 +134,7 @@ static int ticket_take(int rank, int64_t *t, int64_t *s, const char *func)
 static void note_holder(int rank)
 {
     const int64_t id = dsmi_rt.rank + 1;
-    char *seg = dsmi_peer_seg(rank);
+    char *seg = dsmi_peer_seg_atomic(rank);
     if (seg != NULL) {
         __atomic_store_n((int64_t *)(seg + L_HOLDER), id, __ATOMIC_RELAXED);
     } else if (rank == dsmi_rt.rank) {
@@ -310,7 +310,7 @@ static int lock_take(int rank, const char *func, unsigned *ops)
 static int release(int rank, const int64_t d[4], const char *func)
 {
     int64_t all[5] = {d[0], d[1], d[2], d[3], 1}; // the last: now serving the next ticket
-    char *seg = dsmi_peer_seg(rank);
+    char *seg = dsmi_peer_seg_atomic(rank);
     if (seg != NULL) { // direct mode: the same sums, the lock word last
         int64_t *w = (int64_t *)(seg + U_IN_USE);
         /* Only the lock holder writes these words (heap_core.h: takers add to L_NEXT
@@ -641,7 +641,7 @@ int dsm_usage(int rank, dsm_usage_t *out)
     }
     int64_t u[4];
     int rc = DSM_OK;
-    char *seg = dsmi_peer_seg(rank);
+    char *seg = dsmi_peer_seg_atomic(rank);
     if (seg != NULL) { // direct mode: atomic loads against the holders' atomic adds
         for (int i = 0; i < 4; i++) {
             u[i] = __atomic_load_n((int64_t *)(seg + U_IN_USE) + i, __ATOMIC_SEQ_CST);

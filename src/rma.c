@@ -13,12 +13,14 @@
  * DSM_ERR_MPI with MPI's own message.
  *
  * In direct mode (win.h, dsmi_peer) the same calls are memcpy and GCC's __atomic
- * builtins on the target's mapped segment, with the same promises: a put is followed by
- * a sequentially consistent fence, so it is visible to everything this rank does next
- * (the completion a flush gives), a get ends with an acquire fence, and every atomic is
- * sequentially consistent. No MPI operation is ever pending on the data window in direct
- * mode, so a flush is a CPU fence (dsmi_direct_fence) and a barrier is MPI_Barrier
- * between two fences.
+ * builtins on the target's mapped segment; in hybrid mode put/get to a rank of this node
+ * are memcpy, and atomics to every target are MPI calls (win.h's atomics rule). The
+ * promises are the same: a put is followed by a sequentially consistent fence, so it is
+ * visible to everything this rank does next (the completion a flush gives), a get ends
+ * with an acquire fence, and every atomic is sequentially consistent. No MPI operation is
+ * ever pending on the data window in direct mode, so a flush is a CPU fence
+ * (dsmi_direct_fence) and a barrier is MPI_Barrier between two fences; in hybrid mode a
+ * flush is a CPU fence and then the MPI flush.
  */
 #include "rma.h"
 
@@ -33,6 +35,9 @@ _Static_assert(sizeof(MPI_Request) <= sizeof(uint64_t), "MPI_Request must fit th
 static inline int flush_raw(int rank, const char *func)
 {
     if (!dsmi_direct_fence()) { // direct mode has nothing to complete
+        if (dsmi_hybrid()) {    // stores to this node's segments, then the MPI operations
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        }
         if (rank >= 0) {
             DSMI_MPI(func, MPI_Win_flush(rank, dsmi_w.win));
         } else {
@@ -89,11 +94,13 @@ static inline void direct_copy(bool is_put, void *buf, char *seg, MPI_Aint disp,
         copy_bytes(seg + disp, buf, len);
         __atomic_thread_fence(__ATOMIC_SEQ_CST); // complete: ordered before our next access
         dsmi_count(&dsmi_stat.puts, 1);
+        dsmi_count(&dsmi_stat.ops_direct, 1);
         dsmi_count(&dsmi_stat.bytes_put, len);
     } else {
         copy_bytes(buf, seg + disp, len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         dsmi_count(&dsmi_stat.gets, 1);
+        dsmi_count(&dsmi_stat.ops_direct, 1);
         dsmi_count(&dsmi_stat.bytes_got, len);
     }
 }
@@ -146,6 +153,7 @@ static int transfer(bool is_put, void *buf, dsm_gptr_t g, size_t len, bool user,
         dsmi_count(&dsmi_stat.gets, 1);
         dsmi_count(&dsmi_stat.bytes_got, len);
     }
+    dsmi_count(&dsmi_stat.ops_mpi, 1);
     if (own) {
         MPI_Type_free(&type);
     }
@@ -179,6 +187,7 @@ static __attribute__((noinline)) int counted(bool is_put, int rank, size_t len, 
 {
     dsmi_count(is_put ? &dsmi_stat.puts : &dsmi_stat.gets, 1);
     dsmi_count(is_put ? &dsmi_stat.bytes_put : &dsmi_stat.bytes_got, len);
+    dsmi_count(&dsmi_stat.ops_mpi, 1);
     return dsmi_rma_flush(rank, func);
 }
 
@@ -200,7 +209,7 @@ static inline __attribute__((always_inline)) int fast(bool is_put, void *buf, ds
         return rc;
     }
     char *seg = dsmi_peer(rank);
-    if (seg != NULL) {
+    if (seg != NULL) { // disp: a segment is addressed from its host's peer pointer (win.h)
         direct_copy(is_put, buf, seg, disp, len);
         return DSM_OK;
     }
@@ -443,6 +452,7 @@ static inline void direct_fop(char *p, const void *val, void *old, int size, enu
         DIRECT_FOP(uint64_t, p, val, old, op);
     }
     dsmi_count(&dsmi_stat.atomics, 1);
+    dsmi_count(&dsmi_stat.ops_direct, 1);
 }
 
 static inline void direct_cas(char *p, const void *desired, const void *expected, void *old,
@@ -461,6 +471,7 @@ static inline void direct_cas(char *p, const void *desired, const void *expected
     }
     DSMI_AFTER_ATOMIC();
     dsmi_count(&dsmi_stat.atomics, 1);
+    dsmi_count(&dsmi_stat.ops_direct, 1);
 }
 
 /* Fetch-and-op then flush, inlined into every public atomic: on osc sm the whole
@@ -475,7 +486,7 @@ static inline __attribute__((always_inline)) int fop_core(dsm_gptr_t g, const vo
     if ((rc = atomic_target(g, size, user, func, &rank, &disp)) != DSM_OK) {
         return rc;
     }
-    char *seg = dsmi_peer(rank);
+    char *seg = dsmi_peer_atomic(rank); // the atomics rule (win.h)
     if (seg != NULL) {
         direct_fop(seg + disp, val, old, size, op);
         return DSM_OK;
@@ -483,6 +494,7 @@ static inline __attribute__((always_inline)) int fop_core(dsm_gptr_t g, const vo
     DSMI_MPI(func, MPI_Fetch_and_op(val, old, dt, rank, disp, mpi_op(op), dsmi_w.win));
     if (__builtin_expect(dsmi_rt.cfg.STATS, 0)) {
         dsmi_count(&dsmi_stat.atomics, 1);
+        dsmi_count(&dsmi_stat.ops_mpi, 1);
         return dsmi_rma_flush(rank, func);
     }
     return flush_raw(rank, func);
@@ -509,7 +521,7 @@ static inline __attribute__((always_inline)) int cas_core(dsm_gptr_t g, const vo
     if ((rc = atomic_target(g, dt_size(dt), user, func, &rank, &disp)) != DSM_OK) {
         return rc;
     }
-    char *seg = dsmi_peer(rank);
+    char *seg = dsmi_peer_atomic(rank); // the atomics rule (win.h)
     if (seg != NULL) {
         direct_cas(seg + disp, desired, expected, old, dt_size(dt));
         return DSM_OK;
@@ -522,6 +534,7 @@ static inline __attribute__((always_inline)) int cas_core(dsm_gptr_t g, const vo
     }
     DSMI_MPI(func, MPI_Compare_and_swap(desired, expected, old, dt, rank, disp, dsmi_w.win));
     dsmi_count(&dsmi_stat.atomics, 1);
+    dsmi_count(&dsmi_stat.ops_mpi, 1);
     return dsmi_rma_flush(rank, func);
 }
 

@@ -123,6 +123,7 @@ static void print_banner(void)
     dsmi_log(DSMI_LOG_ALWAYS, "segment: %zu bytes per rank (%zu for the header)%s", dsmi_w.size,
              (size_t)DSMI_HDR_SIZE,
              dsmi_direct()   ? ", shared-memory window, direct load/store to every rank"
+             : dsmi_hybrid() ? ", node-shared segments: load/store on this node, MPI beyond"
              : dsmi_w.shared ? ", shared-memory window"
                              : "");
     if (dsmi_win_needs_progress()) {
@@ -283,11 +284,12 @@ static void print_stats(void)
     dsm_stats(&s);
     dsmi_log(DSMI_LOG_ALWAYS,
              "stats: %llu puts (%llu B), %llu gets (%llu B), %llu atomics, %llu flushes "
-             "(%.3f ms), %llu errors",
+             "(%.3f ms), %llu errors; by path: %llu direct (load/store), %llu MPI",
              (unsigned long long)s.puts, (unsigned long long)s.bytes_put,
              (unsigned long long)s.gets, (unsigned long long)s.bytes_got,
              (unsigned long long)s.atomics, (unsigned long long)s.flushes, s.flush_ns / 1e6,
-             (unsigned long long)s.errors);
+             (unsigned long long)s.errors, (unsigned long long)s.ops_direct,
+             (unsigned long long)s.ops_mpi);
 }
 
 int dsm_finalize(void)
@@ -334,6 +336,7 @@ int dsm_stats(dsm_stats_t *out)
     }
     *out = (dsm_stats_t){dsmi_stat.puts,      dsmi_stat.gets,    dsmi_stat.bytes_put,
                          dsmi_stat.bytes_got, dsmi_stat.atomics, dsmi_stat.flushes,
-                         dsmi_stat.flush_ns,  dsmi_stat.errors};
+                         dsmi_stat.flush_ns,  dsmi_stat.errors,  dsmi_stat.ops_direct,
+                         dsmi_stat.ops_mpi};
     return DSM_OK;
 }

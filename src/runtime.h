@@ -146,6 +146,7 @@ DSMI_HIDDEN bool dsmi_debug_asserts(void);
 /* ---- statistics: one counter set per rank, relaxed atomics only under threads ---- */
 struct dsmi_counters {
     _Atomic uint64_t puts, gets, bytes_put, bytes_got, atomics, flushes, flush_ns, errors;
+    _Atomic uint64_t ops_direct, ops_mpi; // data-path calls by path (rma.c, atomic.c)
 };
 DSMI_HIDDEN extern struct dsmi_counters dsmi_stat;
 

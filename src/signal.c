@@ -113,7 +113,7 @@ static bool backoff_step(struct backoff *b)
 static int read_words(const struct wtype *t, MPI_Aint disp, size_t i, size_t k, uint64_t *out,
                       const char *func)
 {
-    char *seg = dsmi_peer(dsmi_rt.rank);
+    char *seg = dsmi_peer_atomic(dsmi_rt.rank);
     if (seg != NULL) {
         for (size_t j = 0; j < k; j++) {
             char *p = seg + disp + (MPI_Aint)((i + j) * (size_t)t->size);

@@ -238,7 +238,7 @@ static int patch(bool is_put, void *buf, dsm_gptr_t g, const dsm_stride_t *p, bo
     }
     char *seg = dsmi_peer(rank);
     if (!empty && seg != NULL) {
-        copy_patch(is_put, buf, seg + disp, p);
+        copy_patch(is_put, buf, seg + disp, p); // disp: from the host's peer pointer (win.h)
         count_transfer(is_put, bytes);
     } else if (!empty) {
         MPI_Datatype lt, rt; // cached: not freed here

@@ -142,6 +142,6 @@ int dsm_topology(dsm_topo_t *out)
     }
     *out = topo;
     out->segment_size = dsmi_w.size;
-    out->direct_ranks = dsmi_direct() ? dsmi_rt.nranks : 0;
+    out->direct_ranks = dsmi_w.npeers;
     return DSM_OK;
 }

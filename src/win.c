@@ -30,13 +30,34 @@
  * ranks); otherwise mpidsm keeps MPI calls and says why at info level. osc sm backs an
  * MPI_Win_allocate window on one node with the same shared memory, so this costs no
  * more memory than the ordinary window.
+ *
+ * Hybrid mode (DSM_DIRECT=1, ranks on several nodes; design decision 6): each rank's
+ * segment is a POSIX shared-memory object (shm_open in the node's /dev/shm, named after
+ * the launch id and the rank), which every rank of the same node maps; the job-wide
+ * window is MPI_Win_create over that memory. Same-node peers then move data with loads
+ * and stores, other nodes with MPI RMA, and atomics follow the rule in win.h (MPI for
+ * every target). mpidsm maps the objects itself rather than through
+ * MPI_Win_allocate_shared because Open MPI's osc ucx and pt2pt refuse shared windows
+ * (only osc sm makes them, and a job across nodes is launched without it), and because
+ * its own mappings can start at a DSMI_SEG_ALIGN boundary in every process, so the pads
+ * are zero and DSM_MAX_ALIGN holds for a same-node pointer too (dsm_ptr). The objects are
+ * unlinked as soon as every rank of the node has mapped them, so nothing is left in
+ * /dev/shm after the job, however it ends. Any failure on any rank (no /dev/shm, a
+ * window without the unified memory model) falls back to MPI mode on every rank.
  */
 #include "win.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "topo.h"
 
 struct dsmi_win dsmi_w = {.win = MPI_WIN_NULL};
 
@@ -218,8 +239,186 @@ static int map_peers(void)
         return DSM_OK;
     }
     dsmi_w.peer = peer;
+    dsmi_w.direct = true;
+    dsmi_w.npeers = dsmi_rt.nranks;
     // Direct mode addresses a segment from its host's peer pointer: slot * stride.
     fill_table(NULL);
+    return DSM_OK;
+}
+
+/* ---- hybrid mode: node-shared segments under one job-wide window ---- */
+
+/* Bytes mapped for rank r: its slots (win.h), stride apart, the last in whole pages. */
+static size_t map_len(int r)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int nslots = (dsmi_w.nseg - r + dsmi_rt.nranks - 1) / dsmi_rt.nranks;
+    return (size_t)(nslots - 1) * dsmi_w.stride + (dsmi_w.size + page - 1) / page * page;
+}
+
+static void shm_name(char *name, size_t cap, uint64_t id, int rank)
+{
+    snprintf(name, cap, "/mpidsm-%016llx-%d", (unsigned long long)id, rank);
+}
+
+/* Map len bytes of fd at the first DSMI_SEG_ALIGN boundary of a reserved range (the
+ * slack around it is given back), or NULL. */
+static char *map_aligned(int fd, size_t len)
+{
+    size_t span = len + DSMI_SEG_ALIGN;
+    char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) {
+        return NULL;
+    }
+    char *a = r + (-(uintptr_t)r & (DSMI_SEG_ALIGN - 1));
+    char *m = mmap(a, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (a > r) {
+        munmap(r, (size_t)(a - r));
+    }
+    if (r + span > a + len) {
+        munmap(a + len, (size_t)(r + span - (a + len)));
+    }
+    if (m == MAP_FAILED) {
+        munmap(a, len);
+        return NULL;
+    }
+    return a;
+}
+
+/* Whether the file system under fd has room for the segments of the node (need bytes):
+ * tmpfs objects are sparse, and a page touched beyond the file system's size would
+ * kill the process with SIGBUS instead of failing an allocation. */
+static bool room_for(int fd, size_t need)
+{
+    struct statvfs st;
+    if (fstatvfs(fd, &st) != 0) {
+        return false;
+    }
+    bool ok = (uint64_t)st.f_bavail * st.f_frsize >= need;
+    if (!ok) {
+        dsmi_log(DSMI_LOG_INFO,
+                 "hybrid mode: /dev/shm has %llu bytes free, the node's segments "
+                 "need %zu",
+                 (unsigned long long)st.f_bavail * st.f_frsize, need);
+    }
+    return ok;
+}
+
+/* Open (create: this rank's own, checking room for the node's nlocal segments) the
+ * shared-memory segment of rank and map it. */
+static char *map_segment(uint64_t id, int rank, size_t len, bool create, int nlocal)
+{
+    char name[64];
+    shm_name(name, sizeof name, id, rank);
+    int fd = shm_open(name, create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR, 0600);
+    if (fd < 0) {
+        dsmi_log(DSMI_LOG_INFO, "hybrid mode: shm_open(%s): %s", name, strerror(errno));
+        return NULL;
+    }
+    char *p = NULL;
+    if (!create || (room_for(fd, len * (size_t)nlocal) && ftruncate(fd, (off_t)len) == 0)) {
+        p = map_aligned(fd, len);
+    }
+    if (p == NULL) {
+        dsmi_log(DSMI_LOG_INFO, "hybrid mode: mapping %s (%zu bytes) failed", name, len);
+        if (create) {
+            shm_unlink(name); // never left behind
+        }
+    }
+    close(fd);
+    return p;
+}
+
+/* Unmap every segment mapped here (hybrid mode) and forget the table. */
+static void unmap_segments(char **peer)
+{
+    for (int r = 0; peer != NULL && r < dsmi_rt.nranks; r++) {
+        if (peer[r] != NULL) {
+            munmap(peer[r], map_len(r));
+        }
+    }
+    free(peer);
+}
+
+/* Collective: map this node's segments into peer[] (calloc'd, nranks entries). Every rank
+ * learns whether all succeeded; the objects are unlinked once all have tried. */
+static int map_node(uint64_t id, char **peer, int *ok)
+{
+    MPI_Comm node = dsmi_topo_node_comm();
+    int lsize = 0;
+    MPI_Comm_size(node, &lsize);
+    int *ranks = malloc((size_t)lsize * sizeof *ranks);
+    char name[64];
+    shm_name(name, sizeof name, id, dsmi_rt.rank);
+    peer[dsmi_rt.rank] = map_segment(id, dsmi_rt.rank, map_len(dsmi_rt.rank), true, lsize);
+    *ok = ranks != NULL && peer[dsmi_rt.rank] != NULL;
+    int mrc = MPI_Allreduce(MPI_IN_PLACE, ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm);
+    if (mrc == MPI_SUCCESS && *ok) {
+        mrc = MPI_Allgather(&dsmi_rt.rank, 1, MPI_INT, ranks, 1, MPI_INT, node);
+    }
+    for (int i = 0; mrc == MPI_SUCCESS && *ok && i < lsize; i++) {
+        if (ranks[i] != dsmi_rt.rank) {
+            peer[ranks[i]] = map_segment(id, ranks[i], map_len(ranks[i]), false, lsize);
+            *ok = *ok && peer[ranks[i]] != NULL;
+        }
+    }
+    if (mrc == MPI_SUCCESS) { // every rank has tried to map every object of its node
+        mrc = MPI_Allreduce(MPI_IN_PLACE, ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm);
+    }
+    if (peer[dsmi_rt.rank] != NULL) {
+        shm_unlink(name);
+    }
+    free(ranks);
+    dsmi_w.npeers = lsize;
+    return mrc == MPI_SUCCESS ? DSM_OK
+                              : dsmi_fail_mpi(mrc, "dsm_init", "MPI_Allreduce", __FILE__, __LINE__);
+}
+
+/* Whether the window's memory model is unified on every rank (collective). */
+static int agree_unified(int *ok)
+{
+    int *model = NULL, flag = 0;
+    *ok = MPI_Win_get_attr(dsmi_w.win, MPI_WIN_MODEL, &model, &flag) == MPI_SUCCESS && flag &&
+          *model == MPI_WIN_UNIFIED;
+    DSMI_MPI("dsm_init", MPI_Allreduce(MPI_IN_PLACE, ok, 1, MPI_INT, MPI_LAND, dsmi_rt.comm));
+    return DSM_OK;
+}
+
+/* Collective: hybrid mode's segments and window. *done false (and nothing kept): fall
+ * back to MPI mode on every rank. */
+static int create_hybrid(uint64_t id, bool *done)
+{
+    *done = false;
+    char **peer = calloc((size_t)dsmi_rt.nranks, sizeof *peer);
+    int ok = 0, rc;
+    if (peer == NULL) {
+        return dsmi_fail(DSM_ERR_NOMEM, "dsm_init", "no memory for the peer table");
+    }
+    if ((rc = map_node(id, peer, &ok)) != DSM_OK || !ok) {
+        unmap_segments(peer);
+        if (rc == DSM_OK) {
+            dsmi_log(DSMI_LOG_INFO, "hybrid mode off: a node's segments could not be shared");
+        }
+        return rc;
+    }
+    dsmi_w.base = peer[dsmi_rt.rank];
+    int mrc = MPI_Win_create(dsmi_w.base, (MPI_Aint)map_len(dsmi_rt.rank), 1, MPI_INFO_NULL,
+                             dsmi_rt.comm, &dsmi_w.win);
+    if (mrc != MPI_SUCCESS) {
+        unmap_segments(peer);
+        return dsmi_fail_mpi(mrc, "dsm_init", "MPI_Win_create", __FILE__, __LINE__);
+    }
+    MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN);
+    if ((rc = agree_unified(&ok)) != DSM_OK || !ok) {
+        MPI_Win_free(&dsmi_w.win);
+        unmap_segments(peer);
+        if (rc == DSM_OK) {
+            dsmi_log(DSMI_LOG_INFO, "hybrid mode off: the window's memory model is not unified");
+        }
+        return rc;
+    }
+    dsmi_w.peer = peer;
+    *done = true;
     return DSM_OK;
 }
 
@@ -227,6 +426,9 @@ static int map_peers(void)
 static void create_failed(void)
 {
     MPI_Win_free(&dsmi_w.win);
+    if (dsmi_hybrid()) {
+        unmap_segments(dsmi_w.peer); // after the window that exposes them
+    }
     free(dsmi_w.disp0);
     free(dsmi_w.host);
     dsmi_w = (struct dsmi_win){.win = MPI_WIN_NULL};
@@ -280,16 +482,26 @@ int dsmi_win_create(size_t size, int nseg, bool single_node)
     dsmi_w.nslots = (nseg - dsmi_rt.rank + dsmi_rt.nranks - 1) / dsmi_rt.nranks;
     dsmi_w.stride = (size + DSMI_SEG_ALIGN - 1) & ~(DSMI_SEG_ALIGN - 1);
     MPI_Aint pad = 0;
-    int rc = allocate(shared, info, &pad);
+    uint64_t launch = launch_id();
+    bool hybrid = false;
+    // Several nodes: same-node peers by loads and stores where the node can share memory.
+    int rc = !single_node && dsmi_rt.cfg.DIRECT ? create_hybrid(launch, &hybrid) : DSM_OK;
+    if (rc == DSM_OK && !hybrid) {
+        rc = allocate(shared, info, &pad);
+    }
     MPI_Info_free(&info);
     if (rc != DSM_OK) {
         return rc;
     }
     dsmi_w.shared = shared;
     dsmi_w.passive = !shared && !agree[3];
-    dsmi_w.peer = NULL;
+    dsmi_w.direct = false;
     dsmi_w.disp0 = NULL;
     dsmi_w.host = NULL;
+    if (!hybrid) {
+        dsmi_w.peer = NULL;
+        dsmi_w.npeers = 0;
+    }
     MPI_Win_set_errhandler(dsmi_w.win, MPI_ERRORS_RETURN); // map_peers' queries may fail
     if ((rc = gather_pads(pad)) != DSM_OK || (direct && (rc = map_peers()) != DSM_OK)) {
         create_failed();
@@ -309,9 +521,13 @@ int dsmi_win_destroy(void)
         return DSM_OK;
     }
     // Best effort: whatever fails, the mapping is forgotten, so a later dsm_init never
-    // copies through a stale one.
-    free(dsmi_w.peer);
+    // copies through a stale one. Hybrid mode's own mappings go after the window.
+    char **own = dsmi_hybrid() ? dsmi_w.peer : NULL;
+    if (own == NULL) {
+        free(dsmi_w.peer);
+    }
     dsmi_w.peer = NULL;
+    dsmi_w.direct = false;
     free(dsmi_w.disp0);
     dsmi_w.disp0 = NULL;
     free(dsmi_w.host);
@@ -322,6 +538,7 @@ int dsmi_win_destroy(void)
         what = "MPI_Win_unlock_all";
     }
     int frc = MPI_Win_free(&dsmi_w.win); // even after a failure above: never keep it
+    unmap_segments(own);                 // size still known: dsmi_w is reset below
     if (mrc == MPI_SUCCESS && frc != MPI_SUCCESS) {
         mrc = frc;
         what = "MPI_Win_free";

@@ -15,7 +15,8 @@
  * longer than the segment and the segment starts at the first DSMI_SEG_ALIGN boundary
  * inside it, pad[r] bytes in. The pads differ between ranks; the window layer keeps
  * them in dsmi_w.disp0, read only by dsmi_translate (in direct mode they are folded
- * into the dsmi_peer pointers instead, and the table is zero). A segment's offsets
+ * into the dsmi_peer pointers instead; in hybrid mode mpidsm maps the memory itself at
+ * DSMI_SEG_ALIGN boundaries in every process, and the pads are zero). A segment's offsets
  * (what global pointers, the heap and checkpoints use) never include the pad, so a
  * checkpoint written under one pad restores under another.
  *
@@ -83,12 +84,14 @@ struct dsmi_win {
     size_t size;     // every segment's size (slot 0's window part is DSMI_SEG_ALIGN longer)
     bool shared;     // made by MPI_Win_allocate_shared (see the Open MPI note in win.c)
     bool passive;    // the MPI library needs the target's progress engine (progress.c)
-    char **peer;     // direct mode: every rank's slot 0 (offset 0) as mapped here, else NULL
+    bool direct;     // direct mode: every rank is in peer[] (atomics are CPU atomics)
+    char **peer;     // direct or hybrid mode: rank's slot 0 (offset 0) mapped here, or NULL
     MPI_Aint *disp0; // per segment: displacement of its offset 0 (dsmi_translate's table)
     int *host;       // per segment: the rank whose window holds it (dsmi_translate's table)
     int nseg;        // segments in the address space (>= ranks)
     int nslots;      // segments this rank's window holds (slot k: segment rank + k * nranks)
     size_t stride;   // bytes between two slots (size rounded up to DSMI_SEG_ALIGN)
+    int npeers;      // how many ranks peer[] maps (this one included)
 };
 DSMI_HIDDEN extern struct dsmi_win dsmi_w;
 
@@ -108,11 +111,32 @@ DSMI_HIDDEN void dsmi_win_prepare_mpi(void);
 /* Open MPI's "osc" MCA setting (MPI_T) into value; "" when unset or not Open MPI. */
 DSMI_HIDDEN void dsmi_win_osc_setting(char *value, size_t cap);
 
-/* Direct mode (DSM_DIRECT, all ranks on one node): where rank's segment is mapped in this
- * process, so data moves with memcpy and atomics are CPU atomics. NULL: use MPI calls.
- * It is all or nothing for the job, because MPI atomics are atomic only against MPI
- * atomics (osc sm takes a lock around them): every rank must use one mechanism on a
- * word. So in direct mode every access to the data window goes through here. */
+/*
+ * The data path of each (caller, target) pair, decided once at dsm_init (win.c):
+ *  - direct mode (DSM_DIRECT, every rank on one node): every segment is mapped here;
+ *    data moves with memcpy and atomics are CPU atomics;
+ *  - hybrid mode (DSM_DIRECT, ranks on several nodes): the segments of the ranks on this
+ *    node are mapped here (node-shared memory) and reached with loads and stores; ranks
+ *    on other nodes with MPI RMA on the job-wide window over the same memory;
+ *  - MPI mode (DSM_DIRECT=0, or the memory could not be shared): MPI RMA for everyone.
+ *
+ * The atomics rule. MPI promises no atomicity between its atomics and CPU atomics (osc
+ * sm and pt2pt take a lock or run the operation in the target's progress engine, a NIC
+ * does it in hardware), so every rank must use one mechanism on a word. The rule: in
+ * direct mode every atomic is a CPU atomic; otherwise (hybrid and MPI mode) every atomic
+ * on the data window, to any target the caller's own segment included, is an MPI atomic.
+ * That covers dsm_atomic_*, the heap lock, the MCS queue words, signals and the usage
+ * counters, and every read of a word that atomics update goes through an MPI atomic too
+ * (MPI_NO_OP), never a plain load. So dsmi_peer() serves data only and dsmi_peer_atomic()
+ * is the one gate for atomics. Plain put/get racing with atomics on one word is the
+ * user's data race, on every path (mpidsm.h, consistency model).
+ */
+
+/* Where rank's segment (offset 0) is mapped in this process, for loads and stores (put,
+ * get, strided, vectors, the heap's metadata copies): direct mode every rank, hybrid mode
+ * the ranks of this node. NULL: use MPI calls. rank is a host (dsmi_translate's *rank);
+ * address a byte as dsmi_peer(rank) + the displacement dsmi_translate gave (the slot's
+ * place included; pads are folded in or zero on these paths). */
 static inline char *dsmi_peer(int rank)
 {
     return dsmi_w.peer ? dsmi_w.peer[rank] : NULL;
@@ -145,17 +169,38 @@ static inline char *dsmi_seg_local(int seg)
 }
 
 /* dsmi_peer for a segment id instead of a translated rank: segment seg's offset 0 as
- * mapped here in direct mode, else NULL. */
+ * mapped here (direct mode, and hybrid mode for a host on this node), else NULL. For
+ * data only; atomics go through dsmi_peer_seg_atomic. */
 static inline char *dsmi_peer_seg(int seg)
 {
     char *p = dsmi_peer(dsmi_w.host[seg]);
     return p ? p + dsmi_w.disp0[seg] : NULL;
 }
 
-/* Whether this job runs in direct mode (dsmi_peer is never NULL then). */
+/* Where to apply an atomic to rank's segment with CPU atomics, or NULL for an MPI atomic
+ * (the atomics rule above): only in direct mode. */
+static inline char *dsmi_peer_atomic(int rank)
+{
+    return dsmi_w.direct ? dsmi_w.peer[rank] : NULL;
+}
+
+/* dsmi_peer_atomic for a segment id: segment seg's offset 0 for CPU atomics, or NULL. */
+static inline char *dsmi_peer_seg_atomic(int seg)
+{
+    return dsmi_w.direct ? dsmi_w.peer[dsmi_w.host[seg]] + dsmi_w.disp0[seg] : NULL;
+}
+
+/* Whether this job runs in direct mode (every rank mapped, no MPI operation ever pending
+ * on the data window). False in hybrid mode, which also has MPI operations to complete. */
 static inline bool dsmi_direct(void)
 {
-    return dsmi_w.peer != NULL;
+    return dsmi_w.direct;
+}
+
+/* Hybrid mode: some ranks mapped, others reached by MPI. */
+static inline bool dsmi_hybrid(void)
+{
+    return dsmi_w.peer != NULL && !dsmi_w.direct;
 }
 
 /* Direct mode's memory synchronisation: no MPI operation is ever pending on the data
@@ -191,8 +236,9 @@ static inline dsm_gptr_t dsmi_gptr(int rank, uint64_t offset)
  * Restarting on a different rank count changes this function's table and nothing else.
  * The displacement is where the path addresses the byte: in the host's window for an
  * MPI call (offset + the host's pad + slot * stride), from dsmi_peer(*rank) in direct
- * mode (offset + slot * stride: peer points at the host's slot 0). Every MPI call on
- * the data window takes its displacement from here.
+ * and hybrid mode (offset + slot * stride: peer points at the host's slot 0, and hybrid
+ * windows have no pad, so the two agree there). Every MPI call on the data window takes
+ * its displacement from here.
  * Returns DSM_OK or fails (logged) as func.
  */
 static inline int dsmi_translate(dsm_gptr_t g, size_t len, bool user, const char *func, int *rank,

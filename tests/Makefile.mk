@@ -184,3 +184,14 @@ tests_regroup_SOURCES = tests/regroup.c
 tests_regroup_LDADD = src/libdsmcore.la
 check_SCRIPTS += tests/test_ckpt_regroup.sh
 endif
+
+# Hybrid data path and dsm_ptr (issue 14 parts 1 and 3): the path per (caller, target)
+# pair, DSM_STATS by path, dsm_ptr, and the mixed storm (fetch-add totals, a CAS-built
+# lock, the MCS mutex, allocation on every heap at once). One node here; 2 simulated
+# nodes x 2 ranks in test_cluster.sh, where same-node and other-node peers mix.
+if DSM_TESTS
+check_PROGRAMS += tests/test_hybrid
+tests_test_hybrid_SOURCES = tests/test_hybrid.c
+tests_test_hybrid_CFLAGS = $(DSM_TEST_CFLAGS)
+tests_test_hybrid_LDADD = $(DSM_TEST_LDADD)
+endif
