@@ -132,7 +132,6 @@ struct dsmi_ckpt_stream {
     char dir[PATH_MAX], name[64];
     int dfd, fd, err; // err: errno of the first failed write, 0 while all went well
     uint64_t off;     // bytes written so far
-    uint64_t synced;  // bytes whose writeback was started (whole pages)
 };
 DSMI_HIDDEN int dsmi_ckpt_stream_open(struct dsmi_ckpt_stream *s, const char *dir, const char *name,
                                       char *why);

@@ -431,7 +431,7 @@ int dsmi_ckpt_stream_open(struct dsmi_ckpt_stream *s, const char *dir, const cha
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->err = 0;
-    s->off = s->synced = 0;
+    s->off = 0;
     s->fd = create_tmp(dir, name, &s->dfd, why);
     return s->fd < 0 ? DSM_ERR_IO : DSM_OK;
 }
@@ -445,16 +445,10 @@ void dsmi_ckpt_stream_write(struct dsmi_ckpt_stream *s, const void *buf, size_t 
         s->err = errno;
         return;
     }
+    // Start writing these pages back now, overlapped with what is still to arrive. Only a
+    // hint: a file system without it is made durable by the fsync at the end all the same.
+    sync_file_range(s->fd, (off_t)s->off, (off_t)len, SYNC_FILE_RANGE_WRITE);
     s->off += len;
-    /* Start writing the whole pages written so far back now, overlapped with what is
-     * still to arrive. Never a partial page: the next piece rewrites it, and a page under
-     * writeback may make that write wait for the disk. Only a hint: the fsync at the end
-     * makes the file durable all the same. */
-    uint64_t whole = s->off & ~(uint64_t)4095;
-    if (whole > s->synced) {
-        sync_file_range(s->fd, (off_t)s->synced, (off_t)(whole - s->synced), SYNC_FILE_RANGE_WRITE);
-        s->synced = whole;
-    }
 }
 
 int dsmi_ckpt_stream_close(struct dsmi_ckpt_stream *s, bool ok, char *why)
