@@ -124,21 +124,6 @@ DSMI_HIDDEN int dsmi_ckpt_read(const char *dir, const char *name, const struct d
  * wrong file in that epoch, not a checkpoint of another job. */
 DSMI_HIDDEN int dsmi_ckpt_check_hdr(const struct dsmi_ckpt_hdr *h, const struct dsmi_ckpt_expect *e,
                                     size_t seg_cap, char *why);
-/* An image written durably as it arrives (a partner replica received in pieces): the
- * same temp file, fsync and rename as dsmi_ckpt_write, the bytes given in file order.
- * Writeback of each piece starts at once (sync_file_range), so the closing fsync waits
- * only for the tail. */
-struct dsmi_ckpt_stream {
-    char dir[PATH_MAX], name[64];
-    int dfd, fd, err; // err: errno of the first failed write, 0 while all went well
-    uint64_t off;     // bytes written so far
-};
-DSMI_HIDDEN int dsmi_ckpt_stream_open(struct dsmi_ckpt_stream *s, const char *dir, const char *name,
-                                      char *why);
-/* Append len bytes; a failure is kept for dsmi_ckpt_stream_close to report. */
-DSMI_HIDDEN void dsmi_ckpt_stream_write(struct dsmi_ckpt_stream *s, const void *buf, size_t len);
-/* fsync, rename into place (ok and no write failed) or remove; DSM_OK or DSM_ERR_IO. */
-DSMI_HIDDEN int dsmi_ckpt_stream_close(struct dsmi_ckpt_stream *s, bool ok, char *why);
 /* Write a small text file durably (COMMIT). */
 DSMI_HIDDEN int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text,
                                      char *why);

@@ -426,42 +426,6 @@ int dsmi_ckpt_write(const char *dir, const char *name, struct dsmi_ckpt_hdr *h, 
     return finish_tmp(dir, name, dfd, fd, ok, why);
 }
 
-int dsmi_ckpt_stream_open(struct dsmi_ckpt_stream *s, const char *dir, const char *name, char *why)
-{
-    snprintf(s->dir, sizeof s->dir, "%s", dir);
-    snprintf(s->name, sizeof s->name, "%s", name);
-    s->err = 0;
-    s->off = 0;
-    s->fd = create_tmp(dir, name, &s->dfd, why);
-    return s->fd < 0 ? DSM_ERR_IO : DSM_OK;
-}
-
-void dsmi_ckpt_stream_write(struct dsmi_ckpt_stream *s, const void *buf, size_t len)
-{
-    if (s->err != 0) {
-        return;
-    }
-    if (write_all(s->fd, buf, len) != 0) {
-        s->err = errno;
-        return;
-    }
-    // Start writing these pages back now, overlapped with what is still to arrive. Only a
-    // hint: a file system without it is made durable by the fsync at the end all the same.
-    sync_file_range(s->fd, (off_t)s->off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-    s->off += len;
-}
-
-int dsmi_ckpt_stream_close(struct dsmi_ckpt_stream *s, bool ok, char *why)
-{
-    if (ok && s->err == 0 && fsync(s->fd) != 0) {
-        s->err = errno;
-    }
-    if (s->err != 0) {
-        errno = s->err; // finish_tmp names the cause
-    }
-    return finish_tmp(s->dir, s->name, s->dfd, s->fd, ok && s->err == 0, why);
-}
-
 int dsmi_ckpt_write_text(const char *dir, const char *name, const char *text, char *why)
 {
     int dfd, fd = create_tmp(dir, name, &dfd, why);

@@ -26,7 +26,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,9 +35,7 @@
 #include "topo.h"
 #include "win.h"
 
-/* Bytes per message: MPI counts are int, and the keeper writes each piece to its file
- * as soon as it lands, overlapping the disk with the rest of the transfer. */
-#define PIECE ((size_t)8 << 20)
+#define PIECE ((size_t)1 << 29) // bytes per message: MPI counts are int
 #define TAG_HDR 51
 #define TAG_DATA 52
 #define TAG_HAVE 53
@@ -146,102 +143,10 @@ static int npieces(size_t len)
     return (int)((len + PIECE - 1) / PIECE);
 }
 
-/* The replica file's writer: a thread that appends buf[written, ready) to the file while
- * the main thread completes the next receives, so the disk and the transfer overlap
- * (the receiver moves the bytes inside MPI_Wait: one thread cannot do both at once). */
-struct writer {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    const char *buf;
-    size_t ready, written; // bytes of buf that have arrived / are in the file
-    bool end;              // no more will arrive
-    struct dsmi_ckpt_stream *out;
-};
-
-static void *writer_main(void *arg)
+/* Send (seg, reg) of h to the keeper while receiving the ward's into buf. */
+static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *reg,
+                    const struct dsmi_ckpt_hdr *wh, char *buf)
 {
-    struct writer *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (w->written == w->ready && !w->end) {
-            pthread_cond_wait(&w->cv, &w->mu);
-        }
-        size_t from = w->written, to = w->ready;
-        if (from == to) {
-            break; // the end, and all written
-        }
-        pthread_mutex_unlock(&w->mu);
-        dsmi_ckpt_stream_write(w->out, w->buf + from, to - from);
-        pthread_mutex_lock(&w->mu);
-        w->written = to;
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-/* bytes [0, upto) of buf have arrived (end: and that is all). */
-static void writer_feed(struct writer *w, bool threaded, size_t upto, bool end)
-{
-    if (!threaded) { // no thread: write in line, without the overlap
-        dsmi_ckpt_stream_write(w->out, w->buf + w->written, upto - w->written);
-        w->written = upto;
-        return;
-    }
-    pthread_mutex_lock(&w->mu);
-    w->ready = upto;
-    w->end = end;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Complete the receives req[0..nrecv) in order, handing each piece (bytes of buf, in
- * PIECE steps after the header, already written) to the writer as it lands; then
- * everything else. */
-static int complete(MPI_Request *req, MPI_Status *st, int nreq, int nrecv, const char *buf,
-                    size_t len, struct dsmi_ckpt_stream *out)
-{
-    struct writer w = {.buf = buf, .ready = sizeof(struct dsmi_ckpt_hdr), .out = out};
-    w.written = w.ready;
-    pthread_t t;
-    bool threaded = out != NULL && pthread_mutex_init(&w.mu, NULL) == 0;
-    if (threaded && pthread_cond_init(&w.cv, NULL) != 0) {
-        pthread_mutex_destroy(&w.mu);
-        threaded = false;
-    }
-    if (threaded && pthread_create(&t, NULL, writer_main, &w) != 0) {
-        pthread_cond_destroy(&w.cv);
-        pthread_mutex_destroy(&w.mu);
-        threaded = false;
-    }
-    int mrc = MPI_SUCCESS;
-    size_t off = w.ready,
-           seg = sizeof(struct dsmi_ckpt_hdr) + ((const struct dsmi_ckpt_hdr *)buf)->seg_len;
-    for (int i = 0; out != NULL && i < nrecv && mrc == MPI_SUCCESS; i++) {
-        mrc = MPI_Wait(&req[i], &st[i]);
-        size_t end = off < seg ? seg : len; // a piece never spans segment and regions
-        off += end - off < PIECE ? end - off : PIECE;
-        writer_feed(&w, threaded, off, false);
-    }
-    if (mrc == MPI_SUCCESS) {
-        mrc = MPI_Waitall(nreq, req, st); // null requests (the waited ones) are no-ops
-    }
-    if (threaded) {
-        writer_feed(&w, true, w.ready, true);
-        pthread_join(t, NULL);
-        pthread_cond_destroy(&w.cv);
-        pthread_mutex_destroy(&w.mu);
-    }
-    return mrc == MPI_SUCCESS
-               ? DSM_OK
-               : dsmi_fail_mpi(mrc, "dsm_checkpoint", "MPI_Wait", __FILE__, __LINE__);
-}
-
-/* Send (seg, reg) of h to the keeper while receiving the ward's into buf (its header
- * already there); with out, write the ward's image into it as the pieces arrive. */
-static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *reg, char *buf,
-                    size_t len, struct dsmi_ckpt_stream *out)
-{
-    const struct dsmi_ckpt_hdr *wh = (const struct dsmi_ckpt_hdr *)buf;
     int cap =
         npieces(h->seg_len) + npieces(h->reg_len) + npieces(wh->seg_len) + npieces(wh->reg_len);
     // Real statuses, not MPI_STATUSES_IGNORE: MPICH's access attributes make GCC flag
@@ -249,24 +154,25 @@ static int transfer(const struct dsmi_ckpt_hdr *h, const void *seg, const void *
     MPI_Request *req = malloc(sizeof *req * (size_t)(cap + 1));
     MPI_Status *st = malloc(sizeof *st * (size_t)(cap + 1));
     int nreq = 0, keeper = rp.keeper[dsmi_rt.rank];
-    DSM_ASSERT(req != NULL && st != NULL); // a few KiB
+    DSM_ASSERT(req != NULL && st != NULL); // a few dozen bytes
     // Messages match one to one: the ward's segment pieces, then its region pieces.
     int rc = post(buf + sizeof *wh, wh->seg_len, rp.ward, false, req, &nreq);
     if (rc == DSM_OK) {
         rc = post(buf + sizeof *wh + wh->seg_len, wh->reg_len, rp.ward, false, req, &nreq);
     }
-    int nrecv = nreq;
     if (rc == DSM_OK) {
         rc = post((char *)seg, h->seg_len, keeper, true, req, &nreq);
     }
     if (rc == DSM_OK) {
         rc = post((char *)reg, h->reg_len, keeper, true, req, &nreq);
     }
-    int crc =
-        complete(req, st, nreq, rc == DSM_OK ? nrecv : 0, buf, len, rc == DSM_OK ? out : NULL);
+    int mrc = MPI_Waitall(nreq, req, st);
     free(req);
     free(st);
-    return rc != DSM_OK ? rc : crc;
+    if (rc == DSM_OK && mrc != MPI_SUCCESS) {
+        rc = dsmi_fail_mpi(mrc, "dsm_checkpoint", "MPI_Waitall", __FILE__, __LINE__);
+    }
+    return rc;
 }
 
 /* Write the pending replica as rank-<me>.replica-of-<ward>; with crc, sum it first (the
@@ -283,41 +189,6 @@ static int write_replica(const char *epoch_dir, bool crc, char *why)
     return rc;
 }
 
-/* The exchange proper: the ward's image into buf (len bytes, its header first, or NULL
- * when there was no memory); with epoch_dir, also its replica file, written while the
- * transfer runs. *moved tells whether the transfer completed; the result also covers
- * the file. */
-static int exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, const void *seg,
-                    const void *reg, char *buf, size_t len, bool *moved, char *why)
-{
-    struct dsmi_ckpt_stream out;
-    char name[64];
-    int frc = DSM_OK; // the file's fate
-    bool streaming = false;
-    snprintf(name, sizeof name, "rank-%d.replica-of-%d", dsmi_rt.rank, rp.ward);
-    if (epoch_dir != NULL && buf != NULL) {
-        frc = dsmi_ckpt_stream_open(&out, epoch_dir, name, why);
-        streaming = frc == DSM_OK;
-    }
-    if (streaming) {
-        dsmi_ckpt_stream_write(&out, buf, sizeof(struct dsmi_ckpt_hdr));
-    }
-    // Every rank must know that every rank can receive before any data moves. A file
-    // that could not be created is reported after the exchange, which is collective.
-    int rc = dsmi_ckpt_agree(buf != NULL ? DSM_OK : DSM_ERR_NOMEM);
-    if (rc == DSM_OK) {
-        rc = transfer(h, seg, reg, buf, len, streaming ? &out : NULL);
-    }
-    *moved = rc == DSM_OK;
-    if (rc != DSM_OK) {
-        dsmi_why(why, "replica exchange failed (%s)", dsm_strerror(rc));
-    }
-    if (streaming) {
-        frc = dsmi_ckpt_stream_close(&out, rc == DSM_OK, why);
-    }
-    return rc != DSM_OK ? rc : frc;
-}
-
 int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, const void *seg,
                           const void *reg, bool write, char *why)
 {
@@ -331,22 +202,23 @@ int dsmi_replica_exchange(const char *epoch_dir, const struct dsmi_ckpt_hdr *h, 
     double t = dsmi_ckpt_now(); // after the headers: not the wait for the partners' writes
     size_t len = sizeof wh + wh.seg_len + wh.reg_len;
     char *buf = malloc(len);
-    bool moved = false;
-    if (buf != NULL) {
-        memcpy(buf, &wh, sizeof wh);
+    // Every rank must know that every rank can receive before any data moves.
+    int rc = dsmi_ckpt_agree(buf != NULL ? DSM_OK : DSM_ERR_NOMEM);
+    if (rc == DSM_OK) {
+        rc = transfer(h, seg, reg, &wh, buf);
     }
-    int rc = exchange(write ? epoch_dir : NULL, h, seg, reg, buf, len, &moved, why);
-    dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_PARTNER, dsmi_ckpt_now() - t,
-                       write && rc == DSM_OK ? len : 0);
-    if (!moved) {
+    if (rc != DSM_OK) {
+        dsmi_why(why, "replica exchange failed (%s)", dsm_strerror(rc));
         free(buf);
         return rc;
     }
-    free(rp.pend); // held even when its file failed: dsm_recover can use the memory copy
+    memcpy(buf, &wh, sizeof wh);
+    dsmi_ckpt_cost_add(DSM_CKPT_LEVEL_PARTNER, dsmi_ckpt_now() - t, 0);
+    free(rp.pend);
     rp.pend = buf;
     rp.pend_len = len;
     rp.pend_epoch = h->epoch;
-    return rc;
+    return write ? write_replica(epoch_dir, false, why) : DSM_OK;
 }
 
 int dsmi_replica_write_pending(const char *epoch_dir, char *why)
