@@ -491,9 +491,10 @@ static void test_ckpt_delete_own(void)
     own_file_case("del", 1, 0);
 }
 
-/* A replica of several pieces (the keeper receives it in 8 MiB messages and writes each
- * as it lands): the owner's file is deleted, so the restart reads the partner's. */
-#define BIG_LEN ((size_t)19 << 20) // three pieces, the last one partial
+/* A large replica (19 MiB of data per rank, where the other cases' images are under
+ * 1 MiB): the owner's file is deleted, so the restart reads the partner's, and every
+ * byte must come back. */
+#define BIG_LEN ((size_t)19 << 20)
 static void test_ckpt_replica_pieces(void)
 {
     static uint64_t big_off; // the segment comes back bit for bit: so does the offset
