@@ -9,10 +9,10 @@
  * a poll of local memory and the only remote traffic is one swap on the tail, one write
  * into the predecessor's node and one write into the successor's node.
  *
- *   lock:   swap tail <- me gives the predecessor (FREE: the lock is ours, one atomic);
- *           write me into pred.NEXT, then poll my FLAG until it reads GRANTED (direct
- *           mode: a spin on local memory, see dsmi_wait_step). FIFO: the swap order is
- *           the service order. Trylock CASes tail FREE -> me instead.
+ *   lock:   CAS tail FREE -> me (the uncontended path: one atomic); when that fails,
+ *           swap tail <- me gives the predecessor; write me into pred.NEXT, then poll
+ *           my FLAG until it reads GRANTED (direct mode: a spin on local memory, see
+ *           dsmi_wait_step). FIFO: the swap order is the service order.
  *   unlock: complete all RMA (the release fence); if my NEXT is 0, CAS tail me -> FREE;
  *           if that fails a successor is between its swap and its link: wait for NEXT.
  *           Then CAS succ.FLAG WAITING -> GRANTED.
@@ -133,9 +133,9 @@ static int not_initialised(dsm_gptr_t g, uint64_t word, const char *what, const 
                      what, dsm_gptr_str(g, name, sizeof name), (unsigned long long)word, what);
 }
 
-/* Join the queue: swap ourselves in as the tail. Finding it FREE, we hold the lock at
- * once; else we wait behind the old tail and *granted tells so. A word that is not a
- * lock is put back as it was (unless somebody changed it meanwhile). */
+/* Join the queue after the fast CAS found a valid tail: swap ourselves in. Finding it
+ * FREE (released meanwhile), we hold the lock at once; else we wait behind the old
+ * tail and *granted tells so. */
 static int enqueue(dsm_gptr_t g, uint64_t me, bool *granted, const char *what, const char *func)
 {
     uint64_t pred = 0, back = 0;
@@ -143,7 +143,7 @@ static int enqueue(dsm_gptr_t g, uint64_t me, bool *granted, const char *what, c
     if (rc != DSM_OK) {
         return rc;
     }
-    if (pred == DSMI_QID_FREE) { // free: ours, no queue node to be granted through
+    if (pred == DSMI_QID_FREE) { // released between our CAS and our swap
         *granted = false;
         return DSM_OK;
     }
@@ -170,21 +170,22 @@ int dsmi_mutex_acquire(dsm_gptr_t g, bool try_only, unsigned *slot, bool *grante
     }
     uint64_t me = dsmi_qid(dsmi_rt.rank, s), old = 0;
     diag_set(s, QD_WAITING, 0, g.bits);
+    /* CAS first, swap only behind a valid tail: swapping straight into a destroyed or
+     * uninitialised word let a second locker find the first one's node there and
+     * wait behind it for ever (test_sync's errors case across nodes). */
+    rc = dsmi_sync_cas(g, true, DSMI_QID_FREE, me, &old, func);
     *granted = false;
-    /* A lock goes straight to the swap, which also takes a free lock: a CAS first would
-     * fail whenever there is a queue and cost each contended hand-off one more transfer
-     * of the tail's cache line (or one more round trip). Trylock must not queue. */
-    if (!try_only) {
-        rc = enqueue(g, me, granted, what, func);
-        if (rc == DSM_ERR_TIMEOUT) {
-            return rc; // the slot was abandoned, not freed
+    if (rc == DSM_OK && old != DSMI_QID_FREE) {
+        if (!dsmi_qid_valid(old)) {
+            rc = not_initialised(g, old, what, func);
+        } else if (try_only) {
+            rc = DSM_ERR_BUSY; // a result, not a failure: not logged
+        } else {
+            rc = enqueue(g, me, granted, what, func);
+            if (rc == DSM_ERR_TIMEOUT) {
+                return rc; // the slot was abandoned, not freed
+            }
         }
-    } else {
-        rc = dsmi_sync_cas(g, true, DSMI_QID_FREE, me, &old, func);
-    }
-    if (try_only && rc == DSM_OK && old != DSMI_QID_FREE) {
-        rc = dsmi_qid_valid(old) ? DSM_ERR_BUSY // a result, not a failure: not logged
-                                 : not_initialised(g, old, what, func);
     }
     if (rc != DSM_OK) {
         dsmi_qn_put(s);
