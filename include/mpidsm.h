@@ -1031,7 +1031,10 @@ DSM_API int dsm_alloc_keyed(const void *key, size_t keylen, size_t size, dsm_gpt
 DSM_API int dsm_mutex_init(dsm_gptr_t m);
 /**
  * \brief Acquire mutex m, waiting in FIFO order behind earlier callers.
- * Uncontended it costs one remote compare-and-swap.
+ * Uncontended it costs one remote compare-and-swap. A waiter spins on a word of its
+ * own segment; on one node it makes no MPI call for the first microseconds of a wait
+ * and then yields its core between polls (sooner when the node has more ranks than
+ * processors).
  * \return ::DSM_OK; ::DSM_ERR_STATE (this thread holds m already; m not initialised);
  *         ::DSM_ERR_TIMEOUT (`DSM_LOCK_TIMEOUT` expired: the caller left the queue and does
  *         not hold m; its place is handed on by whoever releases m to it);

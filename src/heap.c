@@ -333,15 +333,26 @@ static int release(int rank, const int64_t d[4], const char *func)
     return dsmi_rma_flush(dsmi_host(rank), func);
 }
 
+/* A fresh view, field by field: zeroing it whole (memset or a compound literal) is a
+ * rep stos, 7% of a local alloc+free. salt, lo and hi come from the roots. */
+static void view_init(struct dsmi_hview *v, char *base, struct dsmi_hcache *rc)
+{
+    v->base = base;
+    v->rc = rc;
+    v->salt = v->lo = v->hi = 0;
+    v->seg = dsmi_w.size;
+    v->d_in_use = v->d_free = v->d_blocks = 0;
+    v->shrunk = v->grown = 0;
+    v->why = NULL;
+}
+
 /* This rank's heap as the roots describe it. The roots are read and checked exactly as
  * a remote operation checks the ones it fetches: the segment may have been wiped
  * (dsm_simulate_failure) or overwritten since dsm_init, so bounds cached at start-up
  * would hand out blocks in whatever lies there, the runtime header included. */
 static int local_view(struct dsmi_hview *v, const char *func)
 {
-    memset(v, 0, sizeof *v);
-    v->base = dsmi_w.base;
-    v->seg = dsmi_w.size;
+    view_init(v, dsmi_w.base, NULL);
     if (dsmi_hcore_roots_valid(v) != DSM_OK) {
         return dsmi_fail(DSM_ERR_CORRUPT, func, "rank %d: %s", dsmi_rt.rank, v->why);
     }
@@ -387,16 +398,25 @@ static int local_end(struct dsmi_hview *v, const char *func)
 
 static int remote_begin(struct dsmi_hview *v, struct dsmi_hcache *rc, int rank, const char *func)
 {
-    *rc = (struct dsmi_hcache){.rank = rank, .func = func, .dlo = UINT64_MAX};
-    memset(v, 0, sizeof *v);
-    v->rc = rc;
-    v->seg = dsmi_w.size;
+    /* Not a compound literal: zeroing all ~7 KiB of the cache cost more than the rest of
+     * a remote call's local work. The write buffer is valid up to n, and the roots are
+     * fetched below; only the list heads past the fetch are never written. */
+    int fetched = roots_len();
+    rc->rank = rank;
+    rc->err = DSM_OK;
+    rc->ops = rc->flushes = 0;
+    rc->func = func;
+    rc->dlo = UINT64_MAX;
+    rc->dhi = 0;
+    rc->n = 0;
+    memset((char *)rc->roots + fetched, 0, sizeof rc->roots - (size_t)fetched);
+    view_init(v, NULL, rc);
     int err = lock_take(rank, func, &rc->ops);
     rc->flushes = rc->ops; // each CAS was flushed
     if (err != DSM_OK) {
         return err;
     }
-    dsmi_hview_get(rc, USAGE_OFF, rc->roots, roots_len());
+    dsmi_hview_get(rc, USAGE_OFF, rc->roots, fetched);
     err = rc->err;
     if (err == DSM_OK && dsmi_hcore_roots_valid(v) != DSM_OK) {
         err = dsmi_fail(DSM_ERR_CORRUPT, func, "rank %d: %s", rank, v->why);

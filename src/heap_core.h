@@ -90,6 +90,7 @@ struct dsmi_hcache {
     bool wdirty[RC_MAX];
 };
 
+/* heap.c's view_init sets every field: a new one must be set there too. */
 struct dsmi_hview {
     char *base; // local segment, or NULL when rc is used
     struct dsmi_hcache *rc;

@@ -11,7 +11,8 @@
  *
  *   lock:   CAS tail FREE -> me (the uncontended path: one atomic); when that fails,
  *           swap tail <- me gives the predecessor; write me into pred.NEXT, then poll
- *           my FLAG until it reads GRANTED. FIFO: the swap order is the service order.
+ *           my FLAG until it reads GRANTED (direct mode: a spin on local memory, see
+ *           dsmi_wait_step). FIFO: the swap order is the service order.
  *   unlock: complete all RMA (the release fence); if my NEXT is 0, CAS tail me -> FREE;
  *           if that fails a successor is between its swap and its link: wait for NEXT.
  *           Then CAS succ.FLAG WAITING -> GRANTED.
@@ -109,7 +110,8 @@ static int wait_in_queue(dsm_gptr_t g, uint64_t me, uint64_t pred, const char *w
     dsmi_wait_begin(&w);
     while (rc == DSM_OK) {
         uint64_t f = QF_WAITING;
-        if ((rc = dsmi_sync_load(flag, false, &f, func)) != DSM_OK || f == QF_GRANTED) {
+        if ((rc = dsmi_qn_poll(dsmi_qid_slot(me), QN_FLAG, &f, func)) != DSM_OK ||
+            f == QF_GRANTED) {
             return rc;
         }
         if (dsmi_wait_step(&w)) { // give up, unless the hand-over beats us to the FLAG
@@ -131,7 +133,9 @@ static int not_initialised(dsm_gptr_t g, uint64_t word, const char *what, const 
                      what, dsm_gptr_str(g, name, sizeof name), (unsigned long long)word, what);
 }
 
-/* Join the queue after the fast CAS failed (old: what it found). *granted on success. */
+/* Join the queue after the fast CAS found a valid tail: swap ourselves in. Finding it
+ * FREE (released meanwhile), we hold the lock at once; else we wait behind the old
+ * tail and *granted tells so. */
 static int enqueue(dsm_gptr_t g, uint64_t me, bool *granted, const char *what, const char *func)
 {
     uint64_t pred = 0, back = 0;
@@ -166,6 +170,9 @@ int dsmi_mutex_acquire(dsm_gptr_t g, bool try_only, unsigned *slot, bool *grante
     }
     uint64_t me = dsmi_qid(dsmi_rt.rank, s), old = 0;
     diag_set(s, QD_WAITING, 0, g.bits);
+    /* CAS first, swap only behind a valid tail: swapping straight into a destroyed or
+     * uninitialised word let a second locker find the first one's node there and
+     * wait behind it for ever (test_sync's errors case across nodes). */
     rc = dsmi_sync_cas(g, true, DSMI_QID_FREE, me, &old, func);
     *granted = false;
     if (rc == DSM_OK && old != DSMI_QID_FREE) {
@@ -196,6 +203,13 @@ static int retire(uint64_t x, bool own, bool granted, bool linked, const char *f
     if (!own) {
         return dsmi_sync_store(dsmi_qn_word(x, QN_FLAG), false, QF_RECLAIMABLE, func);
     }
+    if (dsmi_direct()) { // our own node's words, CPU atomics in direct mode: local stores
+        unsigned s = dsmi_qid_slot(x);
+        __atomic_store_n(dsmi_qn_local(s, QN_FLAG), QF_WAITING, __ATOMIC_RELAXED);
+        __atomic_store_n(dsmi_qn_local(s, QN_NEXT), 0, __ATOMIC_RELAXED);
+        dsmi_qn_put(s); // no rank sees the node before the swap that next queues it
+        return DSM_OK;
+    }
     if (granted) {
         rc = dsmi_sync_store(dsmi_qn_word(x, QN_FLAG), false, QF_WAITING, func);
     }
@@ -211,7 +225,8 @@ static int successor(dsm_gptr_t g, uint64_t x, uint64_t *next, const char *func)
 {
     dsm_gptr_t nw = dsmi_qn_word(x, QN_NEXT);
     uint64_t old = 0;
-    int rc = dsmi_sync_load(nw, false, next, func);
+    int rc = dsmi_qid_rank(x) == dsmi_rt.rank ? dsmi_qn_poll(dsmi_qid_slot(x), QN_NEXT, next, func)
+                                              : dsmi_sync_load(nw, false, next, func);
     if (rc != DSM_OK || *next != 0) {
         return rc;
     }
@@ -230,9 +245,18 @@ static int successor(dsm_gptr_t g, uint64_t x, uint64_t *next, const char *func)
     return rc;
 }
 
+/* The fence of an acquire (release false) or a release. In direct mode the lock words
+ * are sequentially consistent CPU atomics (and the FLAG poll an acquire load), which
+ * order the critical section's loads and stores by themselves, and a direct put ends
+ * with its own fence: nothing is left for a fence to do. */
+static int lock_fence(bool release, const char *func)
+{
+    return dsmi_direct() ? DSM_OK : dsmi_sync_fence(release, func);
+}
+
 int dsmi_mutex_release(dsm_gptr_t g, unsigned slot, bool granted, const char *func)
 {
-    int rc = dsmi_sync_fence(true, func);
+    int rc = lock_fence(true, func);
     uint64_t x = dsmi_qid(dsmi_rt.rank, slot), next = 0, f = 0;
     bool own = true;
     while (rc == DSM_OK) {
@@ -269,7 +293,8 @@ static int already_held(dsm_gptr_t g, const char *what, const char *func)
 static int lock_common(dsm_gptr_t g, bool try_only, const char *func)
 {
     DSMI_CHECK_UP(func);
-    if (dsmi_held_find(g.bits) != NULL) {
+    struct dsmi_held_set *hs = dsmi_held_mine();
+    if (dsmi_held_lookup(hs, g.bits) != NULL) {
         return already_held(g, "mutex", func);
     }
     struct dsmi_held h = {.lock = g.bits, .kind = DSMI_HELD_MUTEX};
@@ -281,11 +306,11 @@ static int lock_common(dsm_gptr_t g, bool try_only, const char *func)
     }
     h.slot = slot;
     h.granted = granted;
-    if ((rc = dsmi_held_add(&h, func)) != DSM_OK) {
+    if ((rc = dsmi_held_push(hs, &h, func)) != DSM_OK) {
         dsmi_mutex_release(g, slot, granted, func);
         return rc;
     }
-    return dsmi_sync_fence(false, func);
+    return lock_fence(false, func);
 }
 
 int dsm_mutex_lock(dsm_gptr_t m)
@@ -302,7 +327,8 @@ int dsm_mutex_unlock(dsm_gptr_t m)
 {
     const char *func = "dsm_mutex_unlock";
     DSMI_CHECK_UP(func);
-    struct dsmi_held *h = dsmi_held_find(m.bits);
+    struct dsmi_held_set *hs = dsmi_held_mine();
+    struct dsmi_held *h = dsmi_held_lookup(hs, m.bits);
     if (h == NULL || h->kind != DSMI_HELD_MUTEX) {
         char name[48], holder[160];
         dsmi_mutex_describe(m, holder, sizeof holder, func);
@@ -314,7 +340,7 @@ int dsm_mutex_unlock(dsm_gptr_t m)
     }
     unsigned slot = h->slot;
     bool granted = h->granted;
-    dsmi_held_remove(h);
+    dsmi_held_drop(hs, h);
     return dsmi_mutex_release(m, slot, granted, func);
 }
 

@@ -21,11 +21,14 @@
  */
 #include "sync.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rma.h"
+#include "topo.h"
 
 #define BITMAP_WORDS ((DSMI_QN_SLOTS + 63) / 64)
 static _Atomic uint64_t slot_used[BITMAP_WORDS];   // 1 = taken (in use or abandoned)
@@ -33,6 +36,7 @@ static _Atomic uint64_t slot_zombie[BITMAP_WORDS]; // 1 = abandoned, not yet rec
 static _Atomic unsigned zombies;                   // number of bits set in slot_zombie
 static _Atomic int next_thread_id;
 static _Atomic uint64_t generation; // bumped by every start: stale thread records die
+static bool threaded;               // DSM_THREADS=multiple: threads call in concurrently
 
 /* Whole-rank lock state. */
 static MPI_Win rank_win = MPI_WIN_NULL;
@@ -109,14 +113,27 @@ static bool reclaim_one(unsigned *slot)
     return false;
 }
 
+/* Set bit in slot_used[w], returning the word before. Without DSM_THREADS=multiple no
+ * two threads of this process are ever inside the library at once, so a plain
+ * read-modify-write does (two locked instructions less per lock+unlock). */
+static uint64_t used_set(unsigned w, uint64_t bit)
+{
+    if (threaded) {
+        return atomic_fetch_or(&slot_used[w], bit);
+    }
+    uint64_t old = atomic_load_explicit(&slot_used[w], memory_order_relaxed);
+    atomic_store_explicit(&slot_used[w], old | bit, memory_order_relaxed);
+    return old;
+}
+
 int dsmi_qn_take(unsigned *slot, const char *func)
 {
     for (unsigned w = 0; w < BITMAP_WORDS; w++) {
-        uint64_t used = atomic_load(&slot_used[w]);
+        uint64_t used = atomic_load_explicit(&slot_used[w], memory_order_relaxed);
         while (~used) {
             unsigned b = (unsigned)__builtin_ctzll(~used);
             uint64_t bit = UINT64_C(1) << b;
-            used = atomic_fetch_or(&slot_used[w], bit);
+            used = used_set(w, bit);
             if (!(used & bit)) {
                 *slot = w * 64 + b;
                 *dsmi_qn_local(*slot, QN_DIAG_STATE) = QD_WAITING;
@@ -137,7 +154,14 @@ int dsmi_qn_take(unsigned *slot, const char *func)
 void dsmi_qn_put(unsigned slot)
 {
     *dsmi_qn_local(slot, QN_DIAG_STATE) = QD_FREE;
-    atomic_fetch_and(&slot_used[slot / 64], ~(UINT64_C(1) << (slot % 64)));
+    _Atomic uint64_t *w = &slot_used[slot / 64];
+    uint64_t bit = UINT64_C(1) << (slot % 64);
+    if (threaded) {
+        atomic_fetch_and(w, ~bit);
+    } else { // see used_set
+        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) & ~bit,
+                              memory_order_relaxed);
+    }
 }
 
 void dsmi_qn_abandon(unsigned slot)
@@ -149,55 +173,72 @@ void dsmi_qn_abandon(unsigned slot)
 
 /* ---- per-thread records ---- */
 
-#define HELD_MAX 64
-static _Thread_local struct {
-    uint64_t gen; // the generation these records belong to
-    int n;
-    struct dsmi_held h[HELD_MAX];
-} held;
-static _Thread_local int thread_id;
+/* One thread-local block, found through a thread-local pointer of the initial-exec
+ * model: a global-dynamic variable costs a __tls_get_addr call per access in a shared
+ * library, ~10% of an uncontended lock+unlock. Eight bytes fit the static TLS surplus
+ * glibc keeps for libraries loaded later with dlopen. */
+static _Thread_local struct dsmi_held_set held;
+static _Thread_local struct dsmi_held_set *held_ptr __attribute__((tls_model("initial-exec")));
+
+struct dsmi_held_set *dsmi_held_mine(void)
+{
+    struct dsmi_held_set *s = held_ptr;
+    if (__builtin_expect(s == NULL, 0)) {
+        s = held_ptr = &held;
+    }
+    uint64_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    if (s->gen != gen) { // records of an earlier dsm_init are void
+        s->gen = gen;
+        s->n = 0;
+    }
+    if (s->thread_id == 0) {
+        s->thread_id = atomic_fetch_add(&next_thread_id, 1) + 1;
+    }
+    return s;
+}
 
 int dsmi_thread_id(void)
 {
-    if (thread_id == 0) {
-        thread_id = atomic_fetch_add(&next_thread_id, 1) + 1;
-    }
-    return thread_id;
+    return dsmi_held_mine()->thread_id;
 }
 
-static void held_refresh(void)
+struct dsmi_held *dsmi_held_lookup(struct dsmi_held_set *s, uint64_t lock)
 {
-    uint64_t gen = atomic_load_explicit(&generation, memory_order_relaxed);
-    if (held.gen != gen) { // records of an earlier dsm_init are void
-        held.gen = gen;
-        held.n = 0;
-    }
-}
-
-struct dsmi_held *dsmi_held_find(uint64_t lock)
-{
-    held_refresh();
-    for (int i = 0; i < held.n; i++) {
-        if (held.h[i].lock == lock) {
-            return &held.h[i];
+    for (int i = 0; i < s->n; i++) {
+        if (s->h[i].lock == lock) {
+            return &s->h[i];
         }
     }
     return NULL;
 }
 
+int dsmi_held_push(struct dsmi_held_set *s, const struct dsmi_held *h, const char *func)
+{
+    if (s->n == DSMI_HELD_MAX) {
+        return dsmi_fail(DSM_ERR_NOMEM, func, "this thread already holds %d locks", DSMI_HELD_MAX);
+    }
+    s->h[s->n++] = *h;
+    return DSM_OK;
+}
+
+void dsmi_held_drop(struct dsmi_held_set *s, struct dsmi_held *h)
+{
+    *h = s->h[--s->n]; // order does not matter
+}
+
+struct dsmi_held *dsmi_held_find(uint64_t lock)
+{
+    return dsmi_held_lookup(dsmi_held_mine(), lock);
+}
+
 int dsmi_held_add(const struct dsmi_held *h, const char *func)
 {
-    held_refresh();
-    if (held.n == HELD_MAX) {
-        return dsmi_fail(DSM_ERR_NOMEM, func, "this thread already holds %d locks", HELD_MAX);
-    }
-    held.h[held.n++] = *h;
-    return DSM_OK;
+    return dsmi_held_push(dsmi_held_mine(), h, func);
 }
 
 void dsmi_held_remove(struct dsmi_held *h)
 {
-    *h = held.h[--held.n]; // order does not matter
+    dsmi_held_drop(dsmi_held_mine(), h);
 }
 
 /* ---- waiting ---- */
@@ -231,28 +272,81 @@ void dsmi_sync_progress(void)
 #endif
 }
 
+/* How long a direct-mode waiter spins before it starts yielding (dsmi_sync_start). */
+static uint64_t spin_ns;
+
+/* Spin budgets. A hand-over between two running ranks takes a cache-line transfer
+ * (~0.1 us), so a waiter whose holder runs on another core spins: a yield or an MPI call
+ * there costs more than the whole hand-over. The budget is a few context switches long,
+ * after which the holder is probably not running and the core is better given away.
+ * With more ranks on the node than processors, a waiter's holder or successor may well
+ * need this very core: then the spin is short. */
+#define SPIN_NS_RUNNING UINT64_C(50000)
+#define SPIN_NS_OVERSUB UINT64_C(2000)
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 void dsmi_wait_begin(struct dsmi_wait *w)
 {
     long t = dsmi_rt.cfg.LOCK_TIMEOUT;
     w->limit_ns = t > 0 ? (uint64_t)t * UINT64_C(1000000000) : 0;
-    w->start_ns = w->limit_ns ? dsmi_now_ns() : 0;
     w->polls = 0;
+    /* The MPI path's poll is itself an MPI call (~1 us): four of them are its spin. */
+    w->spin_polls = dsmi_direct() ? UINT_MAX : 4;
+    w->start_ns = w->limit_ns || dsmi_direct() ? dsmi_now_ns() : 0;
+}
+
+/* Direct mode: still within the spin budget? The clock is read every 64 polls only. */
+static bool spinning(struct dsmi_wait *w)
+{
+    if (w->polls <= w->spin_polls && (w->polls & 63) == 0 &&
+        dsmi_now_ns() - w->start_ns > spin_ns) {
+        w->spin_polls = w->polls; // from now on: yield
+    }
+    return w->polls <= w->spin_polls;
 }
 
 bool dsmi_wait_step(struct dsmi_wait *w)
 {
-    // A few tight polls catch a quick hand-over; after that each poll yields, because
-    // with more ranks than cores the lock holder may be waiting for this core.
+    ++w->polls;
+    if (spinning(w)) {
+        /* No MPI call and no sleep while spinning on the direct path; the MPI path
+         * (spin_polls 4) pokes as below from its fourth poll on. */
+        if (dsmi_direct()) {
+            cpu_relax();
+            return w->limit_ns && (w->polls & 1023) == 0 &&
+                   dsmi_now_ns() - w->start_ns > w->limit_ns;
+        }
+    } else {
+        sched_yield(); // the holder may be waiting for this core
+    }
     if ((w->polls & 3) == 3) { // a poke costs a remote round trip: one poll in four
         dsmi_sync_progress();
-    }
-    if (++w->polls > 4) {
-        sched_yield();
     }
     return w->limit_ns && (w->polls & 15) == 0 && dsmi_now_ns() - w->start_ns > w->limit_ns;
 }
 
 /* ---- subsystem ---- */
+
+/* More ranks on this node than processors this process may run on. */
+static bool oversubscribed(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < cpus) {
+        cpus = CPU_COUNT(&set); // a cpuset or a binding narrows what the node has
+    }
+    return cpus > 0 && dsmi_topo()->local_ranks > cpus;
+}
 
 int dsmi_sync_start(void)
 {
@@ -265,6 +359,8 @@ int dsmi_sync_start(void)
     }
     atomic_store(&zombies, 0);
     atomic_fetch_add(&generation, 1);
+    spin_ns = oversubscribed() ? SPIN_NS_OVERSUB : SPIN_NS_RUNNING;
+    threaded = dsmi_rt.cfg.THREADS == DSMI_THREADS_MULTIPLE;
     // The header region was zeroed at window creation: every node is free and clean.
     rank_owner = calloc((size_t)dsmi_rt.nranks, sizeof *rank_owner);
     if (rank_owner == NULL) {

@@ -88,6 +88,18 @@ DSMI_HIDDEN int dsmi_sync_fop(dsm_gptr_t g, bool user, MPI_Op op, uint64_t v, ui
  * issued (flush_all) and synchronise local loads and stores with the window. */
 DSMI_HIDDEN int dsmi_sync_fence(bool release, const char *func);
 
+/* Read a lock word of this rank's own queue node, for a poll: in direct mode a CPU load
+ * of local memory (every access to the word is a CPU atomic there), so spinning makes
+ * no call and touches no other cache line; else an MPI atomic like any lock word. */
+static inline int dsmi_qn_poll(unsigned slot, unsigned word, uint64_t *out, const char *func)
+{
+    if (dsmi_direct()) {
+        *out = __atomic_load_n(dsmi_qn_local(slot, word), __ATOMIC_ACQUIRE);
+        return DSM_OK;
+    }
+    return dsmi_sync_load(dsmi_qn_word(dsmi_qid(dsmi_rt.rank, slot), word), false, out, func);
+}
+
 /* ---- this rank's pool of queue nodes ---- */
 /* Take a free slot; DSM_ERR_NOMEM (logged as func) when all are in use. */
 DSMI_HIDDEN int dsmi_qn_take(unsigned *slot, const char *func);
@@ -105,7 +117,21 @@ struct dsmi_held {
     uint8_t granted; // acquired through the FLAG (which must be cleared at release)
     uint8_t wbits;   // a writer's presence and phase bits (rwlock.c)
 };
-/* The calling thread's record for lock (any kind), or NULL. */
+/* The calling thread's records (one thread-local lookup; void after a restart). */
+#define DSMI_HELD_MAX 64
+struct dsmi_held_set {
+    uint64_t gen;  // the dsm_init generation these records belong to
+    int n;         // records in use
+    int thread_id; // dsmi_thread_id()
+    struct dsmi_held h[DSMI_HELD_MAX];
+};
+DSMI_HIDDEN struct dsmi_held_set *dsmi_held_mine(void);
+DSMI_HIDDEN struct dsmi_held *dsmi_held_lookup(struct dsmi_held_set *s, uint64_t lock);
+DSMI_HIDDEN int dsmi_held_push(struct dsmi_held_set *s, const struct dsmi_held *h,
+                               const char *func);
+DSMI_HIDDEN void dsmi_held_drop(struct dsmi_held_set *s, struct dsmi_held *h);
+/* The same for callers that need one call: the calling thread's record for lock (any
+ * kind), or NULL. */
 DSMI_HIDDEN struct dsmi_held *dsmi_held_find(uint64_t lock);
 /* Add a record; DSM_ERR_NOMEM when the thread holds too many locks. */
 DSMI_HIDDEN int dsmi_held_add(const struct dsmi_held *h, const char *func);
@@ -123,10 +149,13 @@ struct dsmi_wait {
     uint64_t start_ns; // when the wait began
     uint64_t limit_ns; // DSM_LOCK_TIMEOUT in ns, 0 for none
     unsigned polls;
+    unsigned spin_polls; // polls until yielding: 4 on the MPI path, else by time
 };
 DSMI_HIDDEN void dsmi_wait_begin(struct dsmi_wait *w);
-/* After a poll that found nothing: back off (yield the core: with more ranks than cores
- * the holder must get to run). Returns true when the timeout has expired. */
+/* After a poll that found nothing: on the direct path spin (a CPU pause, no MPI call, no
+ * sleep) for a few microseconds (a short spin when the node has more ranks than
+ * processors), then yield the core, since the holder may need it; on MPICH poke MPI's
+ * progress only while yielding. Returns true when the timeout has expired. */
 DSMI_HIDDEN bool dsmi_wait_step(struct dsmi_wait *w);
 
 /* ---- the MCS mutex, also used as the writers' queue of a rwlock (mutex.c) ---- */

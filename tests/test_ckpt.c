@@ -491,6 +491,56 @@ static void test_ckpt_delete_own(void)
     own_file_case("del", 1, 0);
 }
 
+/* A large replica (19 MiB of data per rank, where the other cases' images are under
+ * 1 MiB): the owner's file is deleted, so the restart reads the partner's, and every
+ * byte must come back. */
+#define BIG_LEN ((size_t)19 << 20)
+static void test_ckpt_replica_pieces(void)
+{
+    static uint64_t big_off; // the segment comes back bit for bit: so does the offset
+    int nr = harness_nranks(), victim = 1 % nr;
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    unsigned char *p = NULL;
+    const char *was = getenv("DSM_HEAP_SIZE");
+    char saved[32] = "";
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    setenv("DSM_HEAP_SIZE", "64M", 1); // room for BIG_LEN whatever an earlier case set
+    H_OK(start("pieces", "never", true));
+    H_OK(dsm_alloc(BIG_LEN, &g));
+    H_OK(dsm_gptr_local(g, (void **)&p));
+    big_off = dsm_gptr_offset(g);
+    for (size_t i = 0; p && i < BIG_LEN; i++) {
+        p[i] = pat(me, 7, i * 31);
+    }
+    fill(1);
+    H_OK(dsm_checkpoint());
+    H_OK(dsm_finalize());
+    if (harness_rank() == 0 && nr > 1) {
+        char name[32];
+        snprintf(name, sizeof name, "rank-%d.ckpt", victim);
+        remove_file("pieces", 1, name);
+    }
+    bar();
+    H_OK(start("pieces", "auto", true));
+    uint64_t e = 0;
+    CU_ASSERT_TRUE(dsm_restarted(&e));
+    CU_ASSERT_EQUAL(e, 1);
+    CU_ASSERT_TRUE(verify(1));
+    p = local(big_off);
+    size_t bad = 0;
+    for (size_t i = 0; p && i < BIG_LEN; i++) {
+        bad += p[i] != pat(me, 7, i * 31);
+    }
+    CU_ASSERT_PTR_NOT_NULL(p);
+    CU_ASSERT_EQUAL(bad, 0);
+    H_OK(dsm_finalize());
+    if (was) {
+        setenv("DSM_HEAP_SIZE", saved, 1);
+    } else {
+        unsetenv("DSM_HEAP_SIZE");
+    }
+}
+
 static void test_ckpt_truncate_own(void)
 {
     own_file_case("trunc", 2, 1);
@@ -1440,6 +1490,7 @@ static CU_TestInfo cases[] = {
     {"test_ckpt_roots", test_ckpt_roots},
     {"test_ckpt_bad_input", test_ckpt_bad_input},
     {"test_ckpt_delete_own", test_ckpt_delete_own},
+    {"test_ckpt_replica_pieces", test_ckpt_replica_pieces},
     {"test_ckpt_truncate_own", test_ckpt_truncate_own},
     {"test_ckpt_bitflip_own", test_ckpt_bitflip_own},
     {"test_ckpt_partner_copy_lost", test_ckpt_partner_copy_lost},
