@@ -174,3 +174,11 @@ if DSM_TESTS
 check_SCRIPTS += tests/test_ckpt_levels.sh tests/test_node_kill.sh
 endif
 EXTRA_DIST += tests/soak_node_kill.sh
+
+# Replicated objects (issue 16): the CUnit suite (direct path) and the same on the MPI path.
+if DSM_TESTS
+check_PROGRAMS += tests/test_repl
+tests_test_repl_SOURCES = tests/test_repl.c
+tests_test_repl_LDADD = $(DSM_TEST_LDADD)
+tests_test_repl_CFLAGS = $(DSM_TEST_CFLAGS)
+endif
