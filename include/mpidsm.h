@@ -1327,6 +1327,10 @@ typedef struct dsm_repl *dsm_repl_t;
  *         ::DSM_ERR_STATE (not initialised or `DSM_REPL_SIZE=0`), ::DSM_ERR_MPI
  * \par Collective (the same name, size and copies). Complete on return on every rank. */
 DSM_API int dsm_repl_alloc(const char *name, size_t size, int copies, dsm_repl_t *out);
+/** \brief Whether a live object (also a lost one) is called name: a relaunch finds its
+ * objects, a first run makes them. False when not initialised or off. Never fails.
+ * \par Local: no communication. */
+DSM_API bool dsm_repl_exists(const char *name);
 /** \brief The object called name, e.g. after a relaunch.
  * \return ::DSM_OK, ::DSM_ERR_NOTFOUND (no live object of that name), ::DSM_ERR_QUORUM
  *         (it is lost: *out is untouched), ::DSM_ERR_ARG, ::DSM_ERR_STATE

@@ -558,8 +558,11 @@ static int start_window(void)
     MPI_Info_free(&info);
     if (mrc != MPI_SUCCESS) {
         rp.win = MPI_WIN_NULL;
-        return dsmi_fail_mpi(mrc, "dsm_init", "MPI_Win_create (replicated objects' store)",
-                             __FILE__, __LINE__);
+        return dsmi_fail_mpi(
+            mrc, "dsm_init",
+            "MPI_Win_create of the replicated objects' stores (Open MPI: osc pt2pt refuses "
+            "it under MPI_THREAD_MULTIPLE; use osc ucx, e.g. dsmrun --net=ucx)",
+            __FILE__, __LINE__);
     }
     MPI_Win_set_errhandler(rp.win, MPI_ERRORS_RETURN);
     DSMI_MPI("dsm_init", MPI_Win_lock_all(MPI_MODE_NOCHECK, rp.win));
@@ -1148,6 +1151,11 @@ int dsm_repl_alloc(const char *name, size_t size, int copies, dsm_repl_t *out)
     DSMI_MPI(func, MPI_Barrier(dsmi_rt.comm));
     *out = &rp.obj[idx];
     return DSM_OK;
+}
+
+bool dsm_repl_exists(const char *name)
+{
+    return dsmi_rt.up && rp.on && name != NULL && find_name(name) >= 0;
 }
 
 int dsm_repl_attach(const char *name, dsm_repl_t *out)

@@ -181,4 +181,5 @@ check_PROGRAMS += tests/test_repl
 tests_test_repl_SOURCES = tests/test_repl.c
 tests_test_repl_LDADD = $(DSM_TEST_LDADD)
 tests_test_repl_CFLAGS = $(DSM_TEST_CFLAGS)
+check_SCRIPTS += tests/test_repl_paths.sh
 endif
