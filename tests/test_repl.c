@@ -29,20 +29,21 @@ static void test_repl_setup(void)
 }
 
 /* Every rank writes its own 8 bytes of one object at once: a write is a whole new
- * version, so unordered writers would lose each other's bytes. */
+ * version, so unordered writers would lose each other's bytes. The object is large
+ * (256 KiB) so that each write lasts long enough for writers to overlap. */
 static void test_repl_concurrent_writers(void)
 {
     dsm_repl_t o = NULL;
-    H_OK(dsm_repl_alloc("writers", 8 * (size_t)n, 3, &o));
-    for (uint64_t i = 1; i <= 20; i++) {
-        uint64_t v = (uint64_t)me * 1000 + i;
+    H_OK(dsm_repl_alloc("writers", 256 << 10, 3, &o));
+    for (uint64_t i = 1; i <= 100; i++) {
+        uint64_t v = (uint64_t)me * 10000 + i;
         H_OK(dsm_repl_write(o, 8 * (size_t)me, &v, sizeof v));
     }
     H_OK(dsm_barrier());
     for (int r = 0; r < n; r++) {
         uint64_t v = 0;
         H_OK(dsm_repl_read(o, 8 * (size_t)r, &v, sizeof v));
-        CU_ASSERT_EQUAL(v, (uint64_t)r * 1000 + 20);
+        CU_ASSERT_EQUAL(v, (uint64_t)r * 10000 + 100);
     }
     H_OK(dsm_barrier());
 }
@@ -52,7 +53,7 @@ static void test_repl_cas_counter(void)
 {
     dsm_repl_t o = NULL;
     H_OK(dsm_repl_alloc("counter", 16, 3, &o));
-    for (int i = 0; i < 25; i++) {
+    for (int i = 0; i < 200; i++) {
         uint64_t cur = 0, old = 0;
         bool done = false;
         H_OK(dsm_repl_read(o, 8, &cur, sizeof cur));
@@ -66,7 +67,7 @@ static void test_repl_cas_counter(void)
     H_OK(dsm_barrier());
     uint64_t v = 0;
     H_OK(dsm_repl_read(o, 8, &v, sizeof v));
-    CU_ASSERT_EQUAL(v, 25 * (uint64_t)n);
+    CU_ASSERT_EQUAL(v, 200 * (uint64_t)n);
     H_OK(dsm_barrier());
 }
 
@@ -251,7 +252,7 @@ static CU_TestInfo cases[] = {
 int main(int argc, char **argv)
 {
     setenv("DSM_LOG_LEVEL", "none", 0); // the error cases would flood stderr
-    setenv("DSM_REPL_SIZE", "1M", 0);
+    setenv("DSM_REPL_SIZE", "4M", 0);
     // One job name per launch (the ranks share their launcher's PID), so two lanes running
     // at once never share stores.
     char job[64];
