@@ -15,6 +15,8 @@ apps_memsim_SOURCES = apps/memsim.c
 apps_memsim_LDADD = src/libmpidsm.la -lpthread
 # Issue 17: put-with-signal (pipeline), distributed arrays (matmul), the xfer benchmark.
 apps_dsm_bench_SOURCES += apps/bench_xfer.c
+# Issue 16: replicated objects.
+apps_dsm_bench_SOURCES += apps/bench_repl.c
 bin_PROGRAMS += apps/pipeline
 apps_pipeline_SOURCES = apps/pipeline.c
 apps_pipeline_LDADD = src/libmpidsm.la

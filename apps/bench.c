@@ -33,6 +33,8 @@ static const struct suite suites[] = {
     {"sync", bench_sync, "mutex lock+unlock: dsm_mutex vs MPI_Win_lock vs CAS spin lock"},
     {"progress", bench_progress, "8 B fetch-add on rank 0 while it idles vs computes 1 s"},
     {"xfer", bench_xfer, "put-with-signal vs put+flush+atomic, strided vs MPI datatypes"},
+    {"repl", bench_repl,
+     "replicated 8 B write/read, R = 1, 3, 5, vs put+flush to the slowest rank"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    setenv("DSM_REPL_SIZE", "4M", 0); // the repl suite's objects (a user's value wins)
     if (dsm_init(&argc, &argv) != DSM_OK) {
         fprintf(stderr, "dsm-bench: dsm_init failed: %s\n", dsm_last_error());
         return 1;

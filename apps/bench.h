@@ -39,5 +39,6 @@ int bench_heap(const struct bench_opts *o);
 int bench_sync(const struct bench_opts *o);
 int bench_progress(const struct bench_opts *o);
 int bench_xfer(const struct bench_opts *o);
+int bench_repl(const struct bench_opts *o);
 
 #endif
