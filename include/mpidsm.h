@@ -1307,7 +1307,9 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  * when the target rank calls MPI (any mpidsm call).
  *
  * Thread safety: one thread per rank at a time (the handle caches the object).
- * Checkpoints neither include nor restore replicated objects: they do not need them.
+ * Checkpoints neither include nor restore replicated objects: the stores outlive the
+ * processes and a restart rebuilds the objects from them. `DSM_STATS` counts their
+ * operations with the others (puts, gets, atomics, flushes; bytes put and got).
  * @{ */
 /** Most objects in a store (alive or freed). */
 #define DSM_REPL_MAX_OBJECTS 1024
