@@ -17,6 +17,8 @@ apps_memsim_LDADD = src/libmpidsm.la -lpthread
 apps_dsm_bench_SOURCES += apps/bench_xfer.c
 # Issue 14: same-node and other-node peers of a job over several nodes.
 apps_dsm_bench_SOURCES += apps/bench_nodes.c
+# Issue 16: replicated objects.
+apps_dsm_bench_SOURCES += apps/bench_repl.c
 bin_PROGRAMS += apps/pipeline
 apps_pipeline_SOURCES = apps/pipeline.c
 apps_pipeline_LDADD = src/libmpidsm.la

@@ -35,6 +35,8 @@ static const struct suite suites[] = {
     {"progress", bench_progress, "8 B fetch-add on rank 0 while it idles vs computes 1 s"},
     {"xfer", bench_xfer, "put-with-signal vs put+flush+atomic, strided vs MPI datatypes"},
     {"nodes", bench_nodes, "8 B/1 MiB ops to a same-node and an other-node peer vs raw MPI"},
+    {"repl", bench_repl,
+     "replicated 8 B write/read, R = 1, 3, 5, vs put+flush to the slowest rank"},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    setenv("DSM_REPL_SIZE", "4M", 0); // the repl suite's objects (a user's value wins)
     if (dsm_init(&argc, &argv) != DSM_OK) {
         fprintf(stderr, "dsm-bench: dsm_init failed: %s\n", dsm_last_error());
         return 1;

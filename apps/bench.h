@@ -40,5 +40,6 @@ int bench_sync(const struct bench_opts *o);
 int bench_progress(const struct bench_opts *o);
 int bench_xfer(const struct bench_opts *o);
 int bench_nodes(const struct bench_opts *o);
+int bench_repl(const struct bench_opts *o);
 
 #endif

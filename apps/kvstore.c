@@ -7,7 +7,7 @@
  *   dsmrun -n 4 apps/kvstore [--ops N] [--read-ratio R] [--keys K] [--dist uniform|zipf]
  *                            [--zipf-s S] [--value-size V] [--buckets B] [--seed S]
  *                            [--mode dsm|mpi|both] [--ckpt-every N] [--expect HEX]
- *                            [--progress] [--help]
+ *                            [--replicas R [--ack-log PATH]] [--progress] [--help]
  *
  * Placement: a key's owner is dsm_place(key) (consistent hashing); its entry lives in
  * the owner's heap (dsm_alloc_on, one-sided) and hangs off one of the owner's buckets.
@@ -32,6 +32,12 @@
  * --mode mpi runs the same workload on a baseline written with plain MPI RMA: fixed
  * slots per key and one global lock (MPI_Win_lock exclusive on rank 0 of a lock window).
  *
+ * --replicas R keeps every key as a replicated object of R copies (dsm_repl_*) instead:
+ * a put returns when every copy holds it, so no acknowledged put is lost to a node
+ * failure. With --ack-log each rank records its puts outside the job (tests/
+ * test_repl_node_kill.sh checks a relaunch against that record). A relaunch reads its
+ * keys back and runs the workload again from there; no checkpoints are involved.
+ *
  * Exit status: 0 all reads checked out, 1 a check or call failed, 2 bad arguments.
  */
 #include <inttypes.h>
@@ -50,6 +56,8 @@ struct opts {
     long ckpt_every; // dsm mode: checkpoint every this many operations (0: DSM_CKPT_INTERVAL)
     uint64_t expect; // with have_expect: the digest the final table must have
     int have_expect;
+    int replicas;        // --replicas R: every key a replicated object with R copies
+    const char *ack_log; // --ack-log PATH: acknowledged operations, PATH.<rank>
 };
 
 /* An entry in the owner's heap: header, then value_size bytes. */
@@ -106,22 +114,29 @@ static void fill_value(unsigned char *v, long n, uint64_t key, uint64_t version)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kvstore [--ops N] [--read-ratio R] [--keys K] [--dist uniform|zipf]\n"
-               "               [--zipf-s S] [--value-size V] [--buckets B] [--seed S]\n"
-               "               [--mode dsm|mpi|both] [--progress]\n"
-               "  --ops         operations per rank (default 20000)\n"
-               "  --read-ratio  fraction of lookups, 0..1 (default 0.9); the rest are 80%% "
-               "puts, 20%% deletes\n"
-               "  --keys        key space (default 10000)\n"
-               "  --dist        key distribution (default uniform); zipf uses --zipf-s "
-               "(default 0.99)\n"
-               "  --value-size  bytes per value (default 64)\n"
-               "  --buckets     buckets per rank (default 4096)\n"
-               "  --mode        dsm (default), mpi (plain MPI RMA + global lock), or both\n"
-               "  --ckpt-every  checkpoint every N operations (default: only when\n"
-               "                DSM_CKPT_INTERVAL says)\n"
-               "  --expect      exit 1 unless the final table's digest is HEX\n"
-               "Run under mpi-launch/dsmrun. Exit 0 when every read checked out.\n");
+    fprintf(f,
+            "usage: kvstore [--ops N] [--read-ratio R] [--keys K] [--dist uniform|zipf]\n"
+            "               [--zipf-s S] [--value-size V] [--buckets B] [--seed S]\n"
+            "               [--mode dsm|mpi|both] [--replicas R [--ack-log P]] [--progress]\n"
+            "  --ops         operations per rank (default 20000)\n"
+            "  --read-ratio  fraction of lookups, 0..1 (default 0.9); the rest are 80%% "
+            "puts, 20%% deletes\n"
+            "  --keys        key space (default 10000)\n"
+            "  --dist        key distribution (default uniform); zipf uses --zipf-s "
+            "(default 0.99)\n"
+            "  --value-size  bytes per value (default 64)\n"
+            "  --buckets     buckets per rank (default 4096)\n"
+            "  --mode        dsm (default), mpi (plain MPI RMA + global lock), or both\n"
+            "  --ckpt-every  checkpoint every N operations (default: only when\n"
+            "                DSM_CKPT_INTERVAL says)\n"
+            "  --expect      exit 1 unless the final table's digest is HEX\n"
+            "  --replicas R  keep every key as a replicated object with R copies (at most\n"
+            "                1000 keys; a put returns when every copy holds it); a relaunch\n"
+            "                (DSM_RESTART=auto) carries on with the surviving values\n"
+            "  --ack-log P   with --replicas: each rank appends to P.<rank> 'W key version'\n"
+            "                before a put, 'A key version' once it returned, 'R key version'\n"
+            "                for its keys as a (re)start found them, 'F key version' at the end\n"
+            "Run under mpi-launch/dsmrun. Exit 0 when every read checked out.\n");
 }
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -137,7 +152,7 @@ static int num(const char *s, double lo, double hi, double *out)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){20000, 10000, 4096, 64, 0.9, 0.99, 0, 0, 1, 1, 0, 0, 0};
+    *o = (struct opts){20000, 10000, 4096, 64, 0.9, 0.99, 0, 0, 1, 1, 0, 0, 0, 0, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d = 0;
@@ -172,6 +187,10 @@ static int parse(int argc, char **argv, struct opts *o)
             char *end = NULL;
             o->expect = strtoull(v, &end, 16);
             bad = end == v || *end != '\0', o->have_expect = 1;
+        } else if (!strcmp(a, "--replicas")) {
+            bad = num(v, 1, DSM_REPL_MAX_COPIES, &d), o->replicas = (int)d;
+        } else if (!strcmp(a, "--ack-log")) {
+            o->ack_log = v;
         } else if (!strcmp(a, "--mode")) {
             o->mode = !strcmp(v, "dsm") ? 1 : !strcmp(v, "mpi") ? 2 : !strcmp(v, "both") ? 3 : 0;
             bad = o->mode == 0;
@@ -532,6 +551,195 @@ static int run_dsm(struct kv *K, double *rate)
     return ok && fin == 0 ? 0 : -1;
 }
 
+/* ---- --replicas: every key a replicated object ---- */
+
+/* A key's object: its version (0 = absent), the check word, then the value. */
+struct rrec {
+    uint64_t version, check;
+};
+
+struct rkv {
+    dsm_repl_t *obj; // per key
+    size_t size;     // bytes of a key's object
+    unsigned char *buf;
+    int ack; // the ack log's descriptor, -1 when none
+    uint64_t next_version;
+};
+
+#include <fcntl.h>
+#include <unistd.h>
+
+static void ack(struct rkv *R, char what, long k, uint64_t v)
+{
+    if (R->ack < 0) {
+        return;
+    }
+    char line[64];
+    int n = snprintf(line, sizeof line, "%c %ld %" PRIu64 "\n", what, k, v);
+    // One write(2) per line: in the kernel once it returns, whatever kills us next.
+    if (write(R->ack, line, (size_t)n) != n) {
+        perror("kvstore: ack log");
+    }
+}
+
+/* Read key k: its version (0 absent), -1 on a failed call or a malformed object. */
+static int64_t r_get(struct kv *K, struct rkv *R, long k)
+{
+    struct rrec h;
+    CHECK(dsm_repl_read(R->obj[k], 0, R->buf, R->size));
+    memcpy(&h, R->buf, sizeof h);
+    if (h.version == 0) {
+        return 0;
+    }
+    fill_value(K->got, K->o.value_size, (uint64_t)k, h.version);
+    if (h.check != check_of((uint64_t)k, h.version) ||
+        memcmp(R->buf + sizeof h, K->got, (size_t)K->o.value_size) != 0) {
+        fprintf(stderr, "kvstore: rank %d: key %ld: malformed value at version %" PRIu64 "\n",
+                K->me, k, h.version);
+        return -1;
+    }
+    return (int64_t)h.version;
+}
+
+/* Write key k at version (0: delete). */
+static int r_put(struct kv *K, struct rkv *R, long k, uint64_t version)
+{
+    struct rrec h = {version, version ? check_of((uint64_t)k, version) : 0};
+    memcpy(R->buf, &h, sizeof h);
+    fill_value(R->buf + sizeof h, K->o.value_size, (uint64_t)k, version);
+    ack(R, 'W', k, version);
+    CHECK(dsm_repl_write(R->obj[k], 0, R->buf, R->size));
+    ack(R, 'A', k, version);
+    return 0;
+}
+
+/* Find every key's object (a relaunch) or make it; lost ones are reported by name. */
+static int r_setup(struct kv *K, struct rkv *R)
+{
+    long lost = 0;
+    for (long k = 0; k < K->o.keys; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "kv%ld", k);
+        // The same answer on every rank (the object table is): alloc is collective.
+        int rc = dsm_repl_exists(name) ? dsm_repl_attach(name, &R->obj[k])
+                                       : dsm_repl_alloc(name, R->size, K->o.replicas, &R->obj[k]);
+        if (rc == DSM_ERR_QUORUM) {
+            lost++;
+            if (K->me == 0) {
+                fprintf(stderr, "kvstore: key %ld is lost (%s): %s\n", k, dsm_strerror(rc),
+                        dsm_last_error());
+            }
+        } else if (rc != DSM_OK) {
+            fprintf(stderr, "kvstore: rank %d: key %ld: %s\n", K->me, k, dsm_last_error());
+            return -1;
+        }
+    }
+    if (lost > 0) {
+        if (K->me == 0) {
+            fprintf(stderr, "kvstore: %ld keys lost a majority of their copies: not starting\n",
+                    lost);
+        }
+        return -1;
+    }
+    // Own keys as this (re)start found them: the model and the next version go on from there.
+    for (long k = K->me; k < K->o.keys; k += K->n) {
+        int64_t v = r_get(K, R, k);
+        if (v < 0) {
+            return -1;
+        }
+        K->model[k / K->n] = (uint64_t)v;
+        R->next_version = (uint64_t)v >= R->next_version ? (uint64_t)v + 1 : R->next_version;
+        ack(R, 'R', k, (uint64_t)v);
+    }
+    return 0;
+}
+
+/* One operation: a read (own keys checked against the model), else a put (80%) or a
+ * delete of an own key. */
+static int r_op(struct kv *K, struct rkv *R, struct keygen *g)
+{
+    long k = keygen_next(g);
+    uint64_t u = (uint64_t)(rnd(&g->state) * 1000);
+    if (u < (uint64_t)(K->o.read_ratio * 1000) || K->me >= K->o.keys) {
+        int64_t v = r_get(K, R, k);
+        K->reads++;
+        if (v < 0 || (k % K->n == K->me && (uint64_t)v != K->model[k / K->n])) {
+            fprintf(stderr, "kvstore: rank %d: read key %ld: got version %" PRId64 "\n", K->me, k,
+                    v);
+            return -1;
+        }
+        return 0;
+    }
+    k = k - k % K->n + K->me;
+    k = k >= K->o.keys ? K->me : k;
+    uint64_t version = rnd(&g->state) < 0.8 ? R->next_version++ : 0;
+    K->writes += version != 0;
+    K->dels += version == 0;
+    if (r_put(K, R, k, version)) {
+        return -1;
+    }
+    K->model[k / K->n] = version;
+    return 0;
+}
+
+static int r_final(struct kv *K, struct rkv *R)
+{
+    long bad = 0, present = 0;
+    for (long k = K->me; k < K->o.keys; k += K->n) {
+        int64_t v = r_get(K, R, k);
+        bad += v < 0 || (uint64_t)v != K->model[k / K->n];
+        present += v > 0;
+        ack(R, 'F', k, v < 0 ? 0 : (uint64_t)v);
+    }
+    long long t[2] = {present, bad}, sum[2];
+    MPI_Allreduce(t, sum, 2, MPI_LONG_LONG, MPI_SUM, dsm_comm());
+    if (K->me == 0) {
+        printf("kvstore: final check (replicated): %lld keys present, %lld wrong\n", sum[0],
+               sum[1]);
+    }
+    return sum[1] == 0 ? 0 : -1;
+}
+
+static int run_repl(struct kv *K, double *rate)
+{
+    struct rkv R = {
+        .size = sizeof(struct rrec) + (size_t)K->o.value_size, .ack = -1, .next_version = 1};
+    R.obj = calloc((size_t)K->o.keys, sizeof *R.obj);
+    R.buf = malloc(R.size);
+    if (K->o.ack_log) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s.%d", K->o.ack_log, K->me);
+        R.ack = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (R.ack < 0) {
+            perror(path);
+        }
+    }
+    int ok = R.obj && R.buf && (R.ack >= 0 || !K->o.ack_log) && r_setup(K, &R) == 0, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, dsm_comm());
+    struct keygen g;
+    keygen_init(&g, &K->o, K->me);
+    double t0 = MPI_Wtime();
+    for (long i = 0; all && i < K->o.ops; i++) {
+        if (ok && r_op(K, &R, &g)) {
+            ok = 0;
+        }
+    }
+    MPI_Barrier(dsm_comm());
+    double secs = MPI_Wtime() - t0;
+    if (all) {
+        report("dsm (replicated)", K, secs, K->o.ops);
+        ok = r_final(K, &R) == 0 && ok;
+    }
+    *rate = secs > 0 ? (double)K->o.ops / secs : 0;
+    free(g.cdf);
+    free(R.obj);
+    free(R.buf);
+    if (R.ack >= 0) {
+        close(R.ack);
+    }
+    return all && ok ? 0 : -1;
+}
+
 /* ---- the baseline: plain MPI RMA, a slot per key, one global lock ---- */
 
 struct base {
@@ -634,6 +842,16 @@ int main(int argc, char **argv)
         usage(p == 1 ? stdout : stderr);
         return p == 1 ? 0 : 2;
     }
+    if (K.o.replicas > 0) { // the stores must hold every key's object (mpidsm.h, repl)
+        if (K.o.keys > 1000) {
+            fprintf(stderr, "kvstore: --replicas takes at most 1000 keys\n");
+            return 2;
+        }
+        char size[32];
+        snprintf(size, sizeof size, "%ld",
+                 (1L << 20) + K.o.keys * (64 + 2 * (56 + K.o.value_size)));
+        setenv("DSM_REPL_SIZE", size, 0);
+    }
     if (dsm_init(&argc, &argv) != DSM_OK) {
         fprintf(stderr, "kvstore: dsm_init failed: %s\n", dsm_last_error());
         return 1;
@@ -646,7 +864,9 @@ int main(int argc, char **argv)
     K.got = malloc((size_t)K.o.value_size);
     int rc = 0, all = 0;
     double r_dsm = 0, r_mpi = 0;
-    if (K.o.mode & 1) {
+    if (K.o.replicas > 0) {
+        rc |= run_repl(&K, &r_dsm) != 0;
+    } else if (K.o.mode & 1) {
         rc |= run_dsm(&K, &r_dsm) != 0;
     }
     if (K.o.mode & 2) {

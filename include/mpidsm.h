@@ -93,6 +93,7 @@ enum dsm_err {
     DSM_ERR_IO = 13,         /**< a file system operation failed */
     DSM_ERR_CORRUPT = 14,    /**< stored data failed validation (checksum, header) */
     DSM_ERR_MISMATCH = 15,   /**< a checkpoint of another program or heap size, or too big */
+    DSM_ERR_QUORUM = 16,     /**< a replicated object lost a majority of its copies */
     DSM_ERR_COUNT            /**< number of codes; not a code */
 };
 
@@ -1350,6 +1351,116 @@ DSM_API int dsm_root_set(const char *name, dsm_gptr_t g);
  * \return ::DSM_OK, ::DSM_ERR_NOTFOUND (no such name), ::DSM_ERR_ARG, and as
  *         dsm_root_set() \par Local, any rank, one-sided. */
 DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
+/** @} */
+
+/** \defgroup repl Replicated objects
+ * Small objects whose every write that returned survives the loss of any minority of
+ * their copies' nodes, even between checkpoints (a key-value store's acknowledged puts,
+ * a queue's claimed items).
+ *
+ * An object of size bytes has R copies on R ranks: on R different nodes when the job
+ * spans at least R nodes (else spread over the nodes round-robin, some nodes holding
+ * two), on R ranks of one node in a one-node job. Copies live in a store per rank: the
+ * file `<DSM_REPL_DIR>/<job>/repl/rank-<r>.store` (`DSM_REPL_DIR` auto: the node-local
+ * `$SIMCLUSTER_NODE_DIR`, else `$TMPDIR`, else `/tmp`; job as for checkpoints) of
+ * `DSM_REPL_SIZE` bytes, mapped into memory and reached by the other ranks through a
+ * second MPI window. `DSM_REPL_SIZE=0` (the default) turns replicated objects off:
+ * every call then fails with ::DSM_ERR_STATE. A store holds at most
+ * ::DSM_REPL_MAX_OBJECTS objects (alloc, free and names are kept in every rank's
+ * store); each copy takes 64 + 2 x (32 + size rounded up to 8) bytes of its holder's
+ * store. A freed object's space is reused only by an object of the same size and R.
+ *
+ * \par Guarantees
+ * - dsm_repl_write() and dsm_repl_cas_u64() return when every copy holds the new
+ *   value (so a majority does: MPI without ULFM has no rank that could miss it while
+ *   the job runs). Concurrent writers of one object are ordered by its version word,
+ *   kept with the first copy: a writer takes it with a compare-and-swap, writes the
+ *   next version into every copy, and gives it back with that version.
+ * - Reads and writes are linearizable: dsm_repl_read() returns the newest version
+ *   whose write has completed or one being written concurrently, and once a read
+ *   returned a version no later read returns an older one.
+ * - Every copy holds each version with its number, the object's identity and a CRC32C.
+ *   A copy found torn or stale is skipped, logged (warn) and rewritten from an intact
+ *   one; ::DSM_ERR_CORRUPT when no copy is intact.
+ *
+ * \par Failure model
+ * A process that dies ends the job (MPI without ULFM); dsmrun relaunches it. The copies
+ * outlive the processes: they are in the pages of the store files, which stay on their
+ * nodes. With `DSM_RESTART=auto` or `required` (dsmrun --restarts sets auto) dsm_init()
+ * finds the stores again (a relaunch with the same ranks on the same nodes) and rebuilds
+ * every object: when a majority of its copies is intact it takes the highest version
+ * among them, which includes every write that returned, and rewrites the stale and lost
+ * copies (a wiped node's) from it. An object with fewer than a majority of intact copies
+ * is lost: dsm_init() logs its name, and every call on it fails with ::DSM_ERR_QUORUM
+ * naming it, never returning an older value; dsm_repl_free() still frees it. A write
+ * that had not returned when the job died may be present or not. The copies on a node
+ * are lost with its storage (`simcluster kill --wipe`) or its memory (an OS crash:
+ * the stores are not written to disk). With `DSM_RESTART=never` dsm_init() empties the
+ * store. A store of another rank count or size counts as lost.
+ *
+ * \par Costs
+ * A write takes the version word (one compare-and-swap at the first copy), reads the
+ * object from the nearest copy unless this rank wrote or read the current version last,
+ * puts the new version (size + 32 bytes) into all R copies at once and completes them
+ * with one flush, and gives the word back (one compare-and-swap). A read is one atomic
+ * read of the version word, plus one get from the nearest copy when this rank's cached
+ * version is older. `dsm-bench repl` measures them (docs/PERFORMANCE.md). On one node
+ * under Open MPI the second window is served by osc pt2pt, whose operations progress
+ * when the target rank calls MPI (any mpidsm call).
+ *
+ * Thread safety: one thread per rank at a time (the handle caches the object).
+ * Checkpoints neither include nor restore replicated objects: the stores outlive the
+ * processes and a restart rebuilds the objects from them. `DSM_STATS` counts their
+ * operations with the others (puts, gets, atomics, flushes; bytes put and got).
+ * @{ */
+/** Most objects in a store (alive or freed). */
+#define DSM_REPL_MAX_OBJECTS 1024
+/** Most copies of one object. */
+#define DSM_REPL_MAX_COPIES 15
+/** A replicated object (process-local handle; valid until dsm_repl_free() or
+ * dsm_finalize()). */
+typedef struct dsm_repl *dsm_repl_t;
+
+/** \brief Make a replicated object of size zeroed bytes with copies copies, called name.
+ * \param[in] name 1 .. ::DSM_CKPT_NAME_MAX characters, unique among live objects
+ * \param[in] size 1 .. 2^32 - 1 bytes
+ * \param[in] copies 1 .. ::DSM_REPL_MAX_COPIES and at most dsm_nranks()
+ * \return ::DSM_OK, ::DSM_ERR_ARG (bad or differing arguments; on every rank),
+ *         ::DSM_ERR_BUSY (name names a live object: dsm_repl_attach() it),
+ *         ::DSM_ERR_NOMEM (a holder's store is full, or ::DSM_REPL_MAX_OBJECTS reached),
+ *         ::DSM_ERR_STATE (not initialised or `DSM_REPL_SIZE=0`), ::DSM_ERR_MPI
+ * \par Collective (the same name, size and copies). Complete on return on every rank. */
+DSM_API int dsm_repl_alloc(const char *name, size_t size, int copies, dsm_repl_t *out);
+/** \brief Whether a live object (also a lost one) is called name: a relaunch finds its
+ * objects, a first run makes them. False when not initialised or off. Never fails.
+ * \par Local: no communication. */
+DSM_API bool dsm_repl_exists(const char *name);
+/** \brief The object called name, e.g. after a relaunch.
+ * \return ::DSM_OK, ::DSM_ERR_NOTFOUND (no live object of that name), ::DSM_ERR_QUORUM
+ *         (it is lost: *out is untouched), ::DSM_ERR_ARG, ::DSM_ERR_STATE
+ * \par Local: no communication. */
+DSM_API int dsm_repl_attach(const char *name, dsm_repl_t *out);
+/** \brief Write n bytes from buf at byte off of o as one new version (n = 0: nothing).
+ * \return ::DSM_OK, ::DSM_ERR_ARG (buf NULL with n > 0), ::DSM_ERR_RANGE ([off, off + n)
+ *         outside o), ::DSM_ERR_INVALID (not a live object), ::DSM_ERR_QUORUM (o is
+ *         lost), ::DSM_ERR_CORRUPT (no intact copy), ::DSM_ERR_TIMEOUT
+ *         (`DSM_LOCK_TIMEOUT`), ::DSM_ERR_STATE, ::DSM_ERR_MPI
+ * \par Not collective. Completion: every copy holds the version on return. */
+DSM_API int dsm_repl_write(dsm_repl_t o, size_t off, const void *buf, size_t n);
+/** \brief Read n bytes at byte off of o into buf (linearizable).
+ * \return as dsm_repl_write() except ::DSM_ERR_TIMEOUT \par Not collective. */
+DSM_API int dsm_repl_read(dsm_repl_t o, size_t off, void *buf, size_t n);
+/** \brief Compare-and-swap the uint64_t at byte off of o: *old = its value, and it
+ * becomes desired (a new version) if *old == expected.
+ * \return as dsm_repl_write(), ::DSM_ERR_ARG (old NULL, off not 8-byte aligned)
+ * \par Not collective. Completion: as dsm_repl_write(). */
+DSM_API int dsm_repl_cas_u64(dsm_repl_t o, size_t off, uint64_t expected, uint64_t desired,
+                             uint64_t *old);
+/** \brief Free o (also a lost one) and its copies' space; every handle to it is invalid.
+ * \return ::DSM_OK, ::DSM_ERR_INVALID (not a live object; on every rank when on one),
+ *         ::DSM_ERR_ARG (the ranks free different objects), ::DSM_ERR_STATE, ::DSM_ERR_MPI
+ * \par Collective (the same object); no rank may still use it. */
+DSM_API int dsm_repl_free(dsm_repl_t o);
 /** @} */
 
 #ifdef __cplusplus

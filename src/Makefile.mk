@@ -36,6 +36,8 @@ mpi_launch_dsm_ckpt_dir_LDADD = src/libdsmcore.la
 # (issue 17).
 src_libdsmcore_la_SOURCES += src/signal.c src/strided.c src/atomic.c src/array.c
 src_libdsmcore_la_SOURCES += src/reduce.c
+# Replicated objects with quorum writes (issue 16).
+src_libdsmcore_la_SOURCES += src/repl.c src/repl.h
 
 # dsm-info: version, MPI, hwloc, topology, data path and every DSM_* setting (--json for
 # scripts). Built beside dsmrun, as installed, so dsmrun --info runs its own.

@@ -94,3 +94,11 @@ DSM_ENV(WAIT_TIMEOUT, LONG, "0", false, "0..1000000000", // nanoseconds must fit
 DSM_ENV(WAIT_SLEEP, LONG, "100", false, "0..1000000",
         "longest sleep in microseconds between two polls of a waiting dsm_wait_until* (the "
         "sleep doubles from 1 us up to this; 0 = never sleep, only yield the core)")
+/* Replicated objects (src/repl.c). */
+DSM_ENV(REPL_SIZE, SIZE, "0", true, "",
+        "bytes of each rank's store of replicated objects (dsm_repl_alloc), a file mapped "
+        "from DSM_REPL_DIR; 0 = replicated objects off")
+DSM_ENV(REPL_DIR, STRING, "auto", false, "",
+        "node-local directory of the replicated objects' stores "
+        "(<dir>/<job>/repl/rank-<r>.store); auto = $SIMCLUSTER_NODE_DIR, else $TMPDIR, else "
+        "/tmp")

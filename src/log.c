@@ -33,6 +33,7 @@ static const char *const err_names[] = {
     [DSM_ERR_IO] = "I/O error",
     [DSM_ERR_CORRUPT] = "corrupt data",
     [DSM_ERR_MISMATCH] = "checkpoint does not fit this job",
+    [DSM_ERR_QUORUM] = "replicated object lost a majority of its copies",
 };
 _Static_assert(sizeof err_names / sizeof err_names[0] == DSM_ERR_COUNT,
                "err_names and enum dsm_err disagree");
@@ -42,6 +43,7 @@ static const char *const err_symbols[] = {
     "DSM_ERR_RANGE",    "DSM_ERR_ENV",     "DSM_ERR_MPI",     "DSM_ERR_UNSUPPORTED",
     "DSM_ERR_INTERNAL", "DSM_ERR_INVALID", "DSM_ERR_BUSY",    "DSM_ERR_TIMEOUT",
     "DSM_ERR_NOTFOUND", "DSM_ERR_IO",      "DSM_ERR_CORRUPT", "DSM_ERR_MISMATCH",
+    "DSM_ERR_QUORUM",
 };
 _Static_assert(sizeof err_symbols / sizeof err_symbols[0] == DSM_ERR_COUNT,
                "err_symbols and enum dsm_err disagree");

@@ -18,6 +18,7 @@
 #include "ckpt.h"
 #include "heap.h"
 #include "progress.h"
+#include "repl.h"
 #include "sync.h"
 #include "topo.h"
 #include "win.h"
@@ -35,6 +36,7 @@ static const struct subsystem subsystems[] = {
     {"heap", dsmi_heap_start, dsmi_heap_stop},
     {"sync", dsmi_sync_start, dsmi_sync_stop},
     {"ckpt", dsmi_ckpt_start, dsmi_ckpt_stop}, // after the heap: restores its bytes
+    {"repl", dsmi_repl_start, dsmi_repl_stop}, // after ckpt: uses the job's name
 };
 #define NSUB (sizeof subsystems / sizeof subsystems[0])
 static bool started[NSUB];

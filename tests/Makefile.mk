@@ -195,3 +195,14 @@ tests_test_hybrid_SOURCES = tests/test_hybrid.c
 tests_test_hybrid_CFLAGS = $(DSM_TEST_CFLAGS)
 tests_test_hybrid_LDADD = $(DSM_TEST_LDADD)
 endif
+# Replicated objects (issue 16): the CUnit suite (direct path) and the same on the MPI path.
+if DSM_TESTS
+check_PROGRAMS += tests/test_repl
+tests_test_repl_SOURCES = tests/test_repl.c
+tests_test_repl_LDADD = $(DSM_TEST_LDADD)
+tests_test_repl_CFLAGS = $(DSM_TEST_CFLAGS)
+check_SCRIPTS += tests/test_repl_paths.sh
+# Whole nodes lost under kvstore --replicas 3 (soak: tests/soak_repl_node_kill.sh).
+check_SCRIPTS += tests/test_repl_node_kill.sh
+endif
+EXTRA_DIST += tests/soak_repl_node_kill.sh
