@@ -75,5 +75,9 @@ touch "$work/file"
 bench rma --quick --rounds 1 --plot "$work/file" >"$work/dir.out" 2>&1 && fail "--plot on a file accepted"
 grep -q "not a writable directory" "$work/dir.out" || fail "no message for a bad DIR: $(tail -3 "$work/dir.out")"
 grep -q '^put ' "$work/dir.out" && fail "suites ran although --plot DIR is unusable"
+# docs/PERFORMANCE.md's plots redraw from its tables (in a copy: the tree stays as it is)
+src=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$work/docs" && cp -r "$src/docs/PERFORMANCE.md" "$src/docs/plots" "$work/docs/"
+out=$(bash "$work/docs/plots/from-tables.sh" 2>&1) || fail "docs/plots/from-tables.sh: $out"
 [[ $bad == 0 ]] && echo "ok   dsm-bench --plot"
 exit $bad

@@ -7,11 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 doc=../PERFORMANCE.md
-# block N FIRST: the Nth ``` block of the document, which must start with FIRST
+# block N FIRST: the Nth ``` block of the document that starts with FIRST (found by its
+# first line, so tables added elsewhere in the document do not move it)
 block() {
     local b
-    b=$(awk -v n="$1" '/^```/ {k++; next} k == 2 * n - 1' "$doc")
-    [[ $(head -1 <<<"$b") == "$2"* ]] || { echo "from-tables.sh: block $1 is not '$2'" >&2; exit 1; }
+    b=$(awk -v n="$1" -v first="$2" '
+        /^```/ { inside = !inside; if (inside) { head = 1; hit = 0 }; next }
+        inside && head { head = 0; if (index($0, first) == 1 && ++seen == n) hit = 1 }
+        inside && hit' "$doc")
+    [[ -n $b ]] || { echo "from-tables.sh: no block $1 starting with '$2'" >&2; exit 1; }
     printf '%s\n' "$b"
 }
 # series NAME: stdin's "x y" lines as one block named for gnuplot's index "NAME"
@@ -30,7 +34,7 @@ rma() { # table of dsm-bench rma: op bytes raw_us shm_us dsm_us ...
 rma 1 >rma-openmpi.dat
 rma 2 >rma-mpich.dat
 
-b=$(block 7 "# heap: local")
+b=$(block 1 "# heap: local")
 {
     awk '$1 == "pair" {print $2, $3}' <<<"$b" | series pair_malloc
     awk '$1 == "pair" {print $2, $4}' <<<"$b" | series pair_dsm
@@ -40,13 +44,13 @@ b=$(block 7 "# heap: local")
     awk '$1 == "collective" {print $3, $5}' <<<"$b" | series coll_dsm
 } >heap-openmpi.dat
 
-b=$(block 8 "# sync: uncontended")
+b=$(block 1 "# sync: uncontended")
 for k in dsm_mutex win_lock cas_spin; do # 1 rank: 1/us = M acquisitions/s
     awk -v k="$k" '$1 == k && NF == 3 {print 1, 1 / $2} $1 == k && NF == 4 {print $2, $3}' <<<"$b" |
         series "$k"
 done >sync-openmpi.dat
 
-b=$(block 10 "lane     setting")
+b=$(block 1 "lane     setting")
 {
     awk '$1 == "openmpi" && $2 == "4" && $3 == "ranks" {print 1, $7; print 2, $10}' <<<"$b" | series dsm_bw
     awk '$1 == "openmpi" && $2 == "4" && $3 == "ranks" {print 1, $8; print 2, $11}' <<<"$b" | series dd_bw
