@@ -1050,14 +1050,7 @@ static const char *local_root(void)
     if (dsmi_topo()->nnodes == 1) { // on one node a local level adds no protection
         return NULL;
     }
-    static const char *const from[] = {"SIMCLUSTER_NODE_DIR", "TMPDIR"};
-    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        const char *d = getenv(from[i]);
-        if (d != NULL && d[0] == '/') {
-            return d;
-        }
-    }
-    return "/tmp";
+    return dsmi_env_node_local_dir();
 }
 
 /* Whether a and b are one directory (both exist and have the same inode). */

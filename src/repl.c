@@ -175,14 +175,7 @@ static const char *store_root(void)
     if (v != NULL && v[0] != '\0' && strcmp(v, "auto") != 0) {
         return v;
     }
-    static const char *const from[] = {"SIMCLUSTER_NODE_DIR", "TMPDIR"};
-    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        const char *d = getenv(from[i]);
-        if (d != NULL && d[0] == '/') {
-            return d;
-        }
-    }
-    return "/tmp";
+    return dsmi_env_node_local_dir();
 }
 
 /* mkdir -p of the user's root (links followed there, as for DSM_CKPT_DIR). */

@@ -48,6 +48,10 @@ enum {
 /* Parse every DSM_* variable into *out (defaults for unset ones). On a malformed value,
  * returns DSM_ERR_ENV and writes "DSM_X=value: reason" into why. */
 DSMI_HIDDEN int dsmi_env_parse(struct dsmi_settings *out, char *why, size_t whylen);
+/* The node's local storage, what "auto" means for DSM_CKPT_LOCAL_DIR and DSM_REPL_DIR:
+ * $SIMCLUSTER_NODE_DIR, else $TMPDIR (batch systems point it at the node's local disk),
+ * else /tmp. */
+DSMI_HIDDEN const char *dsmi_env_node_local_dir(void);
 /* Collective: DSM_OK when every AGREE variable has the same value on all ranks. */
 DSMI_HIDDEN int dsmi_env_check_agree(const struct dsmi_settings *s, MPI_Comm comm);
 /* Print each setting, its value and default (rank 0, DSM_VERBOSE). */

@@ -16,17 +16,9 @@
 #                   on a loaded 2-core machine; tests/soak_repl_node_kill.sh runs 20 or more)
 #   REPLKILL_QUORUM 0 skips the quorum case
 set -u
-top=$(cd "${top_builddir:-.}" && pwd)
-sc=$top/mpi-launch/simcluster
-kv=$top/apps/kvstore
-to=${TEST_TIMEOUT:-300}
-[[ ${DSM_TEST_CLUSTER:-1} != 0 ]] || { echo "SKIP: DSM_TEST_CLUSTER=0"; exit 77; }
-reason=$("$sc" check) || { echo "SKIP: no simulated cluster here: $reason"; exit 77; }
-export SIMCLUSTER_DIR=${TMPDIR:-/tmp}/dsm-replkill.$$
-work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-replkill.XXXXXX")
-trap 'timeout 60 "$sc" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-"$sc" up 3 >/dev/null || { echo "FAIL: simcluster up 3"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+cluster_up replkill 3
+kv=$apps/kvstore
 export DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
 kv_args=(--replicas 3 --keys 24 --read-ratio 0.5 --ops 60)
 keys=24
