@@ -31,11 +31,15 @@ static int me, n;
  * at load 28: 3200 (direct mode, both MPIs), 95 (Open MPI, DSM_DIRECT=0), 320 (MPICH,
  * DSM_DIRECT=0), 8.4 over TCP (issue 12, unloaded: 450). A remote rank
  * that is descheduled between its pairs does not count against the lock: the owner's
- * pairs are counted only while a remote pair is in flight. */
-#define K 50                   // remote pairs per remote rank
-#define MAX_BYPASS 8           // owner pairs allowed per remote pair
-#define LIMIT_S 120.0          // safety bound, scaled by TEST_TIMEOUT / 300 (tests/Makefile.mk)
-enum { INFLIGHT, DONE, STOP }; // words on the owner's heap
+ * pairs are counted only while a remote pair is in flight. Nor does one descheduled
+ * inside a pair (4 ranks on 2 cores: after announcing it, before its ticket; one CI run
+ * counted 1201 owner pairs in 3 such windows): the verdict is each remote rank's median
+ * over its pairs of the owner pairs made during that pair (the owner publishes its
+ * count), which a FIFO lock keeps near 1 and the old lock put in the thousands. */
+#define K 50          // remote pairs per remote rank
+#define MAX_BYPASS 8  // owner pairs allowed per remote pair
+#define LIMIT_S 120.0 // safety bound, scaled by TEST_TIMEOUT / 300 (tests/Makefile.mk)
+enum { INFLIGHT, DONE, STOP, PAIRS, NWORDS }; // words on the owner's heap
 
 static uint64_t now_ns(void)
 {
@@ -57,7 +61,7 @@ static uint64_t limit_ns(void)
  * remote operation in, which the loop under test must do by itself. */
 static void owner_loop(volatile uint64_t *w, long *pairs, long *bypass, int *errors)
 {
-    const long most = (long)MAX_BYPASS * K * (n - 1);
+    const long most = 100L * MAX_BYPASS * K * (n - 1); // certainly broken: stop early
     uint64_t t0 = now_ns(), lim = limit_ns();
     while (__atomic_load_n(&w[DONE], __ATOMIC_ACQUIRE) < (uint64_t)(n - 1)) {
         bool inflight = __atomic_load_n(&w[INFLIGHT], __ATOMIC_ACQUIRE) != 0;
@@ -66,6 +70,7 @@ static void owner_loop(volatile uint64_t *w, long *pairs, long *bypass, int *err
         *errors += rc != DSM_OK;
         *errors += rc == DSM_OK && dsm_free(g) != DSM_OK;
         ++*pairs;
+        __atomic_store_n(&w[PAIRS], (uint64_t)*pairs, __ATOMIC_RELEASE);
         *bypass += inflight;
         if (*errors > 0 || *bypass > most || (*pairs % 256 == 0 && now_ns() - t0 > lim)) {
             if (*bypass <= most && *errors == 0) {
@@ -86,20 +91,35 @@ static dsm_gptr_t word(dsm_gptr_t words, int i)
     return g;
 }
 
-static long remote_loop(dsm_gptr_t words, int owner, int *errors)
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* *median: the median over this rank's pairs of the owner pairs made during each. */
+static long remote_loop(dsm_gptr_t words, int owner, uint64_t *median, int *errors)
 {
     dsm_gptr_t inflight = word(words, INFLIGHT), stop = word(words, STOP);
+    dsm_gptr_t count = word(words, PAIRS);
+    uint64_t during[K] = {0};
     long done = 0;
     for (uint64_t halt = 0; done < K && halt == 0 && *errors == 0; done++) {
         dsm_gptr_t g;
+        uint64_t before = 0, after = 0;
+        *errors += dsm_atomic_load_u64(count, &before) != DSM_OK;
         *errors += dsm_atomic_add_u64(inflight, 1) != DSM_OK;
         int rc = dsm_alloc_on(owner, 64, &g);
         *errors += dsm_atomic_add_u64(inflight, UINT64_MAX) != DSM_OK; // - 1
+        *errors += dsm_atomic_load_u64(count, &after) != DSM_OK;
+        during[done] = after - before;
         *errors += rc != DSM_OK;
         *errors += rc == DSM_OK && dsm_free(g) != DSM_OK;
         *errors += dsm_atomic_load_u64(stop, &halt) != DSM_OK;
     }
     *errors += dsm_atomic_add_u64(word(words, DONE), 1) != DSM_OK;
+    qsort(during, (size_t)done, sizeof *during, cmp_u64);
+    *median = done > 0 ? during[done / 2] : 0;
     return done;
 }
 
@@ -111,30 +131,38 @@ static void test_heaplock_remote_against_busy_owner(void)
     void *local = NULL;
     int errors = 0;
     if (me == owner) {
-        H_OK(dsm_calloc(3, 8, &words));
+        H_OK(dsm_calloc(NWORDS, 8, &words));
         H_OK(dsm_gptr_local(words, &local));
     }
     MPI_Bcast(&words.bits, 1, MPI_UINT64_T, owner, dsm_comm());
     H_OK(dsm_barrier());
     long pairs = 0, bypass = 0, mine = 0;
+    uint64_t median = 0;
     uint64_t t0 = now_ns();
     if (me == owner) {
         owner_loop(local, &pairs, &bypass, &errors);
     } else {
-        mine = remote_loop(words, owner, &errors);
+        mine = remote_loop(words, owner, &median, &errors);
     }
     H_OK(dsm_barrier());
     long long remote = harness_sum(me == owner ? 0 : mine);
     if (me == owner) {
         printf("  owner: %ld local alloc+free pairs in %.1f s, %ld of them while a remote pair "
                "was in flight; %d other ranks: %lld remote alloc_on+free pairs (%d wanted): "
-               "%.1f bypasses per remote pair (at most %d allowed)\n",
+               "%.1f bypasses per remote pair\n",
                pairs, (double)(now_ns() - t0) * 1e-9, bypass, n - 1, remote, K * (n - 1),
-               (double)bypass / (double)(remote > 0 ? remote : 1), MAX_BYPASS);
+               (double)bypass / (double)(remote > 0 ? remote : 1));
+    }
+    uint64_t worst = 0; // the largest median over the remote ranks
+    MPI_Allreduce(&median, &worst, 1, MPI_UINT64_T, MPI_MAX, dsm_comm());
+    if (me == owner) {
+        printf("  owner pairs during a remote pair: largest median over the remote ranks %llu "
+               "(at most %d allowed)\n",
+               (unsigned long long)worst, MAX_BYPASS);
     }
     CU_ASSERT(harness_all(errors == 0));
     CU_ASSERT(remote == (long long)K * (n - 1));
-    CU_ASSERT(harness_all(bypass <= (long)MAX_BYPASS * remote));
+    CU_ASSERT(worst <= MAX_BYPASS);
     H_OK(dsm_barrier());
     if (me == owner) {
         H_OK(dsm_free(words));
