@@ -39,10 +39,11 @@ rc=$?
 echo "$out"
 [[ $rc == 0 ]] || { echo "FAIL: dsm-bench ckpt with levels exited $rc"; exit 1; }
 epoch=$(ls "$ck/shared/bench" | grep -E '^[0-9]+$' | sort | tail -1)
+local_job=$(echo "$ck"/local/bench.*) # the node-local job directory: <job>.<tag>
 for l in node-local partner shared; do
     case $l in
-        node-local) files=("$ck/local/bench/$epoch"/rank-*.ckpt) ;;
-        partner) files=("$ck/local/bench/$epoch"/rank-*.replica-of-*) ;;
+        node-local) files=("$local_job/$epoch"/rank-*.ckpt) ;;
+        partner) files=("$local_job/$epoch"/rank-*.replica-of-*) ;;
         shared) files=("$ck/shared/bench/$epoch"/rank-*.ckpt) ;;
     esac
     want=$(cat "${files[@]}" | wc -c)
