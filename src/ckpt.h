@@ -11,9 +11,9 @@
  * {name[32], size} + bytes padded to 8. The same bytes are a rank's file, its partner's replica
  * file and the partner's in-memory replica, so all three are verified by one function.
  *
- * Levels (DSM_CKPT_LOCAL_DIR set): the image goes to the rank's node-local directory
- * (<local>/<job>.<tag>/<epoch>/rank-<r>.ckpt), its keeper writes the replica into the keeper's
- * node-local directory, and flush epochs (a multiple of DSM_CKPT_FLUSH_EVERY) also put
+ * Levels (DSM_CKPT_LOCAL_DIR on): the image goes to the rank's node-local directory
+ * (<local>/<job>.<tag>/<epoch>/rank-<r>.ckpt), its keeper writes the replica into the
+ * keeper's node-local directory, and flush epochs (a multiple of DSM_CKPT_FLUSH_EVERY) also put
  * the image in the shared epoch directory. COMMIT stays in the shared directory and
  * names the levels ("levels local,partner,shared"); without that line an epoch is
  * shared-only, as every epoch written without DSM_CKPT_LOCAL_DIR.
