@@ -955,7 +955,7 @@ int dsm_repl_cas_u64(dsm_repl_t o, size_t off, uint64_t expected, uint64_t desir
         return dsmi_fail(DSM_ERR_ARG, func,
                          old == NULL ? "old is NULL" : "offset %zu is not 8-byte aligned", off);
     }
-    uint64_t v, cur;
+    uint64_t v = 0, cur = 0; // set on every path that reads them (GCC -O1 cannot tell)
     if ((rc = lock_take(func, o, &v)) != DSM_OK) {
         return rc;
     }
