@@ -1363,7 +1363,6 @@ static off_t replica_size(const char *dir)
 
 static void test_ckpt_cost(void)
 {
-    make_top();
     dsm_ckpt_cost_t c;
     char p[PATH_MAX], name[64], ldir[200];
     H_OK(start("cost", "never", true));
