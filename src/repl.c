@@ -47,6 +47,7 @@
 
 #include "ckpt.h"
 #include "topo.h"
+#include "win.h"
 
 #define STORE_MAGIC UINT64_C(0x64736d7265706c31) // "dsmrepl1"
 #define STORE_FORMAT 1
@@ -340,8 +341,7 @@ static int t_flush_all(const char *func)
         __atomic_thread_fence(__ATOMIC_SEQ_CST); // the copies before the version word
         return DSM_OK;
     }
-    DSMI_MPI(func, MPI_Win_flush_all(rp.win));
-    return DSM_OK;
+    return dsmi_win_flush_all(rp.win, dsmi_rt.nranks, func);
 }
 
 /* A blocking get. */

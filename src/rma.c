@@ -41,7 +41,10 @@ static inline int flush_raw(int rank, const char *func)
         if (rank >= 0) {
             DSMI_MPI(func, MPI_Win_flush(rank, dsmi_w.win));
         } else {
-            DSMI_MPI(func, MPI_Win_flush_all(dsmi_w.win));
+            int rc = dsmi_win_flush_all(dsmi_w.win, dsmi_rt.nranks, func);
+            if (rc != DSM_OK) {
+                return rc;
+            }
         }
     }
     dsmi_count(&dsmi_stat.flushes, 1);

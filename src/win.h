@@ -106,6 +106,8 @@ DSMI_HIDDEN int dsmi_win_destroy(void);
 DSMI_HIDDEN int dsmi_win_create_lockwin(MPI_Win *win);
 /* Collective: free it (no-op for MPI_WIN_NULL). */
 DSMI_HIDDEN int dsmi_win_free_lockwin(MPI_Win *win);
+/* MPI_Win_flush_all(win) over its nranks targets, done right on MPICH (see win.c). */
+DSMI_HIDDEN int dsmi_win_flush_all(MPI_Win win, int nranks, const char *func);
 /* Before MPI_Init: steer Open MPI away from known-broken one-sided components. */
 DSMI_HIDDEN void dsmi_win_prepare_mpi(void);
 /* Open MPI's "osc" MCA setting (MPI_T) into value; "" when unset or not Open MPI. */
