@@ -1361,8 +1361,10 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  * An object of size bytes has R copies on R ranks: on R different nodes when the job
  * spans at least R nodes (else spread over the nodes round-robin, some nodes holding
  * two), on R ranks of one node in a one-node job. Copies live in a store per rank: the
- * file `<DSM_REPL_DIR>/<job>/repl/rank-<r>.store` (`DSM_REPL_DIR` auto: the node-local
- * `$SIMCLUSTER_NODE_DIR`, else `$TMPDIR`, else `/tmp`; job as for checkpoints) of
+ * file `<DSM_REPL_DIR>/<job>.<tag>/repl/rank-<r>.store` (`DSM_REPL_DIR` auto: the
+ * node-local `$SIMCLUSTER_NODE_DIR`, else `$TMPDIR`, else `/tmp`; job and tag as for the
+ * node-local checkpoint level, see dsm_ckpt_dir(), so jobs of one name with different
+ * `DSM_CKPT_DIR`s never share stores) of
  * `DSM_REPL_SIZE` bytes, mapped into memory and reached by the other ranks through a
  * second MPI window. `DSM_REPL_SIZE=0` (the default) turns replicated objects off:
  * every call then fails with ::DSM_ERR_STATE. A store holds at most

@@ -1062,10 +1062,11 @@ static bool same_dir(const char *a, const char *b)
 }
 
 /* Rank 0: which shared job directory this job's checkpoints belong to, as a tag for its
- * node-local directory. Two jobs of one name with different DSM_CKPT_DIRs may share a
- * node (a parameter sweep); without it they would share node-local files and one could
- * restore the other's images. The tag hashes the absolute path, resolved as far as it
- * exists so that the first run (before DSM_CKPT_DIR exists) and relaunches agree. */
+ * node-local directories (checkpoint level and replicated objects' stores). Two jobs of one name
+ * with different DSM_CKPT_DIRs may share a node (a parameter sweep); without it they would share
+ * node-local files and one could restore the other's images. The tag hashes the absolute path,
+ * resolved as far as it exists so that the first run (before DSM_CKPT_DIR exists) and relaunches
+ * agree. */
 static uint64_t lineage_tag(void)
 {
     char p[PATH_MAX], abs[PATH_MAX], tail[PATH_MAX] = "";
@@ -1088,9 +1089,26 @@ static uint64_t lineage_tag(void)
     return fnv1a(full);
 }
 
+int dsmi_ckpt_node_dir(const char *root, char *out, size_t cap, char *why)
+{
+    char name[DSMI_CKPT_JOB_MAX], tagged[DSMI_CKPT_DIR_MAX];
+    if (dsmi_ckpt_job_dir(root, dsmi_ck.job, NULL, name, tagged, why) != DSM_OK) {
+        return DSM_ERR_ENV;
+    }
+    const char *base = strrchr(tagged, '/') + 1;
+    int n = snprintf(out, cap, "%s.%012llx", tagged, (unsigned long long)(dsmi_ck.lineage >> 16));
+    if (n < 0 || (size_t)n >= cap || strlen(base) + 13 > NAME_MAX) {
+        snprintf(why, DSMI_WHY,
+                 "the node-local job directory (%.200s...).<tag> is too long; set a shorter "
+                 "DSM_CKPT_JOB or node-local root",
+                 tagged);
+        return DSM_ERR_ENV;
+    }
+    return DSM_OK;
+}
+
 /* Every rank: its node-local job directory, when DSM_CKPT_LOCAL_DIR is set (on every
- * rank or none: checked here, since "auto" resolves per node), named
- * <job encoded>.<12 hex digits of lineage_tag>. */
+ * rank or none: checked here, since "auto" resolves per node). */
 static int setup_local(void)
 {
     const char *root = local_root();
@@ -1106,27 +1124,15 @@ static int setup_local(void)
     if (!on) {
         return DSM_OK;
     }
-    char name[DSMI_CKPT_JOB_MAX], why[DSMI_WHY];
+    char why[DSMI_WHY];
     if (root[0] != '/' || same_dir(root, dsmi_rt.cfg.CKPT_DIR)) {
         return dsmi_fail(DSM_ERR_ENV, "dsm_init",
                          "DSM_CKPT_LOCAL_DIR '%s' must be an absolute path and not DSM_CKPT_DIR "
                          "('%s'): the levels would overwrite each other's files",
                          root, dsmi_rt.cfg.CKPT_DIR);
     }
-    uint64_t tag = dsmi_rt.rank == 0 ? lineage_tag() : 0;
-    DSMI_MPI("dsm_init", MPI_Bcast(&tag, 1, MPI_UINT64_T, 0, dsmi_ck.comm));
-    char tagged[DSMI_CKPT_DIR_MAX];
-    if (dsmi_ckpt_job_dir(root, dsmi_ck.job, NULL, name, tagged, why) != DSM_OK) {
+    if (dsmi_ckpt_node_dir(root, dsmi_ck.localdir, sizeof dsmi_ck.localdir, why) != DSM_OK) {
         return dsmi_fail(DSM_ERR_ENV, "dsm_init", "DSM_CKPT_LOCAL_DIR: %s", why);
-    }
-    const char *base = strrchr(tagged, '/') + 1;
-    int n = snprintf(dsmi_ck.localdir, sizeof dsmi_ck.localdir, "%s.%012llx", tagged,
-                     (unsigned long long)(tag >> 16));
-    if (n >= (int)sizeof dsmi_ck.localdir || strlen(base) + 13 > NAME_MAX) {
-        return dsmi_fail(DSM_ERR_ENV, "dsm_init",
-                         "DSM_CKPT_LOCAL_DIR: node-local job directory %s.<tag> is too long; "
-                         "set a shorter DSM_CKPT_JOB or DSM_CKPT_LOCAL_DIR",
-                         tagged);
     }
     dsmi_ck.local_root_len = strlen(root);
     dsmi_ck.local = true;
@@ -1153,6 +1159,9 @@ static int setup_names(struct found *f)
     dsmi_ck.root_len = (size_t)root_len;
     dsmi_ck.job_fp = fnv1a(dsmi_ck.job);
     dsmi_ck.program_fp = fnv1a(dsmi_ck.program);
+    uint64_t tag = dsmi_rt.rank == 0 ? lineage_tag() : 0;
+    DSMI_MPI("dsm_init", MPI_Bcast(&tag, 1, MPI_UINT64_T, 0, dsmi_ck.comm));
+    dsmi_ck.lineage = tag;
     rc = dsmi_ckpt_agree(setup_local());
     if (rc != DSM_OK) {
         return rc;

@@ -101,6 +101,11 @@ DSMI_HIDDEN uint32_t dsmi_ckpt_hdr_crc(const struct dsmi_ckpt_hdr *h);
  * the encoded name exceeds NAME_MAX bytes or the path DSMI_CKPT_DIR_MAX. */
 DSMI_HIDDEN int dsmi_ckpt_job_dir(const char *root, const char *job, const char *program,
                                   char *name, char *dir, char *why);
+/* This job's directory under a node-local root: <root>/<job encoded>.<12 hex digits of
+ * dsmi_ck.lineage>, so that two jobs of one name whose DSM_CKPT_DIRs differ (a parameter
+ * sweep) never share node-local files. DSM_ERR_ENV with why (DSMI_WHY bytes) when the
+ * name is too long. */
+DSMI_HIDDEN int dsmi_ckpt_node_dir(const char *root, char *out, size_t cap, char *why);
 /* s encoded as above into out (len bytes); false when it does not fit. */
 DSMI_HIDDEN bool dsmi_ckpt_encode(const char *s, char *out, size_t len);
 /* Open a directory of the tree (O_RDONLY | O_DIRECTORY); with create, make the missing
@@ -141,12 +146,13 @@ struct dsmi_ckpt_state {
     char job[DSMI_CKPT_JOB_MAX];
     char program[DSMI_CKPT_JOB_MAX]; // rank 0's program name (basename of argv[0])
     uint64_t job_fp, program_fp;
+    uint64_t lineage;                 // hash of jobdir's absolute path (rank 0's, broadcast)
     uint64_t next_epoch;              // number of the next checkpoint (all ranks agree)
     uint64_t last_epoch;              // newest committed (or restored) epoch, 0 = none
     MPI_Comm comm;                    // private duplicate for checkpoint traffic
     bool wiped;                       // dsm_simulate_failure wiped this rank's segment
     bool local;                       // DSM_CKPT_LOCAL_DIR is set (the same on every rank)
-    char localdir[DSMI_CKPT_DIR_MAX]; // <node-local root>/<job encoded>
+    char localdir[DSMI_CKPT_DIR_MAX]; // dsmi_ckpt_node_dir of the DSM_CKPT_LOCAL_DIR root
     size_t local_root_len;            // localdir[0, local_root_len) is the local root
 };
 DSMI_HIDDEN extern struct dsmi_ckpt_state dsmi_ck;

@@ -100,5 +100,6 @@ DSM_ENV(REPL_SIZE, SIZE, "0", true, "",
         "from DSM_REPL_DIR; 0 = replicated objects off")
 DSM_ENV(REPL_DIR, STRING, "auto", false, "",
         "node-local directory of the replicated objects' stores "
-        "(<dir>/<job>/repl/rank-<r>.store); auto = $SIMCLUSTER_NODE_DIR, else $TMPDIR, else "
+        "(<dir>/<job>.<tag>/repl/rank-<r>.store, tag as DSM_CKPT_LOCAL_DIR's); auto = "
+        "$SIMCLUSTER_NODE_DIR, else $TMPDIR, else "
         "/tmp")

@@ -4,7 +4,7 @@
  * Replicated objects: fixed-size objects kept as R copies on R ranks of different nodes,
  * in stores that outlive the processes.
  *
- * Stores. Each rank maps one file, <DSM_REPL_DIR>/<job>/repl/rank-<r>.store, of
+ * Stores. Each rank maps one file, <DSM_REPL_DIR>/<job>.<tag>/repl/rank-<r>.store, of
  * DSM_REPL_SIZE bytes (MAP_SHARED) and exposes it as a second MPI window
  * (MPI_Win_create) with its own lock_all epoch, so the data window and checkpoints never
  * see it. Writes through MPI land in the file's pages: a process that dies leaves them
@@ -194,7 +194,8 @@ static void mkdirs(const char *root)
     mkdir(p, 0755);
 }
 
-/* Open (making them) root/<job>/repl without following a link below root; -1 on error. */
+/* Open (making them) root/<job>.<tag>/repl without following a link below root; -1 on
+ * error. */
 static int open_store_dir(const char *root, const char *jobdir)
 {
     mkdirs(root);
@@ -212,12 +213,17 @@ static int open_store_dir(const char *root, const char *jobdir)
     return fd;
 }
 
+const char *dsmi_repl_dir(void)
+{
+    return rp.dir;
+}
+
 /* Open and map this rank's store; *found says whether an existing one was kept. */
 static int store_open(bool keep, bool *found)
 {
-    char name[DSMI_CKPT_JOB_MAX], dir[DSMI_CKPT_DIR_MAX], why[DSMI_WHY] = "";
+    char dir[DSMI_CKPT_DIR_MAX], why[DSMI_WHY] = "path too long";
     const char *root = store_root();
-    if (dsmi_ckpt_job_dir(root, dsmi_ck.job, NULL, name, dir, why) != DSM_OK ||
+    if (dsmi_ckpt_node_dir(root, dir, sizeof dir, why) != DSM_OK ||
         strlen(dir) + 32 >= sizeof dir) {
         return dsmi_fail(DSM_ERR_ENV, "dsm_init", "replicated objects' store: %s", why);
     }

@@ -20,4 +20,7 @@ DSMI_HIDDEN int dsmi_repl_stop(void);
  * mapped store (the test damages it there). DSM_ERR_ARG for a bad o or c. */
 DSMI_HIDDEN int dsmi_repl_copy_slot(dsm_repl_t o, int c, int *rank, void **addr);
 
+/* For the tests: this rank's store directory, <root>/<job>.<tag>/repl ("" when off). */
+DSMI_HIDDEN const char *dsmi_repl_dir(void);
+
 #endif /* DSMI_REPL_H */

@@ -8,6 +8,8 @@
  * DSM_ERR_QUORUM naming the object when a majority is lost. Bad input gets clear codes.
  * Runs on the direct path by default and on the MPI path with DSM_DIRECT=0.
  */
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,8 @@ static void test_repl_setup(void)
 {
     me = harness_rank();
     n = harness_nranks();
-    const char *tmp = getenv("TMPDIR");
-    snprintf(store, sizeof store, "%s/%s/repl/rank-%d.store", tmp && tmp[0] == '/' ? tmp : "/tmp",
-             getenv("DSM_CKPT_JOB"), me);
+    snprintf(store, sizeof store, "%s/rank-%d.store", dsmi_repl_dir(), me);
+    CU_ASSERT_EQUAL(access(store, F_OK), 0);
 }
 
 /* Every rank writes its own 8 bytes of one object at once: a write is a whole new
@@ -224,6 +225,54 @@ static void test_repl_restart(void)
     H_EXPECT(dsm_repl_attach("kept", &o), DSM_ERR_NOTFOUND);
 }
 
+/* rm -r of path (the other job's directories), depth first. */
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* A job of the same name with another DSM_CKPT_DIR (a parameter sweep on one node) has
+ * stores of its own: with DSM_RESTART=auto it finds none of this job's objects and
+ * writes none of its files, and this job then finds its own again. */
+static void test_repl_other_ckpt_dir(void)
+{
+    dsm_repl_t o = NULL;
+    uint64_t v = 7;
+    H_OK(dsm_repl_alloc("mine", 8, n < 3 ? n : 3, &o));
+    if (me == 0) {
+        H_OK(dsm_repl_write(o, 0, &v, sizeof v));
+    }
+    H_OK(dsm_barrier());
+    char mine[512], other[512], theirs[512];
+    snprintf(mine, sizeof mine, "%s", dsmi_repl_dir());
+    const char *tmp = getenv("TMPDIR");
+    snprintf(other, sizeof other, "%s/%s.other-ckpt", tmp && tmp[0] == '/' ? tmp : "/tmp",
+             getenv("DSM_CKPT_JOB"));
+    H_OK(dsm_finalize());
+    setenv("DSM_CKPT_DIR", other, 1);
+    setenv("DSM_RESTART", "auto", 1);
+    H_OK(dsm_init(NULL, NULL));
+    snprintf(theirs, sizeof theirs, "%s", dsmi_repl_dir());
+    CU_ASSERT(strcmp(mine, theirs) != 0);
+    H_EXPECT(dsm_repl_attach("mine", &o), DSM_ERR_NOTFOUND);
+    H_OK(dsm_finalize());
+    unsetenv("DSM_CKPT_DIR");
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (me == 0) { // the other job's store directory (one node) and checkpoint directory
+        char up[512];
+        snprintf(up, sizeof up, "%s", theirs);
+        *strrchr(up, '/') = '\0';
+        CU_ASSERT_EQUAL(nftw(up, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+        CU_ASSERT_EQUAL(nftw(other, rm_one, 8, FTW_DEPTH | FTW_PHYS) == 0 || errno == ENOENT, 1);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    H_OK(dsm_init(NULL, NULL));
+    unsetenv("DSM_RESTART");
+    CU_ASSERT_STRING_EQUAL(dsmi_repl_dir(), mine);
+    check_value("mine", 7);
+}
+
 static void test_repl_off(void)
 {
     dsm_repl_t o = NULL;
@@ -235,7 +284,15 @@ static void test_repl_off(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(dsm_last_error(), "DSM_REPL_SIZE"));
     H_OK(dsm_finalize());
     unlink(store);
-    H_OK(dsm_init(NULL, NULL));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (me == 0) { // the last case: remove the job's store directory (<job>.<tag>)
+        char up[512];
+        snprintf(up, sizeof up, "%s", store);
+        *strrchr(up, '/') = '\0';
+        *strrchr(up, '/') = '\0';
+        CU_ASSERT_EQUAL(nftw(up, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+    }
+    H_OK(dsm_init(NULL, NULL)); // DSM_REPL_SIZE=0: no store again
 }
 
 static CU_TestInfo cases[] = {
@@ -245,6 +302,7 @@ static CU_TestInfo cases[] = {
     {"torn_copies", test_repl_torn_copies},
     {"bad_input", test_repl_bad_input},
     {"restart", test_repl_restart},
+    {"other_ckpt_dir", test_repl_other_ckpt_dir},
     {"off", test_repl_off},
     CU_TEST_INFO_NULL,
 };
