@@ -304,7 +304,8 @@ DSM_API int dsm_gptr_local(dsm_gptr_t g, void **out);
  * \par Not collective. Completion: none (no communication). Thread safety: yes.
  */
 DSM_API void *dsm_ptr(dsm_gptr_t g);
-/** \brief The global pointer for a process address inside this rank's segment.
+/** \brief The global pointer for a process address inside a segment this rank holds:
+ * its own, or one it hosts after a restart on fewer ranks (see dsm_nsegments()).
  * \return ::DSM_OK, ::DSM_ERR_ARG, ::DSM_ERR_RANGE (not in the segment), ::DSM_ERR_STATE */
 DSM_API int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out);
 /** @} */

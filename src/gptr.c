@@ -142,11 +142,14 @@ int dsm_gptr_from_local(const void *addr, dsm_gptr_t *out)
     if (out == NULL || addr == NULL) {
         return dsmi_fail(DSM_ERR_ARG, "dsm_gptr_from_local", "%s is NULL", out ? "addr" : "out");
     }
+    // Its own segment is slot 0; after a restart on fewer ranks it hosts more (win.h).
     uintptr_t a = (uintptr_t)addr, base = (uintptr_t)dsmi_w.base;
-    if (a < base + DSMI_HDR_SIZE || a >= base + dsmi_w.size) {
+    size_t k = a >= base ? (a - base) / dsmi_w.stride : 0;
+    uint64_t off = a >= base ? (uint64_t)(a - base - k * dsmi_w.stride) : 0;
+    if (a < base || k >= (size_t)dsmi_w.nslots || off < DSMI_HDR_SIZE || off >= dsmi_w.size) {
         return dsmi_fail(DSM_ERR_RANGE, "dsm_gptr_from_local",
-                         "address %p is not in this rank's user segment", addr);
+                         "address %p is not in the user part of a segment this rank holds", addr);
     }
-    *out = dsmi_gptr(dsmi_rt.rank, (uint64_t)(a - base));
+    *out = dsmi_gptr(dsmi_slot_seg((int)k), off);
     return DSM_OK;
 }
