@@ -233,9 +233,9 @@ DSM_API int dsm_nranks(void);
  * A checkpoint with more segments than ::DSM_MAX_SEGMENTS_PER_RANK x M, or only on
  * node-local storage (DSM_CKPT_LOCAL_DIR without its shared level), is not restored on
  * M ranks: skipped with a logged reason (DSM_RESTART=required then fails with
- * ::DSM_ERR_MISMATCH). dsm_place(), dsm_alloc_keyed() and dsm_alloc_balanced() place
- * over the ranks of the running job (their own segments 0..M-1); see dsm_place() for
- * keys placed before a restart.
+ * ::DSM_ERR_MISMATCH). dsm_place() and dsm_alloc_keyed() place over the ranks of the
+ * running job (their own segments 0..M-1; see dsm_place() for keys placed before a
+ * restart); dsm_alloc_balanced() over every segment.
  */
 DSM_API int dsm_nsegments(void);
 
@@ -936,8 +936,9 @@ DSM_API int dsm_usage(int rank, dsm_usage_t *out);
  * others: "power of d choices", whose maximum load is within a few percent of the
  * mean) and allocates on the one with the most free bytes whose largest free block
  * fits; when that fails (full, or a race with other allocators), tries the next, then
- * every rank in turn. Ranks are those running now (their own segments; hosted ones
- * after a restart on fewer ranks are not chosen, see dsm_nsegments()).
+ * every rank in turn. After a restart on fewer ranks the candidates are segments, the
+ * hosted ones included (see dsm_nsegments()): the block may land in a segment that a
+ * rank hosts, and the returned pointer names that segment.
  * \return as dsm_alloc_on(); ::DSM_ERR_NOMEM only when no rank could take the block
  * \par Collective: no. Thread safety: yes.
  */

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "heap.h"
+#include "win.h"
 
 #define CANDIDATES 4
 
@@ -100,7 +101,7 @@ static int random_rank(void)
     rng ^= rng << 13; // xorshift64
     rng ^= rng >> 7;
     rng ^= rng << 17;
-    return (int)(rng % (uint64_t)dsmi_rt.nranks);
+    return (int)(rng % (uint64_t)dsmi_w.nseg);
 }
 
 static bool listed(const int *r, int n, int x)
@@ -113,10 +114,12 @@ static bool listed(const int *r, int n, int x)
     return false;
 }
 
-/* Up to CANDIDATES distinct ranks: all when few, else self, the last choice, random. */
+/* Up to CANDIDATES distinct segments (the ranks' own and, after a restart on fewer
+ * ranks, the hosted ones: their memory would otherwise sit unused): all when few, else
+ * this rank's own, the last choice, random. */
 static int pick_candidates(int *r)
 {
-    int n = 0, nr = dsmi_rt.nranks;
+    int n = 0, nr = dsmi_w.nseg;
     if (nr <= CANDIDATES) {
         for (; n < nr; n++) {
             r[n] = n;
@@ -189,10 +192,10 @@ int dsm_alloc_balanced(size_t size, dsm_gptr_t *out)
     if (rc != DSM_ERR_NOMEM) {
         return rc;
     }
-    // The candidates are full: every rank in turn, from a random start.
+    // The candidates are full: every segment in turn, from a random start.
     int start = random_rank();
-    for (int k = 0; k < dsmi_rt.nranks; k++) {
-        int rank = (start + k) % dsmi_rt.nranks;
+    for (int k = 0; k < dsmi_w.nseg; k++) {
+        int rank = (start + k) % dsmi_w.nseg;
         dsm_usage_t u;
         if ((rc = dsm_usage(rank, &u)) != DSM_OK) {
             return rc;
@@ -202,7 +205,5 @@ int dsm_alloc_balanced(size_t size, dsm_gptr_t *out)
         }
     }
     return dsmi_fail(DSM_ERR_NOMEM, "dsm_alloc_balanced",
-                     "no rank of %d has a free block "
-                     "of %zu bytes",
-                     dsmi_rt.nranks, size);
+                     "no segment of %d has a free block of %zu bytes", dsmi_w.nseg, size);
 }

@@ -215,6 +215,36 @@ static void churn(void)
     }
 }
 
+/* Balanced allocation takes every segment, the hosted ones too (with more segments than
+ * ranks some of 48 blocks per rank must land there); the blocks are usable and freed. */
+static void balanced(void)
+{
+    enum { K = 48 };
+    dsm_gptr_t g[K];
+    int hosted = 0, all = 0;
+    for (int k = 0; k < K; k++) {
+        int rc = dsm_alloc_balanced(4096, &g[k]);
+        EXPECT(rc == DSM_OK, "alloc_balanced: %s", dsm_strerror(rc));
+        if (rc != DSM_OK) {
+            g[k] = DSM_GPTR_NULL;
+            continue;
+        }
+        hosted += dsm_gptr_rank(g[k]) >= dsm_nranks();
+        uint64_t v = (uint64_t)k, back = 0;
+        EXPECT(dsm_put(g[k], &v, 8) == DSM_OK && dsm_get(&back, g[k], 8) == DSM_OK && back == v,
+               "balanced block %d", k);
+    }
+    MPI_Allreduce(&hosted, &all, 1, MPI_INT, MPI_SUM, dsm_comm());
+    EXPECT(dsm_nsegments() == dsm_nranks() || all > 0,
+           "no balanced block of %d x %d landed on the %d hosted segments", dsm_nranks(), K,
+           dsm_nsegments() - dsm_nranks());
+    for (int k = 0; k < K; k++) {
+        if (!dsm_gptr_is_null(g[k])) {
+            EXPECT(dsm_free(g[k]) == DSM_OK, "free balanced block %d", k);
+        }
+    }
+}
+
 /* Placement sees the running ranks: keyed blocks land on their own segments. */
 static void place(void)
 {
@@ -275,6 +305,7 @@ static int verify(void)
     dsm_barrier(); // every check of the restored state done before anything changes
     churn();
     place();
+    balanced();
     bump(&m);
     dsm_barrier();
     EXPECT(dsm_get(&c, m.count, 8) == DSM_OK && c == m.counter + 10 * (uint64_t)n,
