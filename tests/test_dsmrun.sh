@@ -33,6 +33,13 @@ check "--ckpt-local DIR reaches the ranks" grep -q "\[/tmp/dsm-l\]" <<<"$out"
 check "a relative --ckpt-local is refused" test $? == 2
 "$dsmrun" -n 1 --flush-every x /bin/true 2>/dev/null
 check "a bad --flush-every is refused" test $? == 2
+out=$("$dsmrun" -n 1 --shrink /bin/true 2>&1)
+check "--shrink without --restarts is refused" test $? == 2
+check "  and says so" grep -q -- "--shrink needs --restarts" <<<"$out"
+out=$(env -u OMPI_MCA_orte_default_hostfile -u HYDRA_HOST_FILE -u SLURM_JOB_ID \
+    "$dsmrun" -n 1 --restarts 1 --shrink --ckpt-dir /tmp/dsm-dry /bin/true 2>&1)
+check "--shrink without a hostfile is refused" test $? == 2
+check "  and says so" grep -q -- "--shrink needs a hostfile" <<<"$out"
 out=$("$dsmrun" -n 2 "${top_builddir:-.}/apps/dsm-demo" --rounds 10 2>&1)
 check "runs a real program on 2 ranks" grep -q "all checks passed" <<<"$out"
 exit $fail

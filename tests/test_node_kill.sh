@@ -12,16 +12,18 @@
 #             half-way through its node-local image, then its whole node is killed);
 #   both:     both nodes (each the other's partner) are lost: the shared level serves;
 #   noshared: both lost with no shared level (DSM_CKPT_FLUSH_EVERY=0): every committed
-#             epoch must be reported lost, naming the ranks, and the run starts over.
+#             epoch must be reported lost, naming the ranks, and the run starts over;
+#   shrink:   node2 is lost for good (simcluster kill --down): dsmrun --shrink goes on
+#             with node1's 2 ranks from a checkpoint of 4 (issue 15), still bit-identical.
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0.
 #   NODEKILL_SEEDS  the random trials (default 1..10; odd seeds heat, even kvstore)
-#   NODEKILL_CASES  the fixed cases (default "write both noshared"; "" for none)
+#   NODEKILL_CASES  the fixed cases (default "write both noshared shrink"; "" for none)
 set -u
 . "$(dirname "$0")/lib.sh"
 cluster_up nodekill 2
 
 seeds=${NODEKILL_SEEDS-$(seq 1 10)}
-cases=${NODEKILL_CASES-"write both noshared"}
+cases=${NODEKILL_CASES-"write both noshared shrink"}
 unset DSM_CKPT_LOCAL_DIR # the default, which this test proves
 export DSM_CKPT_FLUSH_EVERY=3 DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
 # Small runs: across simulated nodes each heat step and kvstore operation is a few
@@ -202,6 +204,23 @@ for c in $cases; do
                     grep -E "lost|fresh" "$d/out" | head -5 | sed 's/^/    | /'
                     fail=1
                 fi
+            fi ;;
+        shrink) # node2 is lost for good, with no spare: dsmrun --shrink relaunches on node1
+            # alone, 2 ranks instead of 4, from the newest epoch in the shared level (the
+            # node-local ones cannot serve another rank count). Last: node2 stays down.
+            mkdir -p "$d"
+            "$sc" run --timeout $((2 * to)) --restarts 2 --shrink --ckpt-dir "$d/ckpt" -- \
+                "$apps/heat" $(args_of heat) --expect "${ref[heat]}" >"$d/out" 2>&1 &
+            job=$!
+            wait_epoch "$d" 7 || { echo "FAIL case shrink: heat ended before epoch 7"; fail=1; continue; }
+            echo "case shrink: kill node2 --down after epoch 7"
+            "$sc" kill node2 --down 2>&1 | sed 's/^/    /'
+            finish heat "$d" "case shrink" || continue
+            if ! grep -q "relaunching on 1 of 2 hosts with 2 ranks instead of 4" "$d/out" ||
+                ! grep -q "restored on 2 ranks" "$d/out"; then
+                echo "FAIL case shrink: not resumed on node1's 2 ranks from a checkpoint of 4"
+                grep -E "shrink|restore" "$d/out" | head -5 | sed 's/^/    | /'
+                fail=1
             fi ;;
         *) echo "FAIL: unknown case '$c'"; fail=1 ;;
     esac
