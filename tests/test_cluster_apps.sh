@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # The apps' smoke runs across simulated nodes (mpi-launch/simcluster), 2 nodes x 2 ranks,
-# and dsm-demo on 3 nodes with 2+1+1 ranks; each app checks its own results. Across
+# and dsm-demo on 3 nodes with 2+1+1 ranks; each app (dsm-bench nodes too) checks its
+# own results. Across
 # nodes every access takes the MPI path. memsim runs one thread per rank on Open MPI
 # (see below).
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0. The cluster is
@@ -39,6 +40,10 @@ run 2,2 "$apps/heat" --nx 64 --ny 64 --steps 40 --verify
 # kvstore's lock hand-overs cross the network: ~20 ops/s here on 2 loaded cores
 run 2,2 "$apps/kvstore" --ops 100 --keys 100 --read-ratio 0.5
 run 2,2 "$apps/kvstore" --ops 100 --keys 100 --mode mpi
+# dsm-bench nodes (same-node and other-node peer beside raw MPI) checks the work it
+# times; a smoke run: it must measure both peers, not skip
+run 2,2 "$apps/dsm-bench" nodes --quick --rounds 1
+grep -q "^other-node fetch-add" "$log" || { echo "FAIL: dsm-bench nodes measured no other-node peer"; fail=1; }
 if "$top/mpi-launch/dsmrun" --info | grep -q "built for: openmpi"; then
     # Open MPI's path across nodes is osc ucx (with passive progress and the fair heap
     # lock), but memsim with 2 threads per rank there did not finish in 280 s at load
