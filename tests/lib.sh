@@ -24,6 +24,27 @@ check() {
 # show TEXT: the text indented, as the output of what a check looked at
 show() { sed 's/^/    | /' <<<"$1"; }
 
+# soak SCRIPT SEEDVAR TRIALS "$@": the soak scripts' driver. Takes [--trials N]
+# [--first-seed S] from the arguments and runs tests/SCRIPT with SEEDVAR holding N
+# (default TRIALS) seeds from S (default 1); the script prints recovered/trials.
+soak() {
+    local script=$1 var=$2 trials=$3 first=1
+    shift 3
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --trials | --first-seed)
+                [[ $# -ge 2 ]] || { echo "${0##*/}: $1 needs a number" >&2; exit 2; }
+                if [[ $1 == --trials ]]; then trials=$2; else first=$2; fi
+                shift 2 ;;
+            *) echo "usage: ${0##*/} [--trials N] [--first-seed S]" >&2; exit 2 ;;
+        esac
+    done
+    [[ $trials =~ ^[1-9][0-9]*$ && $first =~ ^[0-9]+$ ]] || { echo "soak: bad numbers" >&2; exit 2; }
+    export top_builddir=${top_builddir:-.}
+    export "$var=$(seq "$first" $((first + trials - 1)))"
+    bash "$(dirname "$0")/$script"
+}
+
 # cluster_up NAME K: the tests that use simulated nodes (mpi-launch/simcluster) start
 # the same way: skip (77) with DSM_TEST_CLUSTER=0 or where namespaces cannot be made,
 # else start K nodes in a cluster of their own and remove it (and $work, a fresh

@@ -6,15 +6,5 @@
 # then the quorum case once. Needs root (simulated nodes).
 #   tests/soak_repl_node_kill.sh [--trials N] [--first-seed S]   (from a build dir)
 set -u
-trials=20 first=1
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --trials) trials=$2; shift 2 ;;
-        --first-seed) first=$2; shift 2 ;;
-        *) echo "usage: soak_repl_node_kill.sh [--trials N] [--first-seed S]" >&2; exit 2 ;;
-    esac
-done
-[[ $trials =~ ^[1-9][0-9]*$ && $first =~ ^[0-9]+$ ]] || { echo "soak: bad numbers" >&2; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
-export top_builddir=${top_builddir:-.}
-REPLKILL_SEEDS=$(seq "$first" $((first + trials - 1))) bash "$here/test_repl_node_kill.sh"
+. "$(dirname "$0")/lib.sh"
+soak test_repl_node_kill.sh REPLKILL_SEEDS 20 "$@"
