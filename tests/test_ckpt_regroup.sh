@@ -9,7 +9,8 @@
 # once more with DSM_DIRECT=0 (MPI RMA to hosted segments, not loads and stores). Also: a
 # checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
 # a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
-# bit-identical to the serial computation.
+# bit-identical to the serial computation. Then across 2 simulated nodes (hybrid data
+# path): 2+2 -> 1+1 and 2+2 -> 3+3 (skipped without namespaces or DSM_TEST_CLUSTER=0).
 set -u
 . "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -84,6 +85,38 @@ for nm in 4:2 4:3 2:6; do
     check "it regridded from $n to $m ranks" grep -q "heat: regridded from $n to $m ranks" <<<"$out"
     check "it resumed at step 10" grep -q "heat: resumed at step 10 of 20" <<<"$out"
     check "bit-identical to the serial run" grep -q "heat: serial checksum .*: equal" <<<"$out"
+done
+
+# Across simulated nodes the data path is hybrid (loads and stores within a node, MPI
+# between nodes): built on 2 nodes x 2 ranks, restarted on 2 nodes x 1 rank (segments
+# hosted across nodes) and on 2 x 3 ranks. The checkpoint levels are off so that every
+# epoch is in the shared directory, the one level a restart on another count reads.
+sc=$top/mpi-launch/simcluster
+if [[ ${DSM_TEST_CLUSTER:-1} == 0 ]] || ! reason=$("$sc" check); then
+    echo "-- across simulated nodes: skipped (${reason:-DSM_TEST_CLUSTER=0})"
+    exit "$fail"
+fi
+export SIMCLUSTER_DIR=$work/cluster
+trap 'timeout 60 "$sc" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+"$sc" up 2 >/dev/null || { echo "FAIL: simcluster up 2"; exit 1; }
+crun() { # crun PPN DIR MODE RESTART: the helper on the simulated nodes; sets out and rc
+    out=$(DSM_CKPT_LOCAL_DIR= DSM_RESTART=$4 "$sc" run --ppn "$1" --timeout "$(secs 240)" \
+        --ckpt-dir "$2" -- "$prog" "$3" 2>&1)
+    rc=$?
+    show "$(grep -v '^\[dsm [0-9]*\]   ' <<<"$out" | tail -n 8)"
+}
+echo "== nodes 2+2: build"
+crun 2,2 "$work/nodes" build never
+check "build on 2 nodes (status $rc)" test "$rc" = 0
+check "build says ok" grep -q "regroup: ok build on 4 ranks, 4 segments" <<<"$out"
+for ppn in 1,1 3,3; do
+    m=$((${ppn%,*} * 2)) segs=$((m > 4 ? m : 4))
+    echo "== nodes 2+2 -> ${ppn/,/+}"
+    cp -r "$work/nodes" "$work/nodes$m"
+    crun "$ppn" "$work/nodes$m" verify required
+    check "restart on $m ranks of 2 nodes (status $rc)" test "$rc" = 0
+    check "every check passed on $m ranks" \
+        grep -q "regroup: ok verify on $m ranks, $segs segments" <<<"$out"
 done
 
 exit "$fail"
