@@ -900,6 +900,7 @@ static int restart(const uint64_t *cand, const unsigned *lev, const int *segs, i
         return dsmi_fail(rc, "dsm_init", "no memory to keep the fresh segment during restart");
     }
     memcpy(fresh, dsmi_w.base, fresh_len);
+    double t0 = MPI_Wtime();
     for (int i = 0; i < n; i++) {
         if (try_epoch(cand[i], lev[i], segs[i]) == DSM_OK) {
             if (i > 0) { // a rejected newer image may have left bytes past this extent
@@ -913,6 +914,11 @@ static int restart(const uint64_t *cand, const unsigned *lev, const int *segs, i
                          "at most %d per rank)",
                          ULL(cand[i]), segs[i], dsmi_rt.nranks, dsmi_w.nseg,
                          (dsmi_w.nseg + dsmi_rt.nranks - 1) / dsmi_rt.nranks);
+            }
+            if (dsmi_rt.rank == 0) { // try_epoch agrees on every rank: the job's time
+                dsmi_log(DSMI_LOG_INFO,
+                         "restart: epoch %llu (%d segments) restored on %d ranks in %.3f s",
+                         ULL(cand[i]), segs[i], dsmi_rt.nranks, MPI_Wtime() - t0);
             }
             cs.restarted = true;
             cs.restart_epoch = dsmi_ck.last_epoch = cand[i];
