@@ -11,6 +11,6 @@ set -u
 export NODEKILL_CASES=
 args=()
 for a in "$@"; do
-    if [[ $a == --cases ]]; then NODEKILL_CASES="write both noshared shrink"; else args+=("$a"); fi
+    if [[ $a == --cases ]]; then NODEKILL_CASES="write both noshared grow shrink"; else args+=("$a"); fi
 done
 soak test_node_kill.sh NODEKILL_SEEDS 50 "${args[@]}"

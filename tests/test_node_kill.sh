@@ -13,17 +13,19 @@
 #   both:     both nodes (each the other's partner) are lost: the shared level serves;
 #   noshared: both lost with no shared level (DSM_CKPT_FLUSH_EVERY=0): every committed
 #             epoch must be reported lost, naming the ranks, and the run starts over;
+#   grow:     a 2-rank job on node1 of a 2-node hostfile loses a rank: dsmrun --grow
+#             relaunches on both nodes, 4 ranks from a checkpoint of 2;
 #   shrink:   node2 is lost for good (simcluster kill --down): dsmrun --shrink goes on
 #             with node1's 2 ranks from a checkpoint of 4 (issue 15), still bit-identical.
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0.
 #   NODEKILL_SEEDS  the random trials (default 1..10; odd seeds heat, even kvstore)
-#   NODEKILL_CASES  the fixed cases (default "write both noshared shrink"; "" for none)
+#   NODEKILL_CASES  the fixed cases (default "write both noshared grow shrink"; "" for none)
 set -u
 . "$(dirname "$0")/lib.sh"
 cluster_up nodekill 2
 
 seeds=${NODEKILL_SEEDS-$(seq 1 10)}
-cases=${NODEKILL_CASES-"write both noshared shrink"}
+cases=${NODEKILL_CASES-"write both noshared grow shrink"}
 unset DSM_CKPT_LOCAL_DIR # the default, which this test proves
 export DSM_CKPT_FLUSH_EVERY=3 DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
 # Small runs: across simulated nodes each heat step and kvstore operation is a few
@@ -204,6 +206,29 @@ for c in $cases; do
                     grep -E "lost|fresh" "$d/out" | head -5 | sed 's/^/    | /'
                     fail=1
                 fi
+            fi ;;
+        grow) # a job of 2 ranks on node1 (-n 2 with a hostfile of node1 and node2, 2 slots
+            # each) loses rank 0 at epoch 12 (DSM_CKPT_CRASH: deterministic, where a timed
+            # kill could come after so short a run ended); dsmrun --grow relaunches on every
+            # slot of both nodes, and 4 ranks resume the 2-rank checkpoint, bit-identical
+            mkdir -p "$d"
+            printf 'node1 slots=2 max_slots=2\nnode2 slots=2 max_slots=2\n' >"$d/hosts.openmpi"
+            printf 'node1:2\nnode2:2\n' >"$d/hosts.mpich"
+            (
+                eval "$("$sc" env | grep '^export')"
+                export OMPI_MCA_orte_default_hostfile=$d/hosts.openmpi HYDRA_HOST_FILE=$d/hosts.mpich
+                export DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=12
+                exec "$top/mpi-launch/dsmrun" -n 2 --timeout $((2 * to)) --restarts 2 --grow \
+                    --ckpt-dir "$d/ckpt" -- "$apps/heat" $(args_of heat) --expect "${ref[heat]}"
+            ) >"$d/out" 2>&1 &
+            job=$!
+            echo "case grow: 2 ranks on node1, rank 0 dies at epoch 12"
+            finish heat "$d" "case grow" || continue
+            if ! grep -q "relaunching on all 2 hosts with 4 ranks instead of 2" "$d/out" ||
+                ! grep -q "restored on 4 ranks" "$d/out"; then
+                echo "FAIL case grow: not resumed on 4 ranks from a checkpoint of 2"
+                grep -E "grow|restore" "$d/out" | head -5 | sed 's/^/    | /'
+                fail=1
             fi ;;
         shrink) # node2 is lost for good, with no spare: dsmrun --shrink relaunches on node1
             # alone, 2 ranks instead of 4, from the newest epoch in the shared level (the
