@@ -9,25 +9,31 @@
  *                            [--mode dsm|mpi|both] [--ckpt-every N] [--expect HEX]
  *                            [--replicas R [--ack-log PATH]] [--progress] [--help]
  *
- * Placement: a key's owner is dsm_place(key) (consistent hashing); its entry lives in
- * the owner's heap (dsm_alloc_on, one-sided) and hangs off one of the owner's buckets.
- * Buckets are a symmetric array (dsm_alloc_all): bucket b of rank r is {mutex, head}.
+ * Placement: a key's owner is a segment chosen by jump consistent hashing (as
+ * dsm_place) over the table's segments, the ranks of the run that made it, so that a
+ * restart on another rank count finds every key where it was put (the segments outlive
+ * the ranks: mpidsm.h, dsm_nsegments); its entry lives in the owner's heap
+ * (dsm_alloc_on, one-sided) and hangs off one of the owner's buckets. Buckets are a
+ * symmetric array (dsm_alloc_all): bucket b of segment s is {mutex, head}.
  * Every operation on a bucket holds that bucket's dsm_mutex (an MCS queue lock): with
  * thousands of buckets contention is rare, the lock is fair, and a reader never sees a
  * half-written entry or an entry being freed, so reads need no retry protocol. A
  * lock-free design (CAS on the head, as Lubke et al.) would save the lock's round trips
  * on reads but needs safe memory reclamation for deletes; measured first, kept simple.
  *
- * Checking: each rank writes only keys k with k % nranks == rank, so its local model
- * (version per key, 0 = absent) is exact for those keys: every read of its own keys
- * must match the model; every read of another rank's key must be a well-formed entry
- * (key, version and value pattern agree). At the end every rank checks all its keys.
- * The model and the op counter are protected regions of the checkpoint, and the table
+ * Checking: the workload is that of N writers, N the ranks of the run that made the
+ * table; writer w writes only keys k with k % N == w, so its model (version per key,
+ * 0 = absent) is exact for those keys: every read of its own keys must match the
+ * model; every read of another writer's key must be a well-formed entry (key, version
+ * and value pattern agree). At the end each writer checks all its keys. Writer w's
+ * op counter and model live in segment w (a symmetric block), and rank r runs the
+ * writers whose segments it holds (w % ranks == r): one each normally, several after
+ * a restart on fewer ranks, none on the extra ranks of a restart on more. The table
  * is found again through the root "kvstore", so a restarted run carries on and checks.
- * Operation i of a rank draws its key and kind from a generator seeded with (seed,
- * rank, i), so a run restarted from a checkpoint performs exactly the operations an
- * uninterrupted run performs after it, and its final table is the same: the digest
- * (every key's version, summed over ranks) must then be bit-identical (--expect).
+ * Operation i of writer w draws its key and kind from a generator seeded with (seed,
+ * w, i), and each key has one writer, so a run restarted from a checkpoint, on any rank
+ * count, ends with the table an uninterrupted run ends with: the digest (every key's
+ * version, summed) must then be bit-identical (--expect).
  *
  * --mode mpi runs the same workload on a baseline written with plain MPI RMA: fixed
  * slots per key and one global lock (MPI_Win_lock exclusive on rank 0 of a lock window).
@@ -73,17 +79,19 @@ struct bucket {
 _Static_assert(sizeof(uint64_t) == DSM_MUTEX_SIZE, "bucket layout assumes an 8-byte mutex");
 
 struct meta {
-    uint64_t magic, nranks, buckets, keys, value_size;
-    dsm_gptr_t table; // symmetric: bucket b of rank r at (r, offset + 16 b)
+    uint64_t magic, nranks, buckets, keys, value_size; // nranks: the table's segments
+    dsm_gptr_t table; // symmetric: bucket b of segment s at (s, offset + 16 b)
+    dsm_gptr_t state; // symmetric: writer s's {done, model[]} at (s, offset)
 };
-#define KV_MAGIC UINT64_C(0x6b7673746f726531)
+#define KV_MAGIC UINT64_C(0x6b7673746f726532)
 
 struct kv {
     struct opts o;
     int me, n;
     struct meta m;
-    uint64_t *model; // version of each own key (index k / n), 0 = absent
-    uint64_t done;   // operations completed (protected with the model)
+    int nw;          // dsm mode: writers (the table's segments); this rank runs w % n == me
+    uint64_t *model; // mpi and replicas modes: version of each own key (index k / n)
+    uint64_t done;   // mpi mode: operations completed
     unsigned char *val, *got;
     long reads, writes, dels, misses;
 };
@@ -267,9 +275,22 @@ static long keygen_next(struct keygen *g)
         }                                                                                          \
     } while (0)
 
+/* Jump consistent hashing (Lamping and Veach 2014) of a key over n segments. */
+static int jump(uint64_t key, int n)
+{
+    int64_t b = -1, j = 0;
+    key = mix(key);
+    while (j < n) {
+        b = j;
+        key = key * UINT64_C(2862933555777941757) + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(INT64_C(1) << 31) / (double)((key >> 33) + 1)));
+    }
+    return (int)b;
+}
+
 static dsm_gptr_t bucket_of(const struct kv *K, uint64_t key, int *owner)
 {
-    dsm_place(&key, sizeof key, owner);
+    *owner = jump(key, (int)K->m.nranks);
     uint64_t b = mix(key ^ UINT64_C(0x9e3779b97f4a7c15)) % K->m.buckets;
     dsm_gptr_t g = DSM_GPTR_NULL;
     dsm_gptr_make(*owner, dsm_gptr_offset(K->m.table) + b * sizeof(struct bucket), &g);
@@ -377,19 +398,39 @@ static int64_t kv_get(struct kv *K, uint64_t key)
 
 /* ---- setting up: a fresh table, or the one a restarted run finds again ---- */
 
+static long own_keys(const struct kv *K)
+{
+    return (K->o.keys + K->nw - 1) / K->nw;
+}
+
+/* Writer w's {done, model[]} in its segment, which this rank holds. */
+static uint64_t *writer_state(const struct kv *K, int w)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    void *p = NULL;
+    if (dsm_gptr_make(w, dsm_gptr_offset(K->m.state), &g) != DSM_OK ||
+        dsm_gptr_local(g, &p) != DSM_OK) {
+        return NULL;
+    }
+    return p;
+}
+
 static int table_setup(struct kv *K)
 {
     uint64_t epoch = 0;
     dsm_gptr_t mg;
     if (dsm_restarted(&epoch) && dsm_root_get("kvstore", &mg) == DSM_OK) {
         CHECK(dsm_get(&K->m, mg, sizeof K->m));
-        if (K->m.magic != KV_MAGIC || K->m.nranks != (uint64_t)K->n ||
-            K->m.keys != (uint64_t)K->o.keys || K->m.value_size != (uint64_t)K->o.value_size) {
+        if (K->m.magic != KV_MAGIC || K->m.keys != (uint64_t)K->o.keys ||
+            K->m.value_size != (uint64_t)K->o.value_size || K->m.nranks < 1 ||
+            K->m.nranks > (uint64_t)dsm_nsegments()) {
             fprintf(stderr, "kvstore: the restored table has other parameters\n");
             return -1;
         }
+        K->nw = (int)K->m.nranks;
         if (K->me == 0) {
-            printf("kvstore: restarted from epoch %" PRIu64 "\n", epoch);
+            printf("kvstore: restarted from epoch %" PRIu64 "%s\n", epoch,
+                   K->nw != K->n ? " (a table of another rank count)" : "");
         }
     } else {
         K->m = (struct meta){KV_MAGIC,
@@ -397,7 +438,9 @@ static int table_setup(struct kv *K)
                              (uint64_t)K->o.buckets,
                              (uint64_t)K->o.keys,
                              (uint64_t)K->o.value_size,
+                             DSM_GPTR_NULL,
                              DSM_GPTR_NULL};
+        K->nw = K->n;
         CHECK(dsm_alloc_all(sizeof(struct bucket) * (size_t)K->o.buckets, &K->m.table));
         for (long b = 0; b < K->o.buckets; b++) {
             dsm_gptr_t g;
@@ -405,46 +448,50 @@ static int table_setup(struct kv *K)
             CHECK(dsm_mutex_init(g));
             CHECK(dsm_put(field(g, 8), &DSM_GPTR_NULL, sizeof(dsm_gptr_t)));
         }
+        CHECK(dsm_alloc_all(sizeof(uint64_t) * (size_t)(1 + own_keys(K)), &K->m.state));
+        uint64_t *st = writer_state(K, K->me);
+        if (st == NULL) {
+            fprintf(stderr, "kvstore: rank %d: its writer state is not local\n", K->me);
+            return -1;
+        }
+        memset(st, 0, sizeof(uint64_t) * (size_t)(1 + own_keys(K)));
         if (K->me == 0) {
             CHECK(dsm_alloc(sizeof K->m, &mg));
             CHECK(dsm_put(mg, &K->m, sizeof K->m));
             CHECK(dsm_root_set("kvstore", mg));
         }
     }
-    long own = (K->o.keys + K->n - 1) / K->n;
-    // The model and the op count travel with the checkpoints (refilled after a restart).
-    CHECK(dsm_ckpt_protect(K->model, sizeof(uint64_t) * (size_t)own, "kv-model"));
-    CHECK(dsm_ckpt_protect(&K->done, sizeof K->done, "kv-done"));
     CHECK(dsm_barrier());
     return 0;
 }
 
-/* One operation of the workload on the dsm table; -1 when a check failed. */
-static int dsm_op(struct kv *K, struct keygen *g)
+/* Operation st[0] of writer w (state st = {done, model[]}) on the dsm table; -1 when a
+ * check failed. */
+static int dsm_op(struct kv *K, struct keygen *g, int w, uint64_t *st)
 {
     long k = keygen_next(g);
-    uint64_t u = (uint64_t)(rnd(&g->state) * 1000);
-    bool own_key = k % K->n == K->me;
-    if (u < (uint64_t)(K->o.read_ratio * 1000) || K->me >= K->o.keys) {
+    uint64_t u = (uint64_t)(rnd(&g->state) * 1000), *model = st + 1;
+    bool own_key = k % K->nw == w;
+    if (u < (uint64_t)(K->o.read_ratio * 1000) || w >= K->o.keys) {
         int64_t v = kv_get(K, (uint64_t)k);
         K->reads++;
-        if (v < 0 || (own_key && (uint64_t)v != K->model[k / K->n])) {
+        if (v < 0 || (own_key && (uint64_t)v != model[k / K->nw])) {
             fprintf(stderr,
-                    "kvstore: rank %d: read key %ld: got version %" PRId64 ", expected %" PRIu64
-                    "\n",
-                    K->me, k, v, own_key ? K->model[k / K->n] : 0);
+                    "kvstore: rank %d writer %d: read key %ld: got version %" PRId64
+                    ", expected %" PRIu64 "\n",
+                    K->me, w, k, v, own_key ? model[k / K->nw] : 0);
             return -1;
         }
         K->misses += v == 0;
         return 0;
     }
-    k = k - k % K->n + K->me; // write our own keys only: the model stays exact
+    k = k - k % K->nw + w; // write the writer's own keys only: the model stays exact
     if (k >= K->o.keys) {
-        k = K->me;
+        k = w;
     }
-    uint64_t *slot = &K->model[k / K->n];
+    uint64_t *slot = &model[k / K->nw];
     if (rnd(&g->state) < 0.8) {
-        uint64_t version = K->done + 1;
+        uint64_t version = st[0] + 1;
         K->writes++;
         if (kv_put(K, (uint64_t)k, version)) {
             return -1;
@@ -455,8 +502,8 @@ static int dsm_op(struct kv *K, struct keygen *g)
     int found = kv_del(K, (uint64_t)k);
     K->dels++;
     if (found < 0 || found != (*slot != 0)) {
-        fprintf(stderr, "kvstore: rank %d: delete key %ld found=%d, model says %d\n", K->me, k,
-                found, *slot != 0);
+        fprintf(stderr, "kvstore: rank %d writer %d: delete key %ld found=%d, model says %d\n",
+                K->me, w, k, found, *slot != 0);
         return -1;
     }
     *slot = 0;
@@ -468,21 +515,27 @@ static int final_check(struct kv *K)
 {
     long present = 0, bad = 0;
     uint64_t digest = 0, all_digest = 0; // a sum: the same whatever the rank count's order
-    for (long k = K->me; k < K->o.keys; k += K->n) {
-        int64_t v = kv_get(K, (uint64_t)k);
-        bad += v < 0 || (uint64_t)v != K->model[k / K->n];
-        present += v > 0;
-        digest += v > 0 ? mix((uint64_t)k * UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)v) : 0;
+    for (int w = K->me; w < K->nw; w += K->n) {
+        const uint64_t *model = writer_state(K, w) + 1;
+        for (long k = w; k < K->o.keys; k += K->nw) {
+            int64_t v = kv_get(K, (uint64_t)k);
+            bad += v < 0 || (uint64_t)v != model[k / K->nw];
+            present += v > 0;
+            digest += v > 0 ? mix((uint64_t)k * UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)v) : 0;
+        }
     }
     MPI_Allreduce(&digest, &all_digest, 1, MPI_UINT64_T, MPI_SUM, dsm_comm());
     long long tot[2] = {present, bad}, sum[2];
     MPI_Allreduce(tot, sum, 2, MPI_LONG_LONG, MPI_SUM, dsm_comm());
-    dsm_usage_t u;
-    CHECK(dsm_usage(K->me, &u));
-    long long blocks = (long long)u.blocks, all_blocks = 0;
+    long long blocks = 0, all_blocks = 0;
+    for (int seg = K->me; seg < dsm_nsegments(); seg += K->n) { // the segments held here
+        dsm_usage_t u;
+        CHECK(dsm_usage(seg, &u));
+        blocks += (long long)u.blocks;
+    }
     MPI_Allreduce(&blocks, &all_blocks, 1, MPI_LONG_LONG, MPI_SUM, dsm_comm());
-    // Besides entries: one bucket array per rank and the meta block on rank 0.
-    long long want = sum[0] + K->n + 1;
+    // Besides entries: a bucket array and a writer state per segment, the meta block.
+    long long want = sum[0] + 2LL * K->nw + 1;
     if (K->me == 0) {
         printf("kvstore: final check: %lld keys present, %lld wrong, %lld live blocks "
                "(expected %lld)\n",
@@ -513,39 +566,62 @@ static void report(const char *what, const struct kv *K, double secs, long ops)
     }
 }
 
+/* The operations every writer has done: the same for all at a checkpoint, so any
+ * writer's count serves (writer 0's, which rank 0 holds, for a rank that runs none). */
+static int rounds_done(struct kv *K, uint64_t *done)
+{
+    if (K->me < K->nw) {
+        *done = writer_state(K, K->me)[0];
+        return 0;
+    }
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    CHECK(dsm_gptr_make(0, dsm_gptr_offset(K->m.state), &g));
+    CHECK(dsm_get(done, g, sizeof *done));
+    return 0;
+}
+
 static int run_dsm(struct kv *K, double *rate)
 {
     struct keygen g;
     if (table_setup(K)) {
         return -1;
     }
-    uint64_t start = K->done; // after a restart: the operations already checkpointed
-    keygen_init(&g, &K->o, K->me);
-    uint64_t base = g.state;
+    uint64_t start = 0, round;
+    if (rounds_done(K, &start)) {
+        return -1;
+    }
+    keygen_init(&g, &K->o, 0);
     int ok = 1;
+    long mine = 0; // operations of this rank's writers
     CHECK(dsm_barrier());
     double t0 = MPI_Wtime();
     long tick = K->o.ops >= 10 ? K->o.ops / 10 : 1;
-    while (K->done < (uint64_t)K->o.ops) {
-        g.state = mix(base + K->done); // operation i draws the same after a restart
-        if (ok && dsm_op(K, &g)) {
-            ok = 0; // keep going so the collectives below stay matched
+    for (round = start; round < (uint64_t)K->o.ops;) {
+        for (int w = K->me; w < K->nw; w += K->n) {
+            uint64_t *st = writer_state(K, w);
+            // operation i of writer w draws the same after a restart, on any rank count
+            g.state = mix(mix(K->o.seed * 1000003u + (uint64_t)w + 1) + st[0]);
+            if (ok && dsm_op(K, &g, w, st)) {
+                ok = 0; // keep going so the collectives below stay matched
+            }
+            st[0]++;
+            mine++;
         }
-        K->done++;
-        if (K->o.ckpt_every > 0 && K->done % (uint64_t)K->o.ckpt_every == 0) {
+        round++;
+        if (K->o.ckpt_every > 0 && round % (uint64_t)K->o.ckpt_every == 0) {
             CHECK(dsm_checkpoint());
-        } else if (K->o.ckpt_every == 0 && K->done % 256 == 0) {
+        } else if (K->o.ckpt_every == 0 && round % 256 == 0) {
             bool taken;
             CHECK(dsm_checkpoint_maybe(&taken));
         }
-        if (K->o.progress && K->me == 0 && K->done % (uint64_t)tick == 0) {
-            fprintf(stderr, "kvstore: %" PRIu64 "/%ld ops\n", K->done, K->o.ops);
+        if (K->o.progress && K->me == 0 && round % (uint64_t)tick == 0) {
+            fprintf(stderr, "kvstore: %" PRIu64 "/%ld ops\n", round, K->o.ops);
         }
     }
     CHECK(dsm_barrier()); // the makespan: until the last rank is done
     double secs = MPI_Wtime() - t0;
-    report("dsm (MCS/bucket)", K, secs, (long)(K->done - start));
-    *rate = secs > 0 ? (double)(K->done - start) / secs : 0;
+    report("dsm (MCS/bucket)", K, secs, mine);
+    *rate = secs > 0 ? (double)mine / secs : 0;
     free(g.cdf);
     int fin = final_check(K);
     return ok && fin == 0 ? 0 : -1;

@@ -9,7 +9,8 @@
 # once more with DSM_DIRECT=0 (MPI RMA to hosted segments, not loads and stores). Also: a
 # checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
 # a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
-# bit-identical to the serial computation. Then across 2 simulated nodes (hybrid data
+# bit-identical to the serial computation, and apps/kvstore likewise ends with the
+# digest of an uninterrupted run. Then across 2 simulated nodes (hybrid data
 # path): 2+2 -> 1+1 and 2+2 -> 3+3 (skipped without namespaces or DSM_TEST_CLUSTER=0).
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -85,6 +86,34 @@ for nm in 4:2 4:3 2:6; do
     check "it regridded from $n to $m ranks" grep -q "heat: regridded from $n to $m ranks" <<<"$out"
     check "it resumed at step 10" grep -q "heat: resumed at step 10 of 20" <<<"$out"
     check "bit-identical to the serial run" grep -q "heat: serial checksum .*: equal" <<<"$out"
+done
+
+# kvstore (apps/kvstore.c): killed at its fourth checkpoint on N ranks, resumed on M; the
+# table's N writers run on the ranks holding their segments, and the final table's
+# digest equals an uninterrupted N-rank run's.
+kv=$top/apps/kvstore
+kv_args=(--ops 400 --keys 100 --read-ratio 0.5 --ckpt-every 50)
+declare -A kv_ref
+for nm in 4:2 4:3 2:6; do
+    n=${nm%:*} m=${nm#*:}
+    echo "== kvstore $n -> $m"
+    if [[ -z ${kv_ref[$n]:-} ]]; then
+        kv_ref[$n]=$(DSM_RESTART=never timeout "$(secs 240)" "$dsmrun" -n "$n" --timeout "$(secs 120)" \
+            "$kv" "${kv_args[@]}" 2>&1 | sed -n 's/^kvstore: digest //p')
+    fi
+    DSM_CKPT_JOB=kv DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=4 DSM_RESTART=never \
+        timeout "$(secs 240)" "$dsmrun" -n "$n" --timeout "$(secs 120)" \
+        --ckpt-dir "$work/kv$n$m" "$kv" "${kv_args[@]}" >/dev/null 2>&1
+    out=$(DSM_CKPT_JOB=kv DSM_RESTART=required timeout "$(secs 240)" "$dsmrun" -n "$m" \
+        --timeout "$(secs 120)" --ckpt-dir "$work/kv$n$m" "$kv" "${kv_args[@]}" \
+        --expect "${kv_ref[$n]:-none}" 2>&1)
+    rc=$?
+    show "$(grep '^kvstore:' <<<"$out")"
+    check "kvstore resumed on $m ranks (status $rc)" test "$rc" = 0
+    check "from epoch 3 of a $n-rank table" \
+        grep -q "kvstore: restarted from epoch 3 (a table of another rank count)" <<<"$out"
+    check "the digest of an uninterrupted $n-rank run" \
+        grep -q "kvstore: expected ${kv_ref[$n]:-none}: equal" <<<"$out"
 done
 
 # Across simulated nodes the data path is hybrid (loads and stores within a node, MPI
