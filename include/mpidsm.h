@@ -791,6 +791,11 @@ typedef struct dsm_stats {
                                         _nb forms, dsm_atomic_*) done with loads, stores and
                                         CPU atomics on a segment mapped here */
     uint64_t ops_mpi;              /**< the same calls done with MPI one-sided operations */
+    uint64_t repl_writes;          /**< dsm_repl_write() calls that wrote a version (n > 0) */
+    uint64_t repl_reads;           /**< dsm_repl_read() calls that read (n > 0) */
+    uint64_t repl_cas;             /**< dsm_repl_cas_u64() calls that completed (swapped or not) */
+    uint64_t repl_repairs;         /**< copies of replicated objects this rank rewrote because
+                                        they were torn or stale (reads, writes, restart) */
 } dsm_stats_t;
 
 /** \brief Copy the calling rank's counters into *out.
@@ -1412,8 +1417,11 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  *
  * Thread safety: one thread per rank at a time (the handle caches the object).
  * Checkpoints neither include nor restore replicated objects: the stores outlive the
- * processes and a restart rebuilds the objects from them. `DSM_STATS` counts their
- * operations with the others (puts, gets, atomics, flushes; bytes put and got).
+ * processes and a restart rebuilds the objects from them. `DSM_STATS=1` counts their
+ * operations with the others (puts, gets, atomics, flushes; bytes put and got) and on
+ * their own: each rank's writes, reads and compare-and-swaps that completed, and the
+ * torn or stale copies it rewrote (::dsm_stats_t repl_writes, repl_reads, repl_cas,
+ * repl_repairs).
  * @{ */
 /** Most objects in a store (alive or freed). */
 #define DSM_REPL_MAX_OBJECTS 1024

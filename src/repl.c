@@ -581,8 +581,9 @@ static int rebuild(void)
         }
         uint64_t v = (uint64_t)best[i].v;
         int c = my_copy(e), src = best[i].r;
-        if (c >= 0 && local_best(e, c) < v) {
-            rc = repair_from(e, c, v, src, copy_of(e, src));
+        if (c >= 0 && local_best(e, c) < v &&
+            (rc = repair_from(e, c, v, src, copy_of(e, src))) == DSM_OK) {
+            dsmi_count(&dsmi_stat.repl_repairs, 1);
         }
         if (c == 0) { // the lock word, free at the rebuilt version (no writer survived)
             uint64_t w = v << 1;
@@ -939,8 +940,9 @@ static int fetch_locked(const char *func, struct dsm_repl *o, uint64_t v)
         return dsmi_fail(DSM_ERR_INTERNAL, func, "replicated object '%s' moved under its lock",
                          ent(o->idx)->name);
     }
-    if (rc == DSM_OK && bad != 0) {
-        rc = put_copies(func, o, v, bad); // o->slot holds the intact image of v
+    if (rc == DSM_OK && bad != 0 && (rc = put_copies(func, o, v, bad)) == DSM_OK) {
+        // o->slot holds the intact image of v
+        dsmi_count(&dsmi_stat.repl_repairs, (uint64_t)__builtin_popcount(bad));
     }
     return rc;
 }
@@ -956,6 +958,9 @@ static int repair(const char *func, struct dsm_repl *o, uint64_t v, unsigned bad
         return rc;
     }
     rc = put_copies(func, o, v, bad);
+    if (rc == DSM_OK) {
+        dsmi_count(&dsmi_stat.repl_repairs, (uint64_t)__builtin_popcount(bad));
+    }
     int grc = lock_give(func, o, v, v);
     return rc != DSM_OK ? rc : grc;
 }
@@ -996,6 +1001,9 @@ int dsm_repl_write(dsm_repl_t o, size_t off, const void *buf, size_t n)
         rc = write_locked(func, o, v, off, buf, n);
     }
     int grc = lock_give(func, o, v, rc == DSM_OK ? v + 1 : v);
+    if (rc == DSM_OK && grc == DSM_OK) {
+        dsmi_count(&dsmi_stat.repl_writes, 1);
+    }
     return rc != DSM_OK ? rc : grc;
 }
 
@@ -1026,6 +1034,7 @@ int dsm_repl_cas_u64(dsm_repl_t o, size_t off, uint64_t expected, uint64_t desir
     int grc = lock_give(func, o, v, wrote ? v + 1 : v);
     if (rc == DSM_OK && grc == DSM_OK) {
         *old = cur;
+        dsmi_count(&dsmi_stat.repl_cas, 1);
     }
     return rc != DSM_OK ? rc : grc;
 }
@@ -1054,6 +1063,7 @@ int dsm_repl_read(dsm_repl_t o, size_t off, void *buf, size_t n)
         }
         if (state == FETCH_OK) {
             memcpy(buf, o->cache + off, n);
+            dsmi_count(&dsmi_stat.repl_reads, 1);
             return bad != 0 ? repair(func, o, v, bad) : DSM_OK;
         }
     }
