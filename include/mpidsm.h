@@ -1409,11 +1409,16 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  * A write takes the version word (one compare-and-swap at the first copy), reads the
  * object from the nearest copy unless this rank wrote or read the current version last,
  * puts the new version (size + 32 bytes) into all R copies at once and completes them
- * with one flush, and gives the word back (one compare-and-swap). A read is one atomic
- * read of the version word, plus one get from the nearest copy when this rank's cached
- * version is older. `dsm-bench repl` measures them (docs/PERFORMANCE.md). On one node
- * under Open MPI the second window is served by osc pt2pt, whose operations progress
- * when the target rank calls MPI (any mpidsm call).
+ * with a flush (on one node, where the copies are plain stores, the compare-and-swap
+ * that follows completes them), and gives the word back (one compare-and-swap). A read
+ * is one atomic read of the version word, plus one get from the nearest copy when this
+ * rank's cached version is older. `dsm-bench repl` measures them (docs/PERFORMANCE.md):
+ * on one node an 8-byte write at R = 3 took 2.2-3.6x one 8-byte dsm_put() + dsm_flush()
+ * in the same run (R = 1: 1.8-1.9x, R = 5: 2.1-3.8x; Open MPI and MPICH on a loaded
+ * machine), a read about one put. Across nodes a write is three network round trips in
+ * a row (CAS, puts and flush, CAS) against one for a put and flush. On one node with
+ * `DSM_DIRECT=0` Open MPI serves the second window with osc pt2pt, whose operations
+ * progress when the target rank calls MPI (any mpidsm call).
  *
  * Thread safety: one thread per rank at a time (the handle caches the object).
  * Checkpoints neither include nor restore replicated objects: the stores outlive the

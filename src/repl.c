@@ -22,7 +22,9 @@
  * Ordering. The version word of the first holder's copy is the object's lock and
  * authority: (v << 1) | locked. A writer CASes (v << 1) to (v << 1) | 1, puts slot v + 1
  * into every copy, flushes them all (so the write is on every copy, a majority among
- * them, before it returns), then CASes the word to (v + 1) << 1. A reader loads the word
+ * them, before it returns), then CASes the word to (v + 1) << 1. On the direct path (one
+ * node) the copies are plain stores and that last seq_cst CAS is what orders them before
+ * the new version and completes them: no fence of their own. A reader loads the word
  * and reads slot v of the nearest copy whose slot is intact (crc, ident, version v);
  * with v in its cache it reads nothing more. Both are linearizable at the word.
  *
