@@ -792,6 +792,11 @@ typedef struct dsm_stats {
                                         _nb forms, dsm_atomic_*) done with loads, stores and
                                         CPU atomics on a segment mapped here */
     uint64_t ops_mpi;              /**< the same calls done with MPI one-sided operations */
+    uint64_t repl_writes;          /**< dsm_repl_write() calls that wrote a version (n > 0) */
+    uint64_t repl_reads;           /**< dsm_repl_read() calls that read (n > 0) */
+    uint64_t repl_cas;             /**< dsm_repl_cas_u64() calls that completed (swapped or not) */
+    uint64_t repl_repairs;         /**< copies of replicated objects this rank rewrote because
+                                        they were torn or stale (reads, writes, restart) */
 } dsm_stats_t;
 
 /** \brief Copy the calling rank's counters into *out.
@@ -1406,16 +1411,24 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  * A write takes the version word (one compare-and-swap at the first copy), reads the
  * object from the nearest copy unless this rank wrote or read the current version last,
  * puts the new version (size + 32 bytes) into all R copies at once and completes them
- * with one flush, and gives the word back (one compare-and-swap). A read is one atomic
- * read of the version word, plus one get from the nearest copy when this rank's cached
- * version is older. `dsm-bench repl` measures them (docs/PERFORMANCE.md). On one node
- * under Open MPI the second window is served by osc pt2pt, whose operations progress
- * when the target rank calls MPI (any mpidsm call).
+ * with a flush (on one node, where the copies are plain stores, the compare-and-swap
+ * that follows completes them), and gives the word back (one compare-and-swap). A read
+ * is one atomic read of the version word, plus one get from the nearest copy when this
+ * rank's cached version is older. `dsm-bench repl` measures them (docs/PERFORMANCE.md):
+ * on one node an 8-byte write at R = 3 took 2.2-3.6x one 8-byte dsm_put() + dsm_flush()
+ * in the same run (R = 1: 1.8-1.9x, R = 5: 2.1-3.8x; Open MPI and MPICH on a loaded
+ * machine), a read about one put. Across nodes a write is three network round trips in
+ * a row (CAS, puts and flush, CAS) against one for a put and flush. On one node with
+ * `DSM_DIRECT=0` Open MPI serves the second window with osc pt2pt, whose operations
+ * progress when the target rank calls MPI (any mpidsm call).
  *
  * Thread safety: one thread per rank at a time (the handle caches the object).
  * Checkpoints neither include nor restore replicated objects: the stores outlive the
- * processes and a restart rebuilds the objects from them. `DSM_STATS` counts their
- * operations with the others (puts, gets, atomics, flushes; bytes put and got).
+ * processes and a restart rebuilds the objects from them. `DSM_STATS=1` counts their
+ * operations with the others (puts, gets, atomics, flushes; bytes put and got) and on
+ * their own: each rank's writes, reads and compare-and-swaps that completed, and the
+ * torn or stale copies it rewrote (::dsm_stats_t repl_writes, repl_reads, repl_cas,
+ * repl_repairs).
  * @{ */
 /** Most objects in a store (alive or freed). */
 #define DSM_REPL_MAX_OBJECTS 1024

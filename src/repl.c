@@ -22,7 +22,9 @@
  * Ordering. The version word of the first holder's copy is the object's lock and
  * authority: (v << 1) | locked. A writer CASes (v << 1) to (v << 1) | 1, puts slot v + 1
  * into every copy, flushes them all (so the write is on every copy, a majority among
- * them, before it returns), then CASes the word to (v + 1) << 1. A reader loads the word
+ * them, before it returns), then CASes the word to (v + 1) << 1. On the direct path (one
+ * node) the copies are plain stores and that last seq_cst CAS is what orders them before
+ * the new version and completes them: no fence of their own. A reader loads the word
  * and reads slot v of the nearest copy whose slot is intact (crc, ident, version v);
  * with v in its cache it reads nothing more. Both are linearizable at the word.
  *
@@ -37,6 +39,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,15 +159,32 @@ static bool slot_ok(const struct ent *e, const unsigned char *s, uint64_t v)
            h.size == e->size && h.crc == slot_crc(s, slot_len(e));
 }
 
-/* Build slot image of version v from data into s. */
+/* Build slot image of version v from data into s. The CRC is slot_crc()'s (header with
+ * crc 0, then data and zero padding) in one pass over the image; only the padding is
+ * cleared, since every other byte is written. This runs on every write, and the image
+ * is read back at once (CRC, copies): each header word is one 8-byte store, because a
+ * load spanning several recent narrower stores (or a struct copied through the stack)
+ * waits until they reach the cache. */
 static void slot_make(const struct ent *e, unsigned char *s, uint64_t v, const void *data)
 {
-    memset(s, 0, slot_len(e));
-    struct slot_hdr h = {.version = v, .ident = e->ident, .size = (uint32_t)e->size};
+    const size_t len = slot_len(e);
+    struct {
+        uint32_t crc, size;
+    } tail = {0, (uint32_t)e->size};
+    _Static_assert(sizeof tail == 8 &&
+                       offsetof(struct slot_hdr, size) == offsetof(struct slot_hdr, crc) + 4,
+                   "crc and size share a word");
+    const uint64_t zero = 0;
+    memcpy(s + offsetof(struct slot_hdr, version), &v, 8);
+    memcpy(s + offsetof(struct slot_hdr, ident), &e->ident, 8);
+    memcpy(s + offsetof(struct slot_hdr, crc), &tail, 8);
+    memcpy(s + offsetof(struct slot_hdr, pad), &zero, 8);
     memcpy(s + SLOT_HDR, data, e->size);
-    memcpy(s, &h, sizeof h);
-    h.crc = slot_crc(s, slot_len(e));
-    memcpy(s, &h, sizeof h);
+    if (len - SLOT_HDR > e->size) {
+        memset(s + SLOT_HDR + e->size, 0, len - SLOT_HDR - e->size);
+    }
+    tail.crc = dsmi_crc32c(0, s, len);
+    memcpy(s + offsetof(struct slot_hdr, crc), &tail, 8);
 }
 
 /* ---- the store file ---- */
@@ -327,27 +347,59 @@ static int t_load(const char *func, int r, MPI_Aint d, uint64_t *val)
     return DSM_OK;
 }
 
-/* Start a put; complete with t_flush_all. */
+/* Copy n bytes (a slot image: a multiple of 8) just built in src. Small images go word
+ * by word: memcpy's 32-byte loads would each span several of slot_make's recent 8-byte
+ * stores, and such a load waits until they reach the cache (a store-forwarding stall:
+ * perf showed it as the hottest spot of a small direct write). */
+static void copy_words(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    if (n > 256 || n % 8 != 0) {
+        memcpy(dst, src, n);
+        return;
+    }
+    for (size_t k = 0; k < n; k += 8) {
+        uint64_t w;
+        memcpy(&w, src + k, 8);
+        memcpy(dst + k, &w, 8);
+    }
+}
+
+/* Start a put; complete with t_complete. */
 static int t_put(const char *func, const void *buf, size_t n, int r, MPI_Aint d)
 {
     dsmi_count(&dsmi_stat.puts, 1);
     dsmi_count(&dsmi_stat.bytes_put, n);
     if (rp.peer != NULL) {
-        memcpy(rp.peer[r] + d, buf, n);
+        copy_words(rp.peer[r] + d, buf, n);
         return DSM_OK;
     }
     DSMI_MPI(func, MPI_Put(buf, (int)n, MPI_BYTE, r, d, (int)n, MPI_BYTE, rp.win));
     return DSM_OK;
 }
 
-static int t_flush_all(const char *func)
+/* Complete the puts to the holders of e's copies in mask. Every caller holds e's lock
+ * and next gives it back with a sequentially consistent read-modify-write of the version
+ * word (lock_give): on the direct path that RMW is what orders the copies' stores before
+ * the new version and makes them visible (a release, and a full barrier on x86), so a
+ * fence here would only repeat it; the compiler barrier keeps the stores in place. */
+static int t_complete(const char *func, const struct ent *e, unsigned mask)
 {
     dsmi_count(&dsmi_stat.flushes, 1);
     if (rp.peer != NULL) {
-        __atomic_thread_fence(__ATOMIC_SEQ_CST); // the copies before the version word
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         return DSM_OK;
     }
+#ifdef MPICH_VERSION // one MPI_Win_flush per target (win.c: dsmi_win_flush_all), holders only
+    for (int c = 0; c < (int)e->copies; c++) {
+        if (mask & (1u << c)) {
+            DSMI_MPI(func, MPI_Win_flush(e->holder[c], rp.win));
+        }
+    }
+    return DSM_OK;
+#else
+    (void)e, (void)mask;
     return dsmi_win_flush_all(rp.win, dsmi_rt.nranks, func);
+#endif
 }
 
 /* A blocking get. */
@@ -533,8 +585,9 @@ static int rebuild(void)
         }
         uint64_t v = (uint64_t)best[i].v;
         int c = my_copy(e), src = best[i].r;
-        if (c >= 0 && local_best(e, c) < v) {
-            rc = repair_from(e, c, v, src, copy_of(e, src));
+        if (c >= 0 && local_best(e, c) < v &&
+            (rc = repair_from(e, c, v, src, copy_of(e, src))) == DSM_OK) {
+            dsmi_count(&dsmi_stat.repl_repairs, 1);
         }
         if (c == 0) { // the lock word, free at the rebuilt version (no writer survived)
             uint64_t w = v << 1;
@@ -786,7 +839,7 @@ static int lock_take(const char *func, struct dsm_repl *o, uint64_t *v)
     const struct ent *e = ent(o->idx);
     uint64_t guess = o->cver, old;
     unsigned spins = 0;
-    double t0 = MPI_Wtime(), limit = (double)dsmi_rt.cfg.LOCK_TIMEOUT;
+    double t0 = 0, limit = (double)dsmi_rt.cfg.LOCK_TIMEOUT; // the clock: only when contended
     for (;;) {
         int rc = word_cas(func, e, guess << 1, (guess << 1) | 1, &old);
         if (rc != DSM_OK) {
@@ -800,6 +853,7 @@ static int lock_take(const char *func, struct dsm_repl *o, uint64_t *v)
             guess = old >> 1;
             continue;
         }
+        t0 = t0 == 0 ? MPI_Wtime() : t0;
         if (limit > 0 && MPI_Wtime() - t0 > limit) {
             return dsmi_fail(DSM_ERR_TIMEOUT, func,
                              "timed out after %ld s (DSM_LOCK_TIMEOUT) waiting for replicated "
@@ -828,16 +882,20 @@ static int lock_give(const char *func, const struct dsm_repl *o, uint64_t v, uin
 static int put_copies(const char *func, const struct dsm_repl *o, uint64_t v, unsigned mask)
 {
     const struct ent *e = ent(o->idx);
-    for (int c = 0; c < (int)e->copies; c++) {
+    // Read once: e lies in a store the copies' stores might alias for the compiler.
+    const int copies = (int)e->copies;
+    const size_t len = slot_len(e);
+    const unsigned char *img = o->slot;
+    for (int c = 0; c < copies; c++) {
         if (mask & (1u << c)) {
-            int rc = t_put(func, o->slot, slot_len(e), e->holder[c], slot_disp(e, c, v));
+            int rc = t_put(func, img, len, e->holder[c], slot_disp(e, c, v));
             if (rc != DSM_OK) {
                 return rc;
             }
         }
     }
-    // All copies in parallel: one flush completes every put at its target.
-    return t_flush_all(func);
+    // All copies in parallel: the puts are all started before any is completed.
+    return t_complete(func, e, mask);
 }
 
 enum { FETCH_OK, FETCH_MOVED };
@@ -890,8 +948,9 @@ static int fetch_locked(const char *func, struct dsm_repl *o, uint64_t v)
         return dsmi_fail(DSM_ERR_INTERNAL, func, "replicated object '%s' moved under its lock",
                          ent(o->idx)->name);
     }
-    if (rc == DSM_OK && bad != 0) {
-        rc = put_copies(func, o, v, bad); // o->slot holds the intact image of v
+    if (rc == DSM_OK && bad != 0 && (rc = put_copies(func, o, v, bad)) == DSM_OK) {
+        // o->slot holds the intact image of v
+        dsmi_count(&dsmi_stat.repl_repairs, (uint64_t)__builtin_popcount(bad));
     }
     return rc;
 }
@@ -907,6 +966,9 @@ static int repair(const char *func, struct dsm_repl *o, uint64_t v, unsigned bad
         return rc;
     }
     rc = put_copies(func, o, v, bad);
+    if (rc == DSM_OK) {
+        dsmi_count(&dsmi_stat.repl_repairs, (uint64_t)__builtin_popcount(bad));
+    }
     int grc = lock_give(func, o, v, v);
     return rc != DSM_OK ? rc : grc;
 }
@@ -926,6 +988,43 @@ static int write_locked(const char *func, struct dsm_repl *o, uint64_t v, size_t
     return rc;
 }
 
+/* The direct path's write when the lock is free at the cached version (the common case:
+ * this rank wrote or read last): lock_take, write_locked and lock_give's steps, without
+ * the transport's per-call indirections, which on one node are most of the cost. The
+ * protocol is the same: CAS the word to locked, the new slot into every copy, CAS the
+ * word to the new version (that seq_cst RMW orders the copies before it, see
+ * t_complete). False, having changed nothing, when the word is not free at o->cver. */
+static bool direct_write(struct dsm_repl *o, size_t off, const void *buf, size_t n)
+{
+    const struct ent *e = ent(o->idx);
+    const uint64_t v = o->cver;
+    uint64_t *w = (uint64_t *)(rp.peer[e->holder[0]] + word_disp(e)), expect = v << 1;
+    if (v == 0 || !__atomic_compare_exchange_n(w, &expect, (v << 1) | 1, false, __ATOMIC_SEQ_CST,
+                                               __ATOMIC_SEQ_CST)) {
+        dsmi_count(&dsmi_stat.atomics, 1);
+        return false;
+    }
+    memcpy(o->cache + off, buf, n);
+    slot_make(e, o->slot, v + 1, o->cache);
+    const int copies = (int)e->copies; // read once: the copies' stores may alias e
+    const size_t len = slot_len(e);
+    for (int c = 0; c < copies; c++) {
+        copy_words(rp.peer[e->holder[c]] + slot_disp(e, c, v + 1), o->slot, len);
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    o->cver = v + 1;
+    expect = (v << 1) | 1;
+    bool ours = __atomic_compare_exchange_n(w, &expect, (v + 1) << 1, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_SEQ_CST);
+    DSM_ASSERT(ours); // only the holder changes a locked word
+    dsmi_count(&dsmi_stat.atomics, 2);
+    dsmi_count(&dsmi_stat.puts, (uint64_t)copies);
+    dsmi_count(&dsmi_stat.bytes_put, (uint64_t)copies * len);
+    dsmi_count(&dsmi_stat.flushes, 1);
+    dsmi_count(&dsmi_stat.repl_writes, 1);
+    return true;
+}
+
 /* ---- the API ---- */
 
 int dsm_repl_write(dsm_repl_t o, size_t off, const void *buf, size_t n)
@@ -938,6 +1037,9 @@ int dsm_repl_write(dsm_repl_t o, size_t off, const void *buf, size_t n)
     if (buf == NULL) {
         return dsmi_fail(DSM_ERR_ARG, func, "buf is NULL with n = %zu", n);
     }
+    if (rp.peer != NULL && direct_write(o, off, buf, n)) {
+        return DSM_OK;
+    }
     uint64_t v;
     if ((rc = lock_take(func, o, &v)) != DSM_OK) {
         return rc;
@@ -947,6 +1049,9 @@ int dsm_repl_write(dsm_repl_t o, size_t off, const void *buf, size_t n)
         rc = write_locked(func, o, v, off, buf, n);
     }
     int grc = lock_give(func, o, v, rc == DSM_OK ? v + 1 : v);
+    if (rc == DSM_OK && grc == DSM_OK) {
+        dsmi_count(&dsmi_stat.repl_writes, 1);
+    }
     return rc != DSM_OK ? rc : grc;
 }
 
@@ -977,6 +1082,7 @@ int dsm_repl_cas_u64(dsm_repl_t o, size_t off, uint64_t expected, uint64_t desir
     int grc = lock_give(func, o, v, wrote ? v + 1 : v);
     if (rc == DSM_OK && grc == DSM_OK) {
         *old = cur;
+        dsmi_count(&dsmi_stat.repl_cas, 1);
     }
     return rc != DSM_OK ? rc : grc;
 }
@@ -1005,6 +1111,7 @@ int dsm_repl_read(dsm_repl_t o, size_t off, void *buf, size_t n)
         }
         if (state == FETCH_OK) {
             memcpy(buf, o->cache + off, n);
+            dsmi_count(&dsmi_stat.repl_reads, 1);
             return bad != 0 ? repair(func, o, v, bad) : DSM_OK;
         }
     }

@@ -286,12 +286,15 @@ static void print_stats(void)
     dsm_stats(&s);
     dsmi_log(DSMI_LOG_ALWAYS,
              "stats: %llu puts (%llu B), %llu gets (%llu B), %llu atomics, %llu flushes "
-             "(%.3f ms), %llu errors; by path: %llu direct (load/store), %llu MPI",
+             "(%.3f ms), %llu errors; by path: %llu direct (load/store), %llu MPI; replicated "
+             "objects: %llu writes, %llu reads, %llu cas, %llu copies repaired",
              (unsigned long long)s.puts, (unsigned long long)s.bytes_put,
              (unsigned long long)s.gets, (unsigned long long)s.bytes_got,
              (unsigned long long)s.atomics, (unsigned long long)s.flushes, s.flush_ns / 1e6,
              (unsigned long long)s.errors, (unsigned long long)s.ops_direct,
-             (unsigned long long)s.ops_mpi);
+             (unsigned long long)s.ops_mpi, (unsigned long long)s.repl_writes,
+             (unsigned long long)s.repl_reads, (unsigned long long)s.repl_cas,
+             (unsigned long long)s.repl_repairs);
 }
 
 int dsm_finalize(void)
@@ -336,9 +339,10 @@ int dsm_stats(dsm_stats_t *out)
     if (out == NULL) {
         return dsmi_fail(DSM_ERR_ARG, "dsm_stats", "out is NULL");
     }
-    *out = (dsm_stats_t){dsmi_stat.puts,      dsmi_stat.gets,    dsmi_stat.bytes_put,
-                         dsmi_stat.bytes_got, dsmi_stat.atomics, dsmi_stat.flushes,
-                         dsmi_stat.flush_ns,  dsmi_stat.errors,  dsmi_stat.ops_direct,
-                         dsmi_stat.ops_mpi};
+    *out = (dsm_stats_t){dsmi_stat.puts,      dsmi_stat.gets,        dsmi_stat.bytes_put,
+                         dsmi_stat.bytes_got, dsmi_stat.atomics,     dsmi_stat.flushes,
+                         dsmi_stat.flush_ns,  dsmi_stat.errors,      dsmi_stat.ops_direct,
+                         dsmi_stat.ops_mpi,   dsmi_stat.repl_writes, dsmi_stat.repl_reads,
+                         dsmi_stat.repl_cas,  dsmi_stat.repl_repairs};
     return DSM_OK;
 }

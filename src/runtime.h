@@ -151,6 +151,7 @@ DSMI_HIDDEN bool dsmi_debug_asserts(void);
 struct dsmi_counters {
     _Atomic uint64_t puts, gets, bytes_put, bytes_got, atomics, flushes, flush_ns, errors;
     _Atomic uint64_t ops_direct, ops_mpi; // data-path calls by path (rma.c, atomic.c)
+    _Atomic uint64_t repl_writes, repl_reads, repl_cas, repl_repairs; // repl.c
 };
 DSMI_HIDDEN extern struct dsmi_counters dsmi_stat;
 

@@ -6,6 +6,7 @@
  * (dsm_finalize + dsm_init with DSM_RESTART=auto stands in for dsmrun's relaunch) with a
  * minority of their holders' stores lost, re-create the lost copies, and report
  * DSM_ERR_QUORUM naming the object when a majority is lost. Bad input gets clear codes.
+ * DSM_STATS counts their writes, reads, compare-and-swaps and repaired copies exactly.
  * Runs on the direct path by default and on the MPI path with DSM_DIRECT=0.
  */
 #include <errno.h>
@@ -104,18 +105,64 @@ static void test_repl_torn_copies(void)
     H_OK(dsm_barrier());
     damage(o, 0);
     damage(o, 1);
+    dsm_stats_t a, b;
+    H_OK(dsm_stats(&a));
     if (me == r1) {
         H_OK(dsm_repl_read(o, 0, got, sizeof got));
         CU_ASSERT_STRING_EQUAL(got, msg);
+        H_OK(dsm_stats(&b));
+        CU_ASSERT_EQUAL(b.repl_repairs - a.repl_repairs, 2); // copies 0 and 1
     }
     H_OK(dsm_barrier());
     damage(o, 2);
+    H_OK(dsm_stats(&a));
     if (me == r2 && r2 != r1) {
         memset(got, 0, sizeof got);
         H_OK(dsm_repl_read(o, 0, got, sizeof got));
         CU_ASSERT_STRING_EQUAL(got, msg);
+        H_OK(dsm_stats(&b));
+        // copy 2 only when it comes first (r2 holds it), else a repaired copy served
+        CU_ASSERT_EQUAL(b.repl_repairs - a.repl_repairs, r2 == h2 ? 1 : 0);
     }
     H_OK(dsm_barrier());
+}
+
+/* DSM_STATS counts each rank's own calls exactly: N writes count N, as do reads and
+ * compare-and-swaps (swapped or not); n = 0 and failed calls count nothing, and intact
+ * copies are never counted as repaired. */
+static void test_repl_stats(void)
+{
+    dsm_repl_t o = NULL;
+    dsm_stats_t a, b, c;
+    H_OK(dsm_repl_alloc("stats", 8 * (size_t)n, n < 3 ? n : 3, &o));
+    H_OK(dsm_stats(&a));
+    const uint64_t writes = 5 + (uint64_t)me, reads = 7 + 2 * (uint64_t)me, cas = 4;
+    uint64_t v = 0, old = 0;
+    for (uint64_t i = 1; i <= writes; i++) {
+        H_OK(dsm_repl_write(o, 8 * (size_t)me, &i, sizeof i));
+    }
+    H_OK(dsm_repl_write(o, 0, &v, 0));
+    for (uint64_t i = 0; i < reads; i++) {
+        H_OK(dsm_repl_read(o, 8 * (size_t)me, &v, sizeof v));
+        CU_ASSERT_EQUAL(v, writes);
+    }
+    for (uint64_t i = 0; i < cas; i++) { // swaps when i is even, fails when odd
+        uint64_t want = writes + i / 2;
+        H_OK(dsm_repl_cas_u64(o, 8 * (size_t)me, i % 2 ? want + 7 : want, want + 1, &old));
+        CU_ASSERT_EQUAL(old, i % 2 ? want + 1 : want);
+    }
+    H_OK(dsm_stats(&b));
+    CU_ASSERT_EQUAL(b.repl_writes - a.repl_writes, writes);
+    CU_ASSERT_EQUAL(b.repl_reads - a.repl_reads, reads);
+    CU_ASSERT_EQUAL(b.repl_cas - a.repl_cas, cas);
+    CU_ASSERT_EQUAL(b.repl_repairs - a.repl_repairs, 0);
+    H_EXPECT(dsm_repl_write(o, 8 * (size_t)n, &v, sizeof v), DSM_ERR_RANGE);
+    H_EXPECT(dsm_repl_read(o, 8 * (size_t)n, &v, sizeof v), DSM_ERR_RANGE);
+    H_OK(dsm_stats(&c));
+    CU_ASSERT_EQUAL(c.repl_writes, b.repl_writes);
+    CU_ASSERT_EQUAL(c.repl_reads, b.repl_reads);
+    H_OK(dsm_barrier());
+    H_OK(dsm_repl_free(o));
 }
 
 static void test_repl_bad_input(void)
@@ -300,6 +347,7 @@ static CU_TestInfo cases[] = {
     {"concurrent_writers", test_repl_concurrent_writers},
     {"cas_counter", test_repl_cas_counter},
     {"torn_copies", test_repl_torn_copies},
+    {"stats", test_repl_stats},
     {"bad_input", test_repl_bad_input},
     {"restart", test_repl_restart},
     {"other_ckpt_dir", test_repl_other_ckpt_dir},
@@ -311,6 +359,7 @@ int main(int argc, char **argv)
 {
     setenv("DSM_LOG_LEVEL", "none", 0); // the error cases would flood stderr
     setenv("DSM_REPL_SIZE", "4M", 0);
+    setenv("DSM_STATS", "1", 1); // torn_copies and stats check the counters
     // One job name per launch (the ranks share their launcher's PID), so two lanes running
     // at once never share stores.
     char job[64];
