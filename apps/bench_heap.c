@@ -3,8 +3,10 @@
 /*
  * The heap suite, each figure against its comparison in the same run:
  *  1. local dsm_alloc + dsm_free versus glibc malloc + free (rank 0, others wait), as
- *     immediate pairs and as batches of 1000 allocations then 1000 frees, first byte
- *     touched on both sides, timed in thread CPU time;
+ *     immediate pairs and as batches of 1000 allocations then 1000 frees, on both
+ *     sides each block's first word written after its allocation and read back and
+ *     checked before its free (a block handed out twice fails the run), timed in
+ *     thread CPU time;
  *  2. one-sided dsm_alloc_on / dsm_free of a block on rank 1 from rank 0 (latency, and
  *     RMA operations per call from dsm_stats when DSM_STATS=1), against one raw
  *     MPI_Compare_and_swap + flush round trip as the unit;
@@ -35,6 +37,21 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The work check: each block's first word holds its (round, index) stamp from its
+ * allocation to its free; a wrong word means two live blocks overlapped. */
+static void stamp(void *p, long i, int k)
+{
+    *(volatile long *)p = i * BATCH + k; // volatile: the pair is never elided
+}
+
+static void unstamp(const void *p, long i, int k, const char *who)
+{
+    if (*(const volatile long *)p != i * BATCH + k) {
+        fprintf(stderr, "dsm-bench heap: %s block %d of round %ld was overwritten\n", who, k, i);
+        exit(1);
+    }
+}
+
 static double t_malloc(size_t len, long iters, int batch)
 {
     static void *p[BATCH];
@@ -42,9 +59,10 @@ static double t_malloc(size_t len, long iters, int batch)
     for (long i = 0; i < iters; i += batch) {
         for (int k = 0; k < batch; k++) {
             p[k] = malloc(len);
-            *(volatile char *)p[k] = 1; // keep the compiler from eliding the pair
+            stamp(p[k], i, k);
         }
         for (int k = 0; k < batch; k++) {
+            unstamp(p[k], i, k, "malloc");
             free(p[k]);
         }
     }
@@ -54,15 +72,16 @@ static double t_malloc(size_t len, long iters, int batch)
 static double t_dsm(size_t len, long iters, int batch)
 {
     static dsm_gptr_t g[BATCH];
+    static void *p[BATCH];
     double t0 = cpu_now();
     for (long i = 0; i < iters; i += batch) {
         for (int k = 0; k < batch; k++) {
-            char *p = NULL;
             bench_check(dsm_alloc(len, &g[k]), "dsm_alloc");
-            bench_check(dsm_gptr_local(g[k], (void **)&p), "dsm_gptr_local");
-            *(volatile char *)p = 1; // touch it as the malloc side does
+            bench_check(dsm_gptr_local(g[k], &p[k]), "dsm_gptr_local");
+            stamp(p[k], i, k);
         }
         for (int k = 0; k < batch; k++) {
+            unstamp(p[k], i, k, "dsm_alloc");
             bench_check(dsm_free(g[k]), "dsm_free");
         }
     }
