@@ -882,12 +882,17 @@ void dsmi_heap_format_slot(int k)
 }
 
 /* The owner's cache gets at most 1/16 of the heap, so that remote allocations and large
- * ones find what it holds free elsewhere. */
+ * ones find what it holds free elsewhere. Its lists take a try-lock whenever threads
+ * may call at once: DSM_THREADS=multiple, or an MPI that a program initialised itself
+ * at MPI_THREAD_MULTIPLE (the heap lock made the heap safe for those before the cache). */
 static void cache_start(void)
 {
     uint64_t limit = dsmi_rt.cfg.HEAP_CACHE;
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&provided);
     limit = limit > heap_cap / 16 ? heap_cap / 16 : limit;
-    dsmi_hcache_start(limit, dsmi_rt.cfg.THREADS == DSMI_THREADS_MULTIPLE);
+    dsmi_hcache_start(limit, dsmi_rt.cfg.THREADS == DSMI_THREADS_MULTIPLE ||
+                                 provided == MPI_THREAD_MULTIPLE);
 }
 
 int dsmi_heap_cache_flush(const char *func)

@@ -21,7 +21,8 @@
  * ST_CACHED and refuses it as a second free, and TLSF merges only ST_FREE neighbours. A
  * free into the cache checks the block exactly as the locked free does (bounds, tag,
  * size) and leaves anything else to it, so every refusal keeps its code and message.
- * The lists are changed under `busy` when DSM_THREADS=multiple: a try-lock, so a thread
+ * The lists are changed under `busy` when threads may call at once (DSM_THREADS=multiple
+ * or MPI at MPI_THREAD_MULTIPLE, heap.c's cache_start): a try-lock, so a thread
  * that finds another in the cache takes the locked path instead of waiting; the locked
  * paths (refill, return, forget) wait for it, heap lock first, and nobody waits for
  * anything while holding `busy`. Visibility: tags are written with plain stores, as the

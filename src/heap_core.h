@@ -220,8 +220,6 @@ DSMI_HIDDEN bool dsmi_hcache_put(uint64_t b);
 DSMI_HIDDEN int dsmi_hcache_refill(struct dsmi_hview *v, uint64_t bs, uint64_t *b);
 /* Under the heap lock: return every cached block to the lists. */
 DSMI_HIDDEN void dsmi_hcache_return(struct dsmi_hview *v);
-/* Bytes cached (a hint when other threads run). */
-DSMI_HIDDEN uint64_t dsmi_hcache_bytes(void);
 /* Forget the cache: the segment's bytes were replaced (restart, recovery, format). */
 DSMI_HIDDEN void dsmi_hcache_forget(void);
 
