@@ -926,7 +926,7 @@ static void test_heap_cache_threads(void)
     struct churn_arg a[T];
     int errors = 0;
     for (int t = 0; t < T; t++) {
-        a[t] = (struct churn_arg){me, me, 100 * t, 3000, harness_seed() * 17 + (uint64_t)t, 0};
+        a[t] = (struct churn_arg){me, me, 100 * t, 20000, harness_seed() * 17 + (uint64_t)t, 0};
         pthread_create(&th[t], NULL, cache_thread, &a[t]);
     }
     for (int t = 0; t < T; t++) {
