@@ -174,11 +174,14 @@ bool dsmi_hcache_put(uint64_t b)
 
 int dsmi_hcache_refill(struct dsmi_hview *v, uint64_t bs, uint64_t *b)
 {
+    if (bs > HC_MAX) {
+        return dsmi_hcore_alloc(v, bs, b);
+    }
     unsigned k = HC_BATCH_BYTES / (unsigned)bs;
     k = k > HC_BATCH_MAX ? HC_BATCH_MAX : k;
     hold();
     uint64_t room = hc.limit > hc.bytes ? (hc.limit - hc.bytes) / bs : 0;
-    k = bs > HC_MAX ? 1 : (room + 1 < k ? (unsigned)room + 1 : k);
+    k = room + 1 < k ? (unsigned)room + 1 : k;
     uint64_t x = 0;
     if (k < 2 || dsmi_hcore_carve(v, bs, k, &x) != DSM_OK) {
         let_go();
