@@ -12,7 +12,8 @@
  *     MPI_Compare_and_swap + flush round trip as the unit;
  *  3. contention and fairness on one heap: every rank allocating on rank 0 and freeing
  *     (throughput of the heap lock), then rank 0 allocating and freeing on its own
- *     heap in a loop while the others each make a fixed number of remote pairs on it
+ *     heap in a loop (512 B: its lock, not its cache) while the others each make a
+ *     fixed number of remote pairs on it
  *     (remote pairs completed per owner pair, and remote latency, under a busy owner);
  *  4. collective dsm_alloc_all + dsm_free_all versus MPI_Win_allocate + MPI_Win_free of
  *     the same size on all ranks.
@@ -209,7 +210,8 @@ static int fairness_line(const struct bench_opts *o)
     if (dsm_rank() == 0) {
         for (int64_t n = 1; n > 0; owner++) {
             dsm_gptr_t g;
-            bench_check(dsm_alloc(64, &g), "dsm_alloc");
+            // 512 B: above the owner's cache of small blocks, so each pair takes the lock
+            bench_check(dsm_alloc(512, &g), "dsm_alloc");
             bench_check(dsm_free(g), "dsm_free");
             bench_check(dsm_atomic_load_i64(left, &n), "dsm_atomic_load_i64");
         }
