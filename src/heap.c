@@ -954,11 +954,11 @@ int dsmi_heap_reload_at(char *base)
     if (rc == DSM_OK) {
         rc = dsmi_hcore_walk(&v, &w);
     }
-    if (rc != DSM_OK) {
-        return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "restored heap is invalid: %s", v.why);
-    }
     if (base == dsmi_w.base) {
         dsmi_hcache_forget(); // its lists described the bytes that were replaced
+    }
+    if (rc != DSM_OK) {
+        return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "restored heap is invalid: %s", v.why);
     }
     if (w.r.blocks != 0) { // cached blocks in an image belong to no cache now: free them
         dsmi_hcore_uncache_all(&v);
