@@ -3,14 +3,17 @@
 /*
  * The heap suite, each figure against its comparison in the same run:
  *  1. local dsm_alloc + dsm_free versus glibc malloc + free (rank 0, others wait), as
- *     immediate pairs and as batches of 1000 allocations then 1000 frees, first byte
- *     touched on both sides, timed in thread CPU time;
+ *     immediate pairs and as batches of 1000 allocations then 1000 frees, on both
+ *     sides each block's first word written after its allocation and read back and
+ *     checked before its free (a block handed out twice fails the run), timed in
+ *     thread CPU time;
  *  2. one-sided dsm_alloc_on / dsm_free of a block on rank 1 from rank 0 (latency, and
  *     RMA operations per call from dsm_stats when DSM_STATS=1), against one raw
  *     MPI_Compare_and_swap + flush round trip as the unit;
  *  3. contention and fairness on one heap: every rank allocating on rank 0 and freeing
  *     (throughput of the heap lock), then rank 0 allocating and freeing on its own
- *     heap in a loop while the others each make a fixed number of remote pairs on it
+ *     heap in a loop (512 B: its lock, not its cache) while the others each make a
+ *     fixed number of remote pairs on it
  *     (remote pairs completed per owner pair, and remote latency, under a busy owner);
  *  4. collective dsm_alloc_all + dsm_free_all versus MPI_Win_allocate + MPI_Win_free of
  *     the same size on all ranks.
@@ -35,6 +38,21 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The work check: each block's first word holds its (round, index) stamp from its
+ * allocation to its free; a wrong word means two live blocks overlapped. */
+static void stamp(void *p, long i, int k)
+{
+    *(volatile long *)p = i * BATCH + k; // volatile: the pair is never elided
+}
+
+static void unstamp(const void *p, long i, int k, const char *who)
+{
+    if (*(const volatile long *)p != i * BATCH + k) {
+        fprintf(stderr, "dsm-bench heap: %s block %d of round %ld was overwritten\n", who, k, i);
+        exit(1);
+    }
+}
+
 static double t_malloc(size_t len, long iters, int batch)
 {
     static void *p[BATCH];
@@ -42,9 +60,10 @@ static double t_malloc(size_t len, long iters, int batch)
     for (long i = 0; i < iters; i += batch) {
         for (int k = 0; k < batch; k++) {
             p[k] = malloc(len);
-            *(volatile char *)p[k] = 1; // keep the compiler from eliding the pair
+            stamp(p[k], i, k);
         }
         for (int k = 0; k < batch; k++) {
+            unstamp(p[k], i, k, "malloc");
             free(p[k]);
         }
     }
@@ -54,15 +73,16 @@ static double t_malloc(size_t len, long iters, int batch)
 static double t_dsm(size_t len, long iters, int batch)
 {
     static dsm_gptr_t g[BATCH];
+    static void *p[BATCH];
     double t0 = cpu_now();
     for (long i = 0; i < iters; i += batch) {
         for (int k = 0; k < batch; k++) {
-            char *p = NULL;
             bench_check(dsm_alloc(len, &g[k]), "dsm_alloc");
-            bench_check(dsm_gptr_local(g[k], (void **)&p), "dsm_gptr_local");
-            *(volatile char *)p = 1; // touch it as the malloc side does
+            bench_check(dsm_gptr_local(g[k], &p[k]), "dsm_gptr_local");
+            stamp(p[k], i, k);
         }
         for (int k = 0; k < batch; k++) {
+            unstamp(p[k], i, k, "dsm_alloc");
             bench_check(dsm_free(g[k]), "dsm_free");
         }
     }
@@ -190,7 +210,8 @@ static int fairness_line(const struct bench_opts *o)
     if (dsm_rank() == 0) {
         for (int64_t n = 1; n > 0; owner++) {
             dsm_gptr_t g;
-            bench_check(dsm_alloc(64, &g), "dsm_alloc");
+            // 512 B: above the owner's cache of small blocks, so each pair takes the lock
+            bench_check(dsm_alloc(512, &g), "dsm_alloc");
             bench_check(dsm_free(g), "dsm_free");
             bench_check(dsm_atomic_load_i64(left, &n), "dsm_atomic_load_i64");
         }

@@ -812,6 +812,16 @@ DSM_API int dsm_stats(dsm_stats_t *out);
  * any type, including `long double`, `__int128` and 16-byte SIMD vectors, may live in
  * one. Each block costs a 16-byte header and at least 48 bytes.
  *
+ * The owner's cache: a block of 1 to 256 bytes that a rank frees in its own heap is kept
+ * by that rank for its own next allocation of that size, and such allocations are
+ * carved in batches, so a local dsm_alloc()/dsm_free() pair of a small block usually
+ * takes no lock and no atomic. Up to `DSM_HEAP_CACHE` bytes (default 512 KiB, at most
+ * 1/16 of the heap, 0 = off) are held so. Cached blocks count as in use in the
+ * published usage (dsm_usage()) until the owner returns them to its heap, which it does
+ * at its own dsm_usage() of itself, dsm_alloc_all(), dsm_checkpoint() (so an image
+ * holds none) and whenever one of its allocations finds the heap full; other ranks
+ * never see a cached block as free, and a dsm_free() of one is refused as a second free.
+ *
  * Errors common to the allocating calls: ::DSM_ERR_STATE (not initialised),
  * ::DSM_ERR_ARG (out NULL, size 0, size beyond a segment's heap, bad alignment),
  * ::DSM_ERR_NOMEM (no free block large enough; the message names the rank, the size
@@ -827,11 +837,11 @@ DSM_API int dsm_stats(dsm_stats_t *out);
 /** Published usage of one rank's heap (dsm_usage()). Byte counts are whole blocks,
  * headers included, so in_use + free == capacity at every moment. */
 typedef struct dsm_usage {
-    uint64_t in_use;       /**< bytes of live blocks */
+    uint64_t in_use;       /**< bytes of live blocks, and of blocks in the owner's cache */
     uint64_t free;         /**< bytes of free blocks, including remote frees not yet merged */
     uint64_t largest_free; /**< largest free block in bytes (its usable size is 16 less);
                                 a lower bound while remote frees wait to be merged */
-    uint64_t blocks;       /**< live blocks */
+    uint64_t blocks;       /**< live blocks, cached ones included */
     uint64_t capacity;     /**< bytes of the heap (segment minus runtime header) */
 } dsm_usage_t;
 
@@ -841,7 +851,8 @@ typedef struct dsm_usage {
  * \param[out] out the block's global pointer (16-byte aligned)
  * \return ::DSM_OK or the errors listed for the group
  * \par Collective: no. Completion: the block is usable by any rank on return (tell them
- *      the pointer). Thread safety: yes. Cost: O(1), two MPI atomics on the own window.
+ *      the pointer). Thread safety: yes. Cost: O(1); 1 to 256 bytes usually from the
+ *      owner's cache (no lock, no atomic), else two MPI atomics on the own window.
  */
 DSM_API int dsm_alloc(size_t size, dsm_gptr_t *out);
 
@@ -884,8 +895,8 @@ DSM_API int dsm_alloc_on(int rank, size_t size, dsm_gptr_t *out);
  * \return ::DSM_OK, ::DSM_ERR_STATE, ::DSM_ERR_INVALID (nothing is changed) for: a null
  *         pointer; a pointer outside the address space or into a runtime header; an
  *         interior or made-up pointer (one that is not the start of a live block); a
- *         second free of a block that is still free (not yet merged, or waiting on its
- *         owner's pending list after a remote free); a free of a block that has since
+ *         second free of a block that is still free (not yet merged, waiting on its
+ *         owner's pending list after a remote free, or kept in its owner's cache); a free of a block that has since
  *         been merged into a neighbouring free block or the heap's unused top.
  *         ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT, ::DSM_ERR_MPI.
  * \par Not caught: a global pointer has no room for a generation (64 bits: rank and
@@ -924,6 +935,9 @@ DSM_API int dsm_free_all(dsm_gptr_t g);
  *         ::DSM_ERR_MPI
  * \par Collective: no. Completion: one atomic read (MPI_Get_accumulate), each counter is
  *      exact at some moment; counters are updated together with the heap lock's release.
+ *      Of the calling rank's own heap, the owner's cache is returned to the heap first
+ *      (one heap lock), so in_use and blocks count live blocks only; another rank's
+ *      figures count its cached blocks as in use (see the group's text).
  *      Thread safety: yes.
  */
 DSM_API int dsm_usage(int rank, dsm_usage_t *out);

@@ -44,3 +44,5 @@ src_libdsmcore_la_SOURCES += src/repl.c src/repl.h
 bin_PROGRAMS += mpi-launch/dsm-info
 mpi_launch_dsm_info_SOURCES = src/info_main.c
 mpi_launch_dsm_info_LDADD = src/libdsmcore.la
+# The owner's cache of small blocks, taken and freed without the heap lock (issue 18).
+src_libdsmcore_la_SOURCES += src/heap_cache.c

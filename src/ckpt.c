@@ -1464,7 +1464,11 @@ int dsm_checkpoint(void)
                          "a rank's segment is wiped (dsm_simulate_failure): call "
                          "dsm_recover first");
     }
-    int prev = dsmi_ckpt_async_wait();    // an asynchronous epoch still open commits first
+    int prev = dsmi_ckpt_async_wait(); // an asynchronous epoch still open commits first
+    // The image holds no cached block: the owner's small-block cache dies with its process.
+    if ((rc = dsmi_ckpt_agree(dsmi_heap_cache_flush(FN))) != DSM_OK) {
+        return rc;
+    }
     if ((rc = dsm_barrier()) != DSM_OK) { // all RMA complete, local stores published
         return rc;
     }

@@ -103,3 +103,8 @@ DSM_ENV(REPL_DIR, STRING, "auto", false, "",
         "(<dir>/<job>.<tag>/repl/rank-<r>.store, tag as DSM_CKPT_LOCAL_DIR's); auto = "
         "$SIMCLUSTER_NODE_DIR, else $TMPDIR, else "
         "/tmp")
+/* The allocator's owner-private fast path (issue 18). */
+DSM_ENV(HEAP_CACHE, SIZE, "512K", false, "",
+        "bytes of freed small blocks (up to 256 B) each rank keeps for its own next "
+        "allocations, taken and freed without the heap lock; at most 1/16 of the heap; "
+        "0 = off")

@@ -18,6 +18,10 @@
  * pushes it on the pending list (mimalloc's deferred free), which the owner's next
  * operation (or a remote allocator that ran out of room) merges back. In direct mode
  * (win.h) the same protocol runs with CPU atomics and memcpy on the mapped segments.
+ * The one exception: the owner's cache of small blocks (heap_cache.c) moves blocks that
+ * are allocated as far as everyone else is concerned between the owner and its cache
+ * without the lock, changing only their tags' state; dsm_alloc and dsm_free try it
+ * first, and every refill, return and refusal goes through the lock.
  */
 #include "heap.h"
 
@@ -486,16 +490,33 @@ static int alloc_args(size_t size, size_t align, dsm_gptr_t *out, uint64_t *bs, 
     return DSM_OK;
 }
 
+/* Allocate under the heap lock; when the heap is full, return the owner's cache of
+ * small blocks to it (heap_cache.c) and try once more. */
+static int alloc_locked(struct dsmi_hview *v, uint64_t bs, size_t align, uint64_t *b)
+{
+    for (int pass = 0;; pass++) {
+        int rc = align <= ALIGN ? dsmi_hcache_refill(v, bs, b)
+                                : dsmi_hcore_alloc_aligned(v, bs, align, b);
+        if (rc == DSM_OK || pass == 1 || dsmi_hcache_bytes() == 0) {
+            return rc;
+        }
+        dsmi_hcache_return(v);
+    }
+}
+
 static int alloc_local(size_t size, uint64_t bs, size_t align, dsm_gptr_t *out, const char *func)
 {
     struct dsmi_hview v;
     uint64_t b = 0;
+    if (align <= ALIGN && dsmi_hcache_get(bs, &b)) { // the fast path: no heap lock
+        *out = dsmi_gptr(dsmi_rt.rank, b + HDR);
+        return DSM_OK;
+    }
     int rc = local_begin(&v, func);
     if (rc != DSM_OK) {
         return rc;
     }
-    rc =
-        align <= ALIGN ? dsmi_hcore_alloc(&v, bs, &b) : dsmi_hcore_alloc_aligned(&v, bs, align, &b);
+    rc = alloc_locked(&v, bs, align, &b);
     if (rc != DSM_OK) {
         nomem(&v, dsmi_rt.rank, size, bs, func);
     }
@@ -560,6 +581,14 @@ int dsmi_heap_alloc_on(int rank, size_t size, dsm_gptr_t *out, const char *func)
 
 int dsm_alloc(size_t size, dsm_gptr_t *out)
 {
+    uint64_t b = 0;
+    // The fast path: a small block from the owner's cache; sizes of 1 to 256 bytes need
+    // no more of alloc_args's checks than these.
+    if (dsmi_rt.up && out != NULL && size - 1 < HC_MAX - HDR &&
+        dsmi_hcache_get(dsmi_hcore_small_size(size), &b)) {
+        *out = dsmi_gptr(dsmi_rt.rank, b + HDR);
+        return DSM_OK;
+    }
     return heap_alloc(dsmi_rt.rank, size, ALIGN, out, "dsm_alloc");
 }
 
@@ -619,17 +648,14 @@ static int free_target(dsm_gptr_t g, int *rank, uint64_t *blk)
     return DSM_OK;
 }
 
-int dsm_free(dsm_gptr_t g)
+/* The rest of dsm_free: a block the cache did not take, here or on another rank. A
+ * function of its own so that the fast path does not set up the remote view's frame. */
+static __attribute__((noinline)) int free_locked(dsm_gptr_t g, int rank, uint64_t b)
 {
     struct dsmi_hview v;
     struct dsmi_hcache rc;
-    int rank = 0, err, err2;
-    uint64_t b = 0;
+    int err, err2;
     char s[48];
-    DSMI_CHECK_UP("dsm_free");
-    if ((err = free_target(g, &rank, &b)) != DSM_OK) {
-        return err;
-    }
     if (rank == dsmi_rt.rank) {
         if ((err = local_begin(&v, "dsm_free")) != DSM_OK) {
             return err;
@@ -649,6 +675,21 @@ int dsm_free(dsm_gptr_t g)
     return err2;
 }
 
+int dsm_free(dsm_gptr_t g)
+{
+    int rank = 0;
+    uint64_t b = 0;
+    DSMI_CHECK_UP("dsm_free");
+    int err = free_target(g, &rank, &b);
+    if (err != DSM_OK) {
+        return err;
+    }
+    if (rank == dsmi_rt.rank && dsmi_hcache_put(b)) { // a live small block, kept for reuse
+        return DSM_OK;
+    }
+    return free_locked(g, rank, b);
+}
+
 int dsm_usage(int rank, dsm_usage_t *out)
 {
     DSMI_CHECK_UP("dsm_usage");
@@ -660,7 +701,10 @@ int dsm_usage(int rank, dsm_usage_t *out)
                          dsmi_w.nseg - 1);
     }
     int64_t u[4];
-    int rc = DSM_OK;
+    int rc = rank == dsmi_rt.rank ? dsmi_heap_cache_flush("dsm_usage") : DSM_OK;
+    if (rc != DSM_OK) {
+        return rc;
+    }
     char *seg = dsmi_peer_seg_atomic(rank);
     if (seg != NULL) { // direct mode: atomic loads against the holders' atomic adds
         for (int i = 0; i < 4; i++) {
@@ -766,6 +810,9 @@ int dsm_alloc_all(size_t size, dsm_gptr_t *out)
     uint64_t bs = 0, y = 0;
     DSMI_CHECK_UP("dsm_alloc_all");
     int rc = alloc_args(size, ALIGN, out, &bs, "dsm_alloc_all");
+    if (rc == DSM_OK) { // cached blocks would hide offsets that are free in truth
+        rc = dsmi_heap_cache_flush("dsm_alloc_all");
+    }
     int64_t v[2] = {rc == DSM_OK ? (int64_t)size : -1, INT64_MAX}, mx[2], mn[2];
     v[1] = rc == DSM_OK ? propose(DSMI_HDR_SIZE, bs) : INT64_MAX;
     if (minmax(v, 2, mx, mn) != DSM_OK) {
@@ -829,6 +876,37 @@ void dsmi_heap_format_slot(int k)
     uint64_t seg = (uint64_t)dsmi_slot_seg(k);
     dsmi_hcore_format(&v, id->launch_id ^ (seg * UINT64_C(0x9E3779B97F4A7C15)));
     heap_cap = v.hi - v.lo;
+    if (base == dsmi_w.base) {
+        dsmi_hcache_forget();
+    }
+}
+
+/* The owner's cache gets at most 1/16 of the heap, so that remote allocations and large
+ * ones find what it holds free elsewhere. Its lists take a try-lock whenever threads
+ * may call at once: DSM_THREADS=multiple, or an MPI that a program initialised itself
+ * at MPI_THREAD_MULTIPLE (the heap lock made the heap safe for those before the cache). */
+static void cache_start(void)
+{
+    uint64_t limit = dsmi_rt.cfg.HEAP_CACHE;
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&provided);
+    limit = limit > heap_cap / 16 ? heap_cap / 16 : limit;
+    dsmi_hcache_start(limit, dsmi_rt.cfg.THREADS == DSMI_THREADS_MULTIPLE ||
+                                 provided == MPI_THREAD_MULTIPLE);
+}
+
+int dsmi_heap_cache_flush(const char *func)
+{
+    struct dsmi_hview v;
+    if (dsmi_hcache_bytes() == 0) {
+        return DSM_OK;
+    }
+    int rc = local_begin(&v, func);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    dsmi_hcache_return(&v);
+    return local_end(&v, func);
 }
 
 int dsmi_heap_start(void)
@@ -836,6 +914,7 @@ int dsmi_heap_start(void)
     for (int k = 0; k < dsmi_w.nslots; k++) { // hosted segments too (win.h)
         dsmi_heap_format_slot(k);
     }
+    cache_start();
     // Our stores before any other rank's first get (after dsm_init's allreduce).
     DSMI_MPI("dsm_init", MPI_Win_sync(dsmi_w.win));
     return DSM_OK;
@@ -843,6 +922,7 @@ int dsmi_heap_start(void)
 
 int dsmi_heap_stop(void)
 {
+    dsmi_hcache_start(0, false); // cached blocks die with the segment
     heap_cap = 0;
     return DSM_OK;
 }
@@ -874,8 +954,15 @@ int dsmi_heap_reload_at(char *base)
     if (rc == DSM_OK) {
         rc = dsmi_hcore_walk(&v, &w);
     }
+    if (base == dsmi_w.base) {
+        dsmi_hcache_forget(); // its lists described the bytes that were replaced
+    }
     if (rc != DSM_OK) {
         return dsmi_fail(DSM_ERR_CORRUPT, "dsm_init", "restored heap is invalid: %s", v.why);
+    }
+    if (w.r.blocks != 0) { // cached blocks in an image belong to no cache now: free them
+        dsmi_hcore_uncache_all(&v);
+        dsmi_hcore_walk(&v, &w);
     }
     // Derived state: the lock (no holder or waiter survives a restore: no ticket out, no
     // mark) and the usage counters.
@@ -902,7 +989,10 @@ int dsmi_heap_check(struct dsmi_heap_report *r)
 {
     struct dsmi_hview v;
     DSMI_CHECK_UP("dsmi_heap_check");
-    int rc = local_begin(&v, "dsmi_heap_check");
+    int rc = dsmi_heap_cache_flush("dsmi_heap_check");
+    if (rc == DSM_OK) {
+        rc = local_begin(&v, "dsmi_heap_check");
+    }
     if (rc != DSM_OK) {
         return rc;
     }

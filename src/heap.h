@@ -26,6 +26,12 @@ DSMI_HIDDEN int dsmi_heap_reload_at(char *base);
 /* Format the empty heap of this rank's slot k (its ident header must be written). */
 DSMI_HIDDEN void dsmi_heap_format_slot(int k);
 
+/* Return this rank's cache of freed small blocks (heap_cache.c) to its heap, so that the
+ * heap's bytes and usage hold no cached block (before a checkpoint's image). */
+DSMI_HIDDEN int dsmi_heap_cache_flush(const char *func);
+/* Bytes in that cache now (a hint when other threads run; tests). */
+DSMI_HIDDEN uint64_t dsmi_hcache_bytes(void);
+
 /* dsm_alloc_on reporting errors as func (placement.c's calls). */
 DSMI_HIDDEN int dsmi_heap_alloc_on(int rank, size_t size, dsm_gptr_t *out, const char *func);
 

@@ -24,9 +24,10 @@
  * Invariants (dsmi_hcore_walk checks them all): blocks tile [lo, top) exactly; no two
  * free blocks touch and none touches top; every free block is in exactly the list of
  * its size, with consistent links, and the bitmaps say which lists are non-empty; each
- * RFREE block is on the pending list once; tags of blocks merged away are wiped, so no
- * stale header validates; in_use + free = hi - lo. The core takes no lock and makes no
- * MPI call itself: heap.c holds the heap lock around every use.
+ * RFREE block is on the pending list once; a CACHED block (the owner's cache,
+ * heap_cache.c) is allocated as far as the lists and usage go, and never merged; tags of blocks
+ * merged away are wiped, so no stale header validates; in_use + free = hi - lo. The core takes no
+ * lock and makes no MPI call itself: heap.c holds the heap lock around every use.
  */
 #include "heap_core.h"
 
@@ -233,7 +234,8 @@ static uint64_t live_size(struct dsmi_hview *v, uint64_t b)
         return 0;
     }
     uint64_t tag = ld(v, b + 8), size = ld(v, b);
-    if (tag == dsmi_hcore_tag(v, b, ST_FREE) || tag == dsmi_hcore_tag(v, b, ST_RFREE)) {
+    if (tag == dsmi_hcore_tag(v, b, ST_FREE) || tag == dsmi_hcore_tag(v, b, ST_RFREE) ||
+        tag == dsmi_hcore_tag(v, b, ST_CACHED)) {
         v->why = "block already freed (double free)";
         return 0;
     }
@@ -304,6 +306,61 @@ int dsmi_hcore_defer(struct dsmi_hview *v, uint64_t b)
     v->d_free += (int64_t)size;
     v->d_blocks--;
     return DSM_OK;
+}
+
+/* ---- the owner's cache of small blocks (heap_cache.c) ---- */
+
+int dsmi_hcore_carve(struct dsmi_hview *v, uint64_t bs, unsigned k, uint64_t *out)
+{
+    uint64_t b = 0;
+    int rc = dsmi_hcore_alloc(v, bs * k, &b);
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    uint64_t size = ld(v, b); // k * bs, or up to MINBLK - ALIGN more (a tail too small)
+    for (unsigned i = 0; i + 1 < k; i++) {
+        st(v, b + i * bs, bs);
+        st(v, b + i * bs + 8, dsmi_hcore_tag(v, b + i * bs, ST_CACHED));
+    }
+    uint64_t last = b + (k - 1) * bs;
+    st(v, last, size - (k - 1) * bs);
+    st(v, last + 8, dsmi_hcore_tag(v, last, ST_ALLOC));
+    v->d_blocks += (int64_t)k - 1; // mark_alloc counted one block and all the bytes
+    *out = b;
+    return DSM_OK;
+}
+
+int dsmi_hcore_uncache(struct dsmi_hview *v, uint64_t b)
+{
+    uint64_t size = b >= v->lo && b <= v->hi - MINBLK && b % ALIGN == 0 ? ld(v, b) : 0;
+    if (size < MINBLK || size % ALIGN || size > v->hi - b ||
+        ld(v, b + 8) != dsmi_hcore_tag(v, b, ST_CACHED)) {
+        v->why = "not a cached block";
+        return DSM_ERR_INVALID;
+    }
+    v->d_in_use -= (int64_t)size;
+    v->d_free += (int64_t)size;
+    v->d_blocks--;
+    free_raw(v, b, size);
+    return DSM_OK;
+}
+
+/* Walk the chain (already validated) and free every cached block. A free merges with its
+ * free neighbours, so the walk resumes past the block after it when that one was free. */
+void dsmi_hcore_uncache_all(struct dsmi_hview *v)
+{
+    for (uint64_t b = v->lo; b < ld(v, R_TOP);) {
+        uint64_t size = ld(v, b), end = b + size;
+        if (ld(v, b + 8) != dsmi_hcore_tag(v, b, ST_CACHED)) {
+            b = end;
+            continue;
+        }
+        if (end < ld(v, R_TOP) && ld(v, end + 8) == dsmi_hcore_tag(v, end, ST_FREE)) {
+            end += ld(v, end);
+        }
+        dsmi_hcore_uncache(v, b);
+        b = end;
+    }
 }
 
 /* Merge every pending remote free back (their usage was counted when deferred). */
@@ -384,7 +441,7 @@ static int walk_blocks(struct dsmi_hview *v, struct dsmi_hwalk *w)
     while (b < top) {
         uint64_t size = ld(v, b), tag = ld(v, b + 8), state = tag & 7;
         if (size < MINBLK || size % ALIGN || size > top - b || state < ST_FREE ||
-            tag != dsmi_hcore_tag(v, b, state)) {
+            state > ST_CACHED || tag != dsmi_hcore_tag(v, b, state)) {
             v->why = "block chain broken (bad size or tag)";
             return DSM_ERR_CORRUPT;
         }
@@ -392,11 +449,12 @@ static int walk_blocks(struct dsmi_hview *v, struct dsmi_hwalk *w)
             v->why = prev_state == ST_FREE ? "two adjacent free blocks" : "bad footer";
             return DSM_ERR_CORRUPT;
         }
-        w->r.blocks += state == ST_ALLOC;
+        bool live = state == ST_ALLOC || state == ST_CACHED; // cached blocks count as in use
+        w->r.blocks += live;
         w->r.free_blocks += state == ST_FREE;
         w->r.pending += state == ST_RFREE;
-        w->r.in_use += state == ST_ALLOC ? size : 0;
-        w->r.free += state == ST_ALLOC ? 0 : size;
+        w->r.in_use += live ? size : 0;
+        w->r.free += live ? 0 : size;
         w->r.largest = state == ST_FREE && size > w->r.largest ? size : w->r.largest;
         prev_state = state;
         w->last = b;

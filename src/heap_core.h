@@ -34,7 +34,9 @@
 #define FL_SHIFT 8  // sizes below 256 form row 0 with 16-byte steps
 #define FL_COUNT 37 // row 36 holds sizes of 2^43 and up (segments are < 2^44)
 
-enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3 };
+/* ST_CACHED: freed by the owner into its cache of small blocks (heap_cache.c); allocated
+ * as far as the lists, remote ranks and the usage are concerned. */
+enum { ST_FREE = 1, ST_ALLOC = 2, ST_RFREE = 3, ST_CACHED = 4 };
 
 /* Heap lock words other than R_LOCK, in the usage region below the usage words (a cache
  * line of their own: takers add to L_NEXT while waiters poll R_LOCK). L_NEXT and the
@@ -187,5 +189,38 @@ DSMI_HIDDEN int dsmi_hcore_check(struct dsmi_hview *v, struct dsmi_heap_report *
 /* dsm_alloc_all's helpers: the lowest offset >= from where bs bytes fit, and claiming it. */
 DSMI_HIDDEN uint64_t dsmi_hcore_fit(struct dsmi_hview *v, uint64_t from, uint64_t bs);
 DSMI_HIDDEN int dsmi_hcore_claim(struct dsmi_hview *v, uint64_t y, uint64_t bs);
+/* The owner's cache (heap_cache.c): carve k blocks of bs bytes out of one allocation, the
+ * first k - 1 ST_CACHED at *out + i * bs, the last ST_ALLOC (with any slack); return a
+ * cached block at b to the lists (DSM_ERR_INVALID if b is no cached block); and, for a
+ * restored image, return every ST_CACHED block (their cache died with its process). */
+DSMI_HIDDEN int dsmi_hcore_carve(struct dsmi_hview *v, uint64_t bs, unsigned k, uint64_t *out);
+DSMI_HIDDEN int dsmi_hcore_uncache(struct dsmi_hview *v, uint64_t b);
+DSMI_HIDDEN void dsmi_hcore_uncache_all(struct dsmi_hview *v);
+
+/* ---- heap_cache.c: the owner's cache of small blocks (no heap lock) ---- */
+#define HC_MAX 272u // largest cached block: 256 user bytes
+
+/* dsmi_hcore_block_size for 1 <= n < HC_MAX - HDR, inline for the fast path. */
+static inline uint64_t dsmi_hcore_small_size(uint64_t n)
+{
+    uint64_t b = (n + HDR + ALIGN - 1) & ~(uint64_t)(ALIGN - 1);
+    return b < MINBLK ? MINBLK : b;
+}
+/* Limit the cache to limit bytes (0: off); threaded: DSM_THREADS=multiple. */
+DSMI_HIDDEN void dsmi_hcache_start(uint64_t limit, bool threaded);
+/* Without the heap lock: take a cached block of bs bytes (true, *b = its offset, now
+ * ST_ALLOC), or false: the caller takes the locked path. */
+DSMI_HIDDEN bool dsmi_hcache_get(uint64_t bs, uint64_t *b);
+/* Without the heap lock: cache the live block at b (true), or false when b is not a
+ * live small block or the cache is full: the caller frees it the locked way, which also
+ * names what is wrong with b. */
+DSMI_HIDDEN bool dsmi_hcache_put(uint64_t b);
+/* Under the heap lock (v: the local view): allocate a block of bs bytes, carving a batch
+ * for the cache when bs is small; DSM_ERR_NOMEM as dsmi_hcore_alloc. */
+DSMI_HIDDEN int dsmi_hcache_refill(struct dsmi_hview *v, uint64_t bs, uint64_t *b);
+/* Under the heap lock: return every cached block to the lists. */
+DSMI_HIDDEN void dsmi_hcache_return(struct dsmi_hview *v);
+/* Forget the cache: the segment's bytes were replaced (restart, recovery, format). */
+DSMI_HIDDEN void dsmi_hcache_forget(void);
 
 #endif /* DSMI_HEAP_CORE_H */

@@ -27,13 +27,16 @@ static uint64_t in_use(int r)
     return u.in_use;
 }
 
-/* The heap of this rank passes the invariant checker and every rank is back to zero. */
+/* The heap of this rank passes the invariant checker and every rank is back to zero.
+ * The check returns the rank's cache of small blocks to its heap first (they count as
+ * in use until then), so every rank's usage is exact after the second barrier. */
 static void expect_empty(void)
 {
     H_OK(dsm_barrier());
     struct dsmi_heap_report r;
     H_OK(dsmi_heap_check(&r));
     CU_ASSERT_EQUAL(r.blocks, 0);
+    H_OK(dsm_barrier());
     for (int k = 0; k < n; k++) {
         CU_ASSERT_EQUAL(in_use(k), 0);
     }
@@ -682,10 +685,12 @@ static void test_heap_stale_free_limit(void)
 {
     dsm_gptr_t old = DSM_GPTR_NULL, fresh = DSM_GPTR_NULL, olds[64];
     const int right = (me + 1) % n, left = (me + n - 1) % n;
-    H_OK(dsm_alloc_on(right, 200, &old));
+    // 400 bytes: above the owner's cache of small blocks, which reuses its own frees at
+    // once (the same limit) but never a remote free's block before it is merged.
+    H_OK(dsm_alloc_on(right, 400, &old));
     H_OK(dsm_free(old)); // deferred: on right's pending list
     H_OK(dsm_barrier());
-    H_OK(dsm_alloc(200, &fresh)); // merges the pending free, takes its address again
+    H_OK(dsm_alloc(400, &fresh)); // merges the pending free, takes its address again
     MPI_Allgather(&old, 1, MPI_UINT64_T, olds, 1, MPI_UINT64_T, MPI_COMM_WORLD);
     bool reused = n <= 64 && dsm_gptr_equal(olds[left], fresh);
     CU_ASSERT_TRUE(reused); // the premise: the address was handed out again
@@ -752,6 +757,186 @@ static void test_heap_wiped_rank(void)
     }
 }
 
+/* ---- the owner's cache of small blocks (heap_cache.c) ---- */
+
+/* A block freed into its owner's cache is refused as a second free, by the owner and by
+ * a remote rank; it counts as in use in the owner's usage as others see it, and not in
+ * the owner's own dsm_usage of itself, which returns the cache first. */
+static void test_heap_cache_refusals(void)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL, all[64] = {{0}};
+    dsm_usage_t u;
+    H_OK(dsm_alloc(100, &g));
+    H_OK(dsm_free(g)); // into the cache
+    CU_ASSERT(dsmi_hcache_bytes() > 0);
+    H_EXPECT(dsm_free(g), DSM_ERR_INVALID);
+    CU_ASSERT(strstr(dsm_last_error(), "double free") != NULL);
+    MPI_Allgather(&g, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    H_OK(dsm_barrier());
+    const int right = (me + 1) % n;
+    H_OK(dsm_usage(right, &u)); // right's cached blocks, lazily published as in use
+    CU_ASSERT(u.in_use >= 128 && u.blocks >= 1);
+    CU_ASSERT_EQUAL(u.in_use + u.free, u.capacity);
+    if (n <= 64) {
+        H_EXPECT(dsm_free(all[right]), DSM_ERR_INVALID); // remote free of a cached block
+        CU_ASSERT(strstr(dsm_last_error(), "double free") != NULL);
+    }
+    H_OK(dsm_barrier());
+    H_OK(dsm_usage(me, &u)); // returns this rank's cache first: exact
+    CU_ASSERT_EQUAL(u.in_use, 0);
+    CU_ASSERT_EQUAL(u.blocks, 0);
+    CU_ASSERT_EQUAL(dsmi_hcache_bytes(), 0);
+    expect_empty();
+}
+
+enum { CACHE_NB = 40 };
+
+/* Allocate CACHE_NB small blocks, fill them, free the odd ones into the cache. */
+static void cache_half(dsm_gptr_t *g)
+{
+    for (int i = 0; i < CACHE_NB; i++) {
+        H_OK(dsm_alloc(64, &g[i]));
+        fill(g[i], 64, me, i);
+    }
+    for (int i = 1; i < CACHE_NB; i += 2) {
+        H_OK(dsm_free(g[i]));
+    }
+    CU_ASSERT(dsmi_hcache_bytes() >= CACHE_NB / 2 * 80);
+}
+
+/* After a restore: the even blocks are live and intact, nothing else is (the cached
+ * blocks came back free, not leaked), and new allocations never land on a live block. */
+static void cache_after_restore(dsm_gptr_t *g)
+{
+    struct dsmi_heap_report r;
+    dsm_gptr_t h[CACHE_NB];
+    int bad = 0;
+    CU_ASSERT_EQUAL(dsmi_hcache_bytes(), 0);
+    H_OK(dsmi_heap_check(&r));
+    CU_ASSERT_EQUAL(r.blocks, CACHE_NB / 2);
+    for (int i = 0; i < CACHE_NB; i++) {
+        H_OK(dsm_alloc(64, &h[i]));
+        fill(h[i], 64, me, 1000 + i);
+    }
+    for (int i = 0; i < CACHE_NB; i += 2) {
+        bad += verify(g[i], 64, me, i) != 0;
+    }
+    for (int i = 0; i < CACHE_NB; i++) {
+        bad += verify(h[i], 64, me, 1000 + i) != 0;
+        H_OK(dsm_free(h[i]));
+    }
+    for (int i = 0; i < CACHE_NB; i += 2) {
+        H_OK(dsm_free(g[i]));
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* A segment image taken while the cache holds blocks (no checkpoint returned them, as
+ * when another thread allocated during one) reloads with those blocks free. */
+static void test_heap_cache_reload(void)
+{
+    dsm_gptr_t g[CACHE_NB];
+    cache_half(g);
+    H_OK(dsm_barrier());
+    uint64_t ext = dsmi_heap_extent();
+    char *copy = malloc(ext);
+    if (copy) {
+        memcpy(copy, dsmi_w.base, ext);
+        memset(dsmi_w.base, 0xa5, dsmi_w.size);
+        memcpy(dsmi_w.base, copy, ext);
+        free(copy);
+        H_OK(dsmi_heap_reload());
+        cache_after_restore(g);
+    }
+    expect_empty();
+}
+
+/* A checkpoint taken while the cache holds blocks, and a restart from it. */
+static void test_heap_cache_restart(void)
+{
+    char dir[64] = "/tmp/dsm-test-heapc-XXXXXX";
+    dsm_gptr_t g[CACHE_NB];
+    if (me == 0) {
+        CU_ASSERT_PTR_NOT_NULL(mkdtemp(dir));
+    }
+    MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    restart_dsm(dir);
+    cache_half(g);
+    H_OK(dsm_checkpoint());
+    const char *was = getenv("DSM_RESTART");
+    char saved[32] = "";
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    setenv("DSM_RESTART", "required", 1);
+    restart_dsm(dir);
+    if (was != NULL) {
+        setenv("DSM_RESTART", saved, 1);
+    } else {
+        unsetenv("DSM_RESTART");
+    }
+    uint64_t e = 0;
+    CU_ASSERT_TRUE(dsm_restarted(&e));
+    cache_after_restore(g);
+    expect_empty();
+    restart_dsm(NULL);
+    if (me == 0) {
+        char cmd[96];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+    }
+}
+
+/* Threads of one rank allocating and freeing small blocks at once, sharing the cache:
+ * every block keeps its own pattern from its allocation to its free. */
+static void *cache_thread(void *p)
+{
+    struct churn_arg *a = p;
+    enum { SLOTS = 16 };
+    dsm_gptr_t g[SLOTS] = {{0}};
+    for (int it = 0; it < a->count; it++) {
+        int s = (int)(rnd(&a->seed) % SLOTS);
+        if (!dsm_gptr_is_null(g[s])) {
+            a->errors += verify(g[s], 200, a->owner, a->idx0 + s) != 0;
+            a->errors += dsm_free(g[s]) != DSM_OK;
+            g[s] = DSM_GPTR_NULL;
+        } else {
+            a->errors += dsm_alloc(1 + rnd(&a->seed) % 256, &g[s]) != DSM_OK;
+            a->errors += dsm_free(g[s]) != DSM_OK; // and again: reuse at once
+            a->errors += dsm_alloc(200, &g[s]) != DSM_OK;
+            fill(g[s], 200, a->owner, a->idx0 + s);
+        }
+    }
+    for (int s = 0; s < SLOTS; s++) {
+        if (!dsm_gptr_is_null(g[s])) {
+            a->errors += verify(g[s], 200, a->owner, a->idx0 + s) != 0;
+            a->errors += dsm_free(g[s]) != DSM_OK;
+        }
+    }
+    return NULL;
+}
+
+static void test_heap_cache_threads(void)
+{
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    if (provided != MPI_THREAD_MULTIPLE) {
+        return;
+    }
+    enum { T = 4 };
+    pthread_t th[T];
+    struct churn_arg a[T];
+    int errors = 0;
+    for (int t = 0; t < T; t++) {
+        a[t] = (struct churn_arg){me, me, 100 * t, 20000, harness_seed() * 17 + (uint64_t)t, 0};
+        pthread_create(&th[t], NULL, cache_thread, &a[t]);
+    }
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        errors += a[t].errors;
+    }
+    CU_ASSERT_EQUAL(errors, 0);
+    expect_empty();
+}
+
 static CU_TestInfo cases[] = {
     {"local_basic", test_heap_local_basic},
     {"bad_input", test_heap_bad_input},
@@ -769,6 +954,10 @@ static CU_TestInfo cases[] = {
     {"free_refusals", test_heap_free_refusals},
     {"stale_free_limit", test_heap_stale_free_limit},
     {"wiped_rank", test_heap_wiped_rank},
+    {"cache_refusals", test_heap_cache_refusals},
+    {"cache_reload", test_heap_cache_reload},
+    {"cache_restart", test_heap_cache_restart},
+    {"cache_threads", test_heap_cache_threads},
     CU_TEST_INFO_NULL,
 };
 

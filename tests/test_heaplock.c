@@ -66,7 +66,7 @@ static void owner_loop(volatile uint64_t *w, long *pairs, long *bypass, int *err
     while (__atomic_load_n(&w[DONE], __ATOMIC_ACQUIRE) < (uint64_t)(n - 1)) {
         bool inflight = __atomic_load_n(&w[INFLIGHT], __ATOMIC_ACQUIRE) != 0;
         dsm_gptr_t g;
-        int rc = dsm_alloc(64, &g);
+        int rc = dsm_alloc(512, &g); // above the owner's cache of small blocks: locked
         *errors += rc != DSM_OK;
         *errors += rc == DSM_OK && dsm_free(g) != DSM_OK;
         ++*pairs;
