@@ -818,9 +818,11 @@ DSM_API int dsm_stats(dsm_stats_t *out);
  * takes no lock and no atomic. Up to `DSM_HEAP_CACHE` bytes (default 512 KiB, at most
  * 1/16 of the heap, 0 = off) are held so. Cached blocks count as in use in the
  * published usage (dsm_usage()) until the owner returns them to its heap, which it does
- * at its own dsm_usage() of itself, dsm_alloc_all(), dsm_checkpoint() (so an image
- * holds none) and whenever one of its allocations finds the heap full; other ranks
- * never see a cached block as free, and a dsm_free() of one is refused as a second free.
+ * at its own dsm_usage() of itself, dsm_barrier() (so after a barrier every rank's usage
+ * counts live blocks only, until it allocates again), dsm_alloc_all(), dsm_checkpoint()
+ * (so an image holds none) and whenever one of its allocations finds the heap full;
+ * other ranks never see a cached block as free, and a dsm_free() of one is refused as a
+ * second free.
  *
  * Errors common to the allocating calls: ::DSM_ERR_STATE (not initialised),
  * ::DSM_ERR_ARG (out NULL, size 0, size beyond a segment's heap, bad alignment),
@@ -937,7 +939,8 @@ DSM_API int dsm_free_all(dsm_gptr_t g);
  *      exact at some moment; counters are updated together with the heap lock's release.
  *      Of the calling rank's own heap, the owner's cache is returned to the heap first
  *      (one heap lock), so in_use and blocks count live blocks only; another rank's
- *      figures count its cached blocks as in use (see the group's text).
+ *      figures count its cached blocks as in use until its next dsm_barrier() or
+ *      dsm_usage() of itself (see the group's text).
  *      Thread safety: yes.
  */
 DSM_API int dsm_usage(int rank, dsm_usage_t *out);

@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "heap.h"
 #include "win.h"
 
 #define REQ_LIVE UINT64_C(0x6473726571) // marks a dsm_request_t holding an MPI request
@@ -334,9 +335,15 @@ int dsm_flush_all(void)
 int dsm_barrier(void)
 {
     DSMI_CHECK_UP("dsm_barrier");
+    // The owner's cache of small blocks goes back to its heap first, so that after a
+    // barrier every rank's published usage counts live blocks only (mpidsm.h).
+    int rc = dsmi_heap_cache_flush("dsm_barrier");
+    if (rc != DSM_OK) {
+        return rc;
+    }
     // Complete our operations, publish local stores, meet, then see everyone else's.
     // In direct mode the flush is the fence that publishes.
-    int rc = dsmi_rma_flush(-1, "dsm_barrier");
+    rc = dsmi_rma_flush(-1, "dsm_barrier");
     if (rc != DSM_OK) {
         return rc;
     }
