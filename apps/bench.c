@@ -14,9 +14,11 @@
  */
 #include "bench.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <mpi.h>
@@ -101,6 +103,41 @@ static int parse_num(const char *s, long *out)
     return 0;
 }
 
+/* Whether suite name runs: named, or every suite when none is. */
+static int wants(const char *const *chosen, int nchosen, const char *name)
+{
+    int want = nchosen == 0;
+    for (int k = 0; k < nchosen; k++) {
+        want |= !strcmp(chosen[k], name);
+    }
+    return want;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The repl suite's stores: DSM_REPL_SIZE 4M and, unless the user names them, a fresh
+ * directory per rank (DSM_REPL_DIR) that dir receives and main removes after the run,
+ * so repeated runs leave no stores behind. A user's values win. */
+static void repl_setup(char *dir, size_t len)
+{
+    setenv("DSM_REPL_SIZE", "4M", 0);
+    if (getenv("DSM_REPL_DIR") != NULL) {
+        return;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, len, "%s/dsm-bench-repl.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        dir[0] = '\0';
+        return;
+    }
+    setenv("DSM_REPL_DIR", dir, 1);
+}
+
 int main(int argc, char **argv)
 {
     struct bench_opts o = {0, 5, (size_t)4 << 20, 0};
@@ -129,7 +166,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    setenv("DSM_REPL_SIZE", "4M", 0); // the repl suite's objects (a user's value wins)
+    char repl_dir[512] = "";
+    if (wants(chosen, nchosen, "repl")) {
+        repl_setup(repl_dir, sizeof repl_dir);
+    }
     if (dsm_init(&argc, &argv) != DSM_OK) {
         fprintf(stderr, "dsm-bench: dsm_init failed: %s\n", dsm_last_error());
         return 1;
@@ -166,6 +206,9 @@ int main(int argc, char **argv)
         }
     }
     dsm_finalize();
+    if (repl_dir[0] != '\0') { // this run's stores, in a directory of its own
+        nftw(repl_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    }
     for (size_t i = 0; i < NSUITES && plot && me == 0; i++) {
         if (ran[i] && bench_plot_draw(plot, suites[i].name) != 0) {
             rc = rc ? rc : 1;
