@@ -20,6 +20,7 @@
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0.
 #   NODEKILL_SEEDS  the random trials (default 1..10; odd seeds heat, even kvstore)
 #   NODEKILL_CASES  the fixed cases (default "write both noshared grow shrink"; "" for none)
+#   NODEKILL_SHRINK_APP  the shrink case's program: heat (default) or kvstore
 set -u
 . "$(dirname "$0")/lib.sh"
 cluster_up nodekill 2
@@ -234,13 +235,14 @@ for c in $cases; do
             # alone, 2 ranks instead of 4, from the newest epoch in the shared level (the
             # node-local ones cannot serve another rank count). Last: node2 stays down.
             mkdir -p "$d"
+            app=${NODEKILL_SHRINK_APP:-heat}
             "$sc" run --timeout $((2 * to)) --restarts 2 --shrink --ckpt-dir "$d/ckpt" -- \
-                "$apps/heat" $(args_of heat) --expect "${ref[heat]}" >"$d/out" 2>&1 &
+                "$apps/$app" $(args_of $app) --expect "${ref[$app]}" >"$d/out" 2>&1 &
             job=$!
-            wait_epoch "$d" 7 || { echo "FAIL case shrink: heat ended before epoch 7"; fail=1; continue; }
-            echo "case shrink: kill node2 --down after epoch 7"
+            wait_epoch "$d" 5 || { echo "FAIL case shrink: $app ended before epoch 5"; fail=1; continue; }
+            echo "case shrink: $app: kill node2 --down after epoch 5"
             "$sc" kill node2 --down 2>&1 | sed 's/^/    /'
-            finish heat "$d" "case shrink" || continue
+            finish $app "$d" "case shrink ($app)" || continue
             if ! grep -q "relaunching on 1 of 2 hosts with 2 ranks instead of 4" "$d/out" ||
                 ! grep -q "restored on 2 ranks" "$d/out"; then
                 echo "FAIL case shrink: not resumed on node1's 2 ranks from a checkpoint of 4"
