@@ -279,16 +279,22 @@ static void free_raw(struct dsmi_hview *v, uint64_t b, uint64_t size)
     list_insert(v, b, size);
 }
 
+/* Free block b of size bytes (a live or a cached one) and count it out of the usage. */
+static void free_counted(struct dsmi_hview *v, uint64_t b, uint64_t size)
+{
+    v->d_in_use -= (int64_t)size;
+    v->d_free += (int64_t)size;
+    v->d_blocks--;
+    free_raw(v, b, size);
+}
+
 int dsmi_hcore_free(struct dsmi_hview *v, uint64_t b)
 {
     uint64_t size = live_size(v, b);
     if (size == 0) {
         return DSM_ERR_INVALID;
     }
-    v->d_in_use -= (int64_t)size;
-    v->d_free += (int64_t)size;
-    v->d_blocks--;
-    free_raw(v, b, size);
+    free_counted(v, b, size);
     return DSM_OK;
 }
 
@@ -338,10 +344,7 @@ int dsmi_hcore_uncache(struct dsmi_hview *v, uint64_t b)
         v->why = "not a cached block";
         return DSM_ERR_INVALID;
     }
-    v->d_in_use -= (int64_t)size;
-    v->d_free += (int64_t)size;
-    v->d_blocks--;
-    free_raw(v, b, size);
+    free_counted(v, b, size);
     return DSM_OK;
 }
 

@@ -161,6 +161,14 @@ for seed in $seeds; do
     rm -rf "$d"
 done
 
+# resumed CASE LINE M WHY: dsmrun said LINE and the library restored on M ranks, in $d/out
+resumed() {
+    grep -q "$2" "$d/out" && grep -q "restored on $3 ranks" "$d/out" && return 0
+    echo "FAIL case $1: $4"
+    grep -E "$1|restore" "$d/out" | head -5 | sed 's/^/    | /'
+    fail=1
+}
+
 for c in $cases; do
     d=$work/case-$c
     case $c in
@@ -225,12 +233,8 @@ for c in $cases; do
             job=$!
             echo "case grow: 2 ranks on node1, rank 0 dies at epoch 12"
             finish heat "$d" "case grow" || continue
-            if ! grep -q "relaunching on all 2 hosts with 4 ranks instead of 2" "$d/out" ||
-                ! grep -q "restored on 4 ranks" "$d/out"; then
-                echo "FAIL case grow: not resumed on 4 ranks from a checkpoint of 2"
-                grep -E "grow|restore" "$d/out" | head -5 | sed 's/^/    | /'
-                fail=1
-            fi ;;
+            resumed grow "relaunching on all 2 hosts with 4 ranks instead of 2" 4 \
+                "not resumed on 4 ranks from a checkpoint of 2" ;;
         shrink) # node2 is lost for good, with no spare: dsmrun --shrink relaunches on node1
             # alone, 2 ranks instead of 4, from the newest epoch in the shared level (the
             # node-local ones cannot serve another rank count). Last: node2 stays down.
@@ -243,12 +247,8 @@ for c in $cases; do
             echo "case shrink: $app: kill node2 --down after epoch 5"
             "$sc" kill node2 --down 2>&1 | sed 's/^/    /'
             finish $app "$d" "case shrink ($app)" || continue
-            if ! grep -q "relaunching on 1 of 2 hosts with 2 ranks instead of 4" "$d/out" ||
-                ! grep -q "restored on 2 ranks" "$d/out"; then
-                echo "FAIL case shrink: not resumed on node1's 2 ranks from a checkpoint of 4"
-                grep -E "shrink|restore" "$d/out" | head -5 | sed 's/^/    | /'
-                fail=1
-            fi ;;
+            resumed shrink "relaunching on 1 of 2 hosts with 2 ranks instead of 4" 2 \
+                "not resumed on node1's 2 ranks from a checkpoint of 4" ;;
         *) echo "FAIL: unknown case '$c'"; fail=1 ;;
     esac
     rm -rf "$d"
