@@ -898,8 +898,9 @@ DSM_API int dsm_alloc_on(int rank, size_t size, dsm_gptr_t *out);
  *         pointer; a pointer outside the address space or into a runtime header; an
  *         interior or made-up pointer (one that is not the start of a live block); a
  *         second free of a block that is still free (not yet merged, waiting on its
- *         owner's pending list after a remote free, or kept in its owner's cache); a free of a block that has since
- *         been merged into a neighbouring free block or the heap's unused top.
+ *         owner's pending list after a remote free, or kept in its owner's cache); a
+ *         free of a block that has since been merged into a neighbouring free block or
+ *         the heap's unused top.
  *         ::DSM_ERR_TIMEOUT, ::DSM_ERR_CORRUPT, ::DSM_ERR_MPI.
  * \par Not caught: a global pointer has no room for a generation (64 bits: rank and
  *      offset), so once the freed address is handed out again by a later allocation
