@@ -10,8 +10,9 @@
 # checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
 # a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
 # bit-identical to the serial computation, and apps/kvstore likewise ends with the
-# digest of an uninterrupted run. Then across 2 simulated nodes (hybrid data
-# path): 2+2 -> 1+1 and 2+2 -> 3+3 (skipped without namespaces or DSM_TEST_CLUSTER=0).
+# digest of an uninterrupted run, and apps/memsim's books balance against the heaps.
+# Then across 2 simulated nodes (hybrid data path): 2+2 -> 1+1 and 2+2 -> 3+3 (skipped
+# without namespaces or DSM_TEST_CLUSTER=0).
 set -u
 . "$(dirname "$0")/lib.sh"
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -114,6 +115,37 @@ for nm in 4:2 4:3 2:6; do
         grep -q "kvstore: restarted from epoch 3 (a table of another rank count)" <<<"$out"
     check "the digest of an uninterrupted $n-rank run" \
         grep -q "kvstore: expected ${kv_ref[$n]:-none}: equal" <<<"$out"
+done
+
+# memsim (apps/memsim.c): its books are in global memory; killed at its third checkpoint
+# on N ranks and resumed on M, the N ranks' workers carry on where the ranks holding
+# their segments are, the books balance against every segment's heap, and the workers
+# did the very allocations and frees of an uninterrupted N-rank run.
+ms=$top/apps/memsim
+ms_args=(--threads 2 --ops 300 --ckpt-every 100)
+declare -A ms_ref
+for nm in 4:2 4:3 2:6; do
+    n=${nm%:*} m=${nm#*:}
+    echo "== memsim $n -> $m"
+    if [[ -z ${ms_ref[$n]:-} ]]; then
+        ms_ref[$n]=$(DSM_CKPT_JOB=msref DSM_RESTART=never timeout "$(secs 240)" "$dsmrun" -n "$n" \
+            --timeout "$(secs 120)" --ckpt-dir "$work/msref$n" "$ms" "${ms_args[@]}" 2>&1 |
+            grep -o '^memsim: [0-9]* allocs, [0-9]* frees')
+    fi
+    DSM_CKPT_JOB=ms DSM_CKPT_CRASH=commit DSM_CKPT_CRASH_EPOCH=3 DSM_RESTART=never \
+        timeout "$(secs 240)" "$dsmrun" -n "$n" --timeout "$(secs 120)" \
+        --ckpt-dir "$work/ms$n$m" "$ms" "${ms_args[@]}" >/dev/null 2>&1
+    out=$(DSM_CKPT_JOB=ms DSM_RESTART=required timeout "$(secs 240)" "$dsmrun" -n "$m" \
+        --timeout "$(secs 120)" --ckpt-dir "$work/ms$n$m" "$ms" "${ms_args[@]}" 2>&1)
+    rc=$?
+    show "$(grep '^memsim:' <<<"$out")"
+    check "memsim resumed on $m ranks (status $rc)" test "$rc" = 0
+    check "from epoch 2, $n segments on $m ranks" grep -q \
+        "memsim: restarted from epoch 2 after 200 operations per worker, $n segments on $m ranks" \
+        <<<"$out"
+    check "books and heaps agree" grep -q "memsim: books and heaps agree" <<<"$out"
+    check "the allocations and frees of an uninterrupted run (${ms_ref[$n]:-none})" \
+        grep -q "${ms_ref[$n]:-none}" <<<"$out"
 done
 
 # Across simulated nodes the data path is hybrid (loads and stores within a node, MPI
