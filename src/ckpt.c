@@ -279,19 +279,21 @@ static int read_record(uint64_t e, char *text, size_t len, char *why)
  * window (dsmi_w.nseg segments on dsmi_rt.nranks ranks); why says why not. */
 static bool shape_fits(uint64_t e, int segs, unsigned lev, char *why)
 {
+    // first the cause that a window sized for the newest usable epoch (dsmi_ckpt_probe)
+    // would hide: such an epoch was never a candidate
+    bool regroup = segs != dsmi_rt.nranks || dsmi_w.nseg != dsmi_rt.nranks;
+    if (segs >= 1 && regroup && !(lev & DSMI_LEVEL_SHARED)) {
+        dsmi_why(why,
+                 "epoch %llu of %d segments lives only in node-local storage; a restart on "
+                 "%d ranks reads the shared level",
+                 ULL(e), segs, dsmi_rt.nranks);
+        return false;
+    }
     if (segs < 1 || segs > dsmi_w.nseg) {
         dsmi_why(why,
                  "epoch %llu was written by %d segments, this job has %d ranks and room for %d "
                  "segments (at most %d per rank; the newest epoch decides)",
                  ULL(e), segs, dsmi_rt.nranks, dsmi_w.nseg, DSMI_MAX_SLOTS);
-        return false;
-    }
-    bool regroup = segs != dsmi_rt.nranks || dsmi_w.nseg != dsmi_rt.nranks;
-    if (regroup && !(lev & DSMI_LEVEL_SHARED)) {
-        dsmi_why(why,
-                 "epoch %llu of %d segments lives only in node-local storage; a restart on "
-                 "%d ranks reads the shared level",
-                 ULL(e), segs, dsmi_rt.nranks);
         return false;
     }
     return true;
