@@ -40,6 +40,17 @@ out=$(env -u OMPI_MCA_orte_default_hostfile -u HYDRA_HOST_FILE -u SLURM_JOB_ID \
     "$dsmrun" -n 1 --restarts 1 --shrink --ckpt-dir /tmp/dsm-dry /bin/true 2>&1)
 check "--shrink without a hostfile is refused" test $? == 2
 check "  and says so" grep -q -- "--shrink needs a hostfile" <<<"$out"
+if command -v srun >/dev/null; then
+    dry=(--mpiexec srun --restarts 1 --shrink --ckpt-dir /tmp/dsm-dry --dry-run /bin/true)
+    out=$(env -u SLURM_JOB_ID "$dsmrun" -n 2 "${dry[@]}" 2>&1)
+    check "--shrink under srun outside an allocation is refused" test $? == 2
+    check "  and says so" grep -q -- "--shrink under srun needs a Slurm allocation" <<<"$out"
+    alloc=(SLURM_JOB_ID=7 SLURM_TASKS_PER_NODE="2(x2),1")
+    out=$(env -u NPROCS "${alloc[@]}" SLURM_JOB_NODELIST="n[1-3]" "$dsmrun" "${dry[@]}" 2>&1)
+    check "--shrink in an allocation takes its tasks (5)" grep -q -- "srun .* -n 5 /bin/true" <<<"$out"
+    out=$(env "${alloc[@]}" SLURM_JOB_NODELIST="n[1-3" "$dsmrun" "${dry[@]}" 2>&1)
+    check "a node list it cannot read is refused" grep -q -- "cannot read SLURM_JOB_NODELIST" <<<"$out"
+fi
 out=$("$dsmrun" -n 2 "${top_builddir:-.}/apps/dsm-demo" --rounds 10 2>&1)
 check "runs a real program on 2 ranks" grep -q "all checks passed" <<<"$out"
 exit $fail
