@@ -42,12 +42,15 @@
  * a put returns when every copy holds it, so no acknowledged put is lost to a node
  * failure. With --ack-log each rank records its puts outside the job (tests/
  * test_repl_node_kill.sh checks a relaunch against that record). A relaunch reads its
- * keys back and runs the workload again from there; no checkpoints are involved.
+ * keys back and runs the workload again from there, also on another rank count (the
+ * objects move onto the ranks there are; rank r then owns keys k % ranks == r); no
+ * checkpoints are involved.
  *
  * Exit status: 0 all reads checked out, 1 a check or call failed, 2 bad arguments.
  */
 #include <inttypes.h>
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,29 +125,29 @@ static void fill_value(unsigned char *v, long n, uint64_t key, uint64_t version)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: kvstore [--ops N] [--read-ratio R] [--keys K] [--dist uniform|zipf]\n"
-            "               [--zipf-s S] [--value-size V] [--buckets B] [--seed S]\n"
-            "               [--mode dsm|mpi|both] [--replicas R [--ack-log P]] [--progress]\n"
-            "  --ops         operations per rank (default 20000)\n"
-            "  --read-ratio  fraction of lookups, 0..1 (default 0.9); the rest are 80%% "
-            "puts, 20%% deletes\n"
-            "  --keys        key space (default 10000)\n"
-            "  --dist        key distribution (default uniform); zipf uses --zipf-s "
-            "(default 0.99)\n"
-            "  --value-size  bytes per value (default 64)\n"
-            "  --buckets     buckets per rank (default 4096)\n"
-            "  --mode        dsm (default), mpi (plain MPI RMA + global lock), or both\n"
-            "  --ckpt-every  checkpoint every N operations (default: only when\n"
-            "                DSM_CKPT_INTERVAL says)\n"
-            "  --expect      exit 1 unless the final table's digest is HEX\n"
-            "  --replicas R  keep every key as a replicated object with R copies (at most\n"
-            "                1000 keys; a put returns when every copy holds it); a relaunch\n"
-            "                (DSM_RESTART=auto) carries on with the surviving values\n"
-            "  --ack-log P   with --replicas: each rank appends to P.<rank> 'W key version'\n"
-            "                before a put, 'A key version' once it returned, 'R key version'\n"
-            "                for its keys as a (re)start found them, 'F key version' at the end\n"
-            "Run under mpi-launch/dsmrun. Exit 0 when every read checked out.\n");
+    fprintf(f, "usage: kvstore [--ops N] [--read-ratio R] [--keys K] [--dist uniform|zipf]\n"
+               "               [--zipf-s S] [--value-size V] [--buckets B] [--seed S]\n"
+               "               [--mode dsm|mpi|both] [--replicas R [--ack-log P]] [--progress]\n"
+               "  --ops         operations per rank (default 20000)\n"
+               "  --read-ratio  fraction of lookups, 0..1 (default 0.9); the rest are 80%% "
+               "puts, 20%% deletes\n"
+               "  --keys        key space (default 10000)\n"
+               "  --dist        key distribution (default uniform); zipf uses --zipf-s "
+               "(default 0.99)\n"
+               "  --value-size  bytes per value (default 64)\n"
+               "  --buckets     buckets per rank (default 4096)\n"
+               "  --mode        dsm (default), mpi (plain MPI RMA + global lock), or both\n"
+               "  --ckpt-every  checkpoint every N operations (default: only when\n"
+               "                DSM_CKPT_INTERVAL says)\n"
+               "  --expect      exit 1 unless the final table's digest is HEX\n"
+               "  --replicas R  keep every key as a replicated object with R copies (at most\n"
+               "                1000 keys; a put returns when every copy holds it); a relaunch\n"
+               "                (DSM_RESTART=auto) carries on with the surviving values\n"
+               "  --ack-log P   with --replicas: each rank appends to P.<rank> 'W key version'\n"
+               "                before a put, 'A key version' once it returned, 'S ranks time'\n"
+               "                at each (re)start, then 'R key version' for its keys as it found\n"
+               "                them, 'F key version' at the end\n"
+               "Run under mpi-launch/dsmrun. Exit 0 when every read checked out.\n");
 }
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -718,6 +721,13 @@ static int r_setup(struct kv *K, struct rkv *R)
         return -1;
     }
     // Own keys as this (re)start found them: the model and the next version go on from there.
+    // A start on n ranks, named by rank 0's clock (microseconds): the records after it are
+    // this attempt's, and the names order the attempts of every rank's record.
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t start = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    MPI_Bcast(&start, 1, MPI_UINT64_T, 0, dsm_comm());
+    ack(R, 'S', K->n, start);
     for (long k = K->me; k < K->o.keys; k += K->n) {
         int64_t v = r_get(K, R, k);
         if (v < 0) {

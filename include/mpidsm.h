@@ -1423,7 +1423,16 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  * that had not returned when the job died may be present or not. The copies on a node
  * are lost with its storage (`simcluster kill --wipe`) or its memory (an OS crash:
  * the stores are not written to disk). With `DSM_RESTART=never` dsm_init() empties the
- * store. A store of another rank count or size counts as lost.
+ * store. A store of another size (`DSM_REPL_SIZE`) counts as lost.
+ *
+ * A relaunch on another rank count (dsmrun --shrink or --grow, as for checkpoints: see
+ * dsm_nsegments()) reads the stores the old ranks left in the store directories of its
+ * nodes: per object the highest version held by a majority of its intact copies, as
+ * above, and moves every object onto the new ranks with its name, version and bytes
+ * (min(R, ranks) copies, placed as dsm_repl_alloc() places them); its old copies
+ * are then removed. An object without such a majority is lost as above. Every rank
+ * receives each object's bytes once during dsm_init() (memory: the objects' total size
+ * for a moment).
  *
  * \par Costs
  * A write takes the version word (one compare-and-swap at the first copy), reads the

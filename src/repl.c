@@ -36,6 +36,7 @@
  */
 #include "repl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -511,12 +512,12 @@ static int my_copy(const struct ent *e)
     return copy_of(e, dsmi_rt.rank);
 }
 
-/* The newest intact version in this rank's copy c of e (0: none). */
-static uint64_t local_best(const struct ent *e, int c)
+/* The newest intact version of copy c of e in the store image at base (0: none). */
+static uint64_t best_in(const unsigned char *base, const struct ent *e, int c)
 {
     uint64_t best = 0;
     for (uint64_t s = 0; s < 2; s++) {
-        const unsigned char *p = rp.base + e->off[c] + WORD_SIZE + s * slot_len(e);
+        const unsigned char *p = base + e->off[c] + WORD_SIZE + s * slot_len(e);
         uint64_t v;
         memcpy(&v, p, sizeof v);
         if ((v & 1) == s && v > best && slot_ok(e, p, v)) {
@@ -524,6 +525,12 @@ static uint64_t local_best(const struct ent *e, int c)
         }
     }
     return best;
+}
+
+/* The newest intact version in this rank's copy c of e (0: none). */
+static uint64_t local_best(const struct ent *e, int c)
+{
+    return best_in(rp.base, e, c);
 }
 
 /* ---- restart: rebuild every object from a majority of its copies ---- */
@@ -596,6 +603,323 @@ static int rebuild(void)
     }
     free(best);
     free(intact);
+    return rc;
+}
+
+/* ---- restart on another rank count: the old ranks' stores become the new ones ---- */
+/* The stores of a job of N ranks lie in its nodes' store directories as rank-<r>.store.
+ * A job of M != N ranks (dsmrun --shrink, --grow) reads every one it finds: a file is
+ * read by its rank when that rank is on the same node (it has it mapped already), else by
+ * the lowest rank of the node. Per object the copies found agree as at a restart of the
+ * same count (the highest intact version, kept when a majority of the object's copies
+ * are intact), its bytes go to every rank, and the stores are laid out anew for M ranks:
+ * every object keeps its name, index and version, with min(R, M) copies placed as
+ * dsm_repl_alloc places them. An object without a majority keeps no copy and is lost
+ * (DSM_ERR_QUORUM, as at any restart). The old files no rank of this job opens are
+ * removed. */
+
+static int agree(int rc);
+
+struct old_store {
+    int rank, nranks;
+    const unsigned char *base;
+    bool mapped; // mapped here (else: this rank's own store, rp.base)
+};
+
+/* The job size the image at b was written for when it is rank r's store of this job
+ * (the checks of store_valid() but the rank count), else 0. */
+static int old_size(const unsigned char *b, int r)
+{
+    const struct store_hdr *h = (const void *)b;
+    if (h->magic != STORE_MAGIC || h->format != STORE_FORMAT || h->size != rp.size ||
+        h->rank != r || h->nranks < 1 || h->used > DSM_REPL_MAX_OBJECTS ||
+        h->table_crc != dsmi_crc32c(0, b + TABLE_OFF, (size_t)h->used * ENT_SIZE)) {
+        return 0;
+    }
+    return h->nranks;
+}
+
+/* The old stores this rank reads, into *out (*n of them). */
+static int find_old(struct old_store **out, int *n)
+{
+    int me = dsmi_rt.rank, first = me;
+    for (int r = 0; r < dsmi_rt.nranks; r++) {
+        if (rp.node[r] == rp.node[me]) {
+            first = r < first ? r : first;
+        }
+    }
+    *n = 0;
+    *out = NULL;
+    DIR *d = opendir(rp.dir);
+    if (d == NULL) {
+        return DSM_OK;
+    }
+    int cap = 0, rc = DSM_OK;
+    for (struct dirent *de; rc == DSM_OK && (de = readdir(d)) != NULL;) {
+        int k = -1;
+        char canon[32];
+        if (sscanf(de->d_name, "rank-%d.store", &k) != 1 || k < 0 ||
+            (snprintf(canon, sizeof canon, "rank-%d.store", k), strcmp(canon, de->d_name)) != 0) {
+            continue;
+        }
+        bool here = k < dsmi_rt.nranks && rp.node[k] == rp.node[me];
+        if ((here && k != me) || (!here && me != first)) {
+            continue; // another rank of this node reads it
+        }
+        struct old_store o = {k, 0, rp.base, false};
+        if (k != me) {
+            char path[DSMI_CKPT_DIR_MAX + 32];
+            snprintf(path, sizeof path, "%s/rank-%d.store", rp.dir, k);
+            int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            struct stat st;
+            void *m = MAP_FAILED;
+            if (fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size == rp.size) {
+                m = mmap(NULL, rp.size, PROT_READ, MAP_SHARED, fd, 0);
+            }
+            if (fd >= 0) {
+                close(fd);
+            }
+            if (m == MAP_FAILED) {
+                continue;
+            }
+            o.base = m;
+            o.mapped = true;
+        }
+        o.nranks = old_size(o.base, k);
+        if (o.nranks == 0) {
+            if (o.mapped) {
+                munmap((void *)o.base, rp.size);
+            }
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            struct old_store *more = realloc(*out, sizeof **out * (size_t)cap);
+            if (more == NULL) {
+                rc = DSM_ERR_NOMEM;
+                continue;
+            }
+            *out = more;
+        }
+        (*out)[(*n)++] = o;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* The old store of rank h of a job of n ranks among olds, or NULL. */
+static const unsigned char *old_of(const struct old_store *olds, int nold, int h, int n)
+{
+    for (int i = 0; i < nold; i++) {
+        if (olds[i].rank == h && olds[i].nranks == n) {
+            return olds[i].base;
+        }
+    }
+    return NULL;
+}
+
+/* Agree, per object of the old table tab (used entries), on the newest version a
+ * majority holds and give its bytes to every rank: data[i] (NULL: lost or freed). */
+static int gather_objects(const unsigned char *tab, uint32_t used, int oldn,
+                          const struct old_store *olds, int nold, uint64_t *ver,
+                          unsigned char **data)
+{
+    struct {
+        long v;
+        int r;
+    } best;
+    for (uint32_t i = 0; i < used; i++) {
+        const struct ent *e = (const void *)(tab + (size_t)i * ENT_SIZE);
+        int intact = 0, all = 0;
+        best.v = 0;
+        best.r = dsmi_rt.rank;
+        for (int c = 0; e->live && c < (int)e->copies; c++) {
+            const unsigned char *b = old_of(olds, nold, e->holder[c], oldn);
+            uint64_t v = b != NULL ? best_in(b, e, c) : 0;
+            intact += v > 0;
+            if ((long)v > best.v) {
+                best.v = (long)v;
+            }
+        }
+        DSMI_MPI("dsm_init", MPI_Allreduce(&intact, &all, 1, MPI_INT, MPI_SUM, dsmi_rt.comm));
+        DSMI_MPI("dsm_init",
+                 MPI_Allreduce(MPI_IN_PLACE, &best, 1, MPI_LONG_INT, MPI_MAXLOC, dsmi_rt.comm));
+        ver[i] = 0;
+        data[i] = NULL;
+        if (!e->live) {
+            continue;
+        }
+        if (all < majority(e)) {
+            if (dsmi_rt.rank == 0) {
+                dsmi_log(DSMI_LOG_ERROR,
+                         "replicated object '%s': %d of its %u copies of the %d-rank job are "
+                         "intact, a majority (%d) is needed: lost",
+                         e->name, all, e->copies, oldn, majority(e));
+            }
+            continue;
+        }
+        ver[i] = (uint64_t)best.v;
+        data[i] = malloc(pad8(e->size) + 8);
+        if (data[i] == NULL) {
+            return dsmi_fail(DSM_ERR_NOMEM, "dsm_init", "no memory for replicated object '%s'",
+                             e->name);
+        }
+        if (best.r == dsmi_rt.rank) { // the copy with that version is in one of my olds
+            for (int c = 0; c < (int)e->copies; c++) {
+                const unsigned char *b = old_of(olds, nold, e->holder[c], oldn);
+                if (b != NULL && best_in(b, e, c) == ver[i]) {
+                    memcpy(data[i],
+                           b + e->off[c] + WORD_SIZE + (ver[i] & 1) * slot_len(e) + SLOT_HDR,
+                           e->size);
+                    break;
+                }
+            }
+        }
+        DSMI_MPI("dsm_init", MPI_Bcast(data[i], (int)e->size, MPI_BYTE, best.r, dsmi_rt.comm));
+    }
+    return DSM_OK;
+}
+
+/* Lay this rank's store out anew for this job from the old table tab: every live object
+ * at version ver[i] with bytes data[i] (none: lost, no copy intact). */
+static int relayout(const unsigned char *tab, uint32_t used, uint64_t gen, const uint64_t *ver,
+                    unsigned char *const *data)
+{
+    store_reset();
+    for (uint32_t i = 0; i < used; i++) {
+        const struct ent *old = (const void *)(tab + (size_t)i * ENT_SIZE);
+        struct ent *e = ent((int)i);
+        memset(e, 0, ENT_SIZE);
+        if (old->live) {
+            memcpy(e->name, old->name, sizeof e->name);
+            e->size = old->size;
+            e->ident = old->ident;
+            e->live = 1;
+            e->copies =
+                old->copies < (uint32_t)dsmi_rt.nranks ? old->copies : (uint32_t)dsmi_rt.nranks;
+            choose_holders(e, (int)i);
+            for (int c = 0; c < (int)e->copies; c++) {
+                e->off[c] = store_end(e->holder[c]);
+                if (e->off[c] + area_len(e) > rp.size) {
+                    return dsmi_fail(DSM_ERR_NOMEM, "dsm_init",
+                                     "replicated object '%s' does not fit rank %d's store on "
+                                     "%d ranks: DSM_REPL_SIZE=%zu",
+                                     e->name, e->holder[c], dsmi_rt.nranks, rp.size);
+                }
+            }
+        }
+        hdr()->used = i + 1;
+    }
+    hdr()->used = used;
+    hdr()->gen = gen + 1;
+    for (uint32_t i = 0; i < used; i++) {
+        const struct ent *e = ent((int)i);
+        int c = e->live ? my_copy(e) : -1;
+        if (c < 0 || data[i] == NULL) {
+            continue;
+        }
+        unsigned char *a = rp.base + e->off[c];
+        memset(a, 0, area_len(e));
+        slot_make(e, a + WORD_SIZE + (ver[i] & 1) * slot_len(e), ver[i], data[i]);
+        if (c == 0) {
+            uint64_t w = ver[i] << 1;
+            memcpy(a, &w, sizeof w);
+        }
+    }
+    hdr()->table_crc = table_crc();
+    return DSM_OK;
+}
+
+/* Collective: when the stores found are a job's of another rank count, move their
+ * objects into this job's stores (*moved); else leave everything as it is. */
+static int regroup(bool *moved)
+{
+    struct old_store *olds = NULL;
+    int nold = 0, rc = find_old(&olds, &nold);
+    struct {
+        long gen;
+        int rank;
+    } mine = {-1, dsmi_rt.rank}, best;
+    int oldn = 0;
+    for (int i = 0; i < nold; i++) {
+        const struct store_hdr *h = (const void *)olds[i].base;
+        if ((long)h->gen > mine.gen) {
+            mine.gen = (long)h->gen;
+            oldn = olds[i].nranks;
+        }
+    }
+    // the newest table decides which job's stores these are
+    if (agree(rc) != DSM_OK ||
+        MPI_Allreduce(&mine, &best, 1, MPI_LONG_INT, MPI_MAXLOC, dsmi_rt.comm) != MPI_SUCCESS ||
+        MPI_Bcast(&oldn, 1, MPI_INT, best.rank, dsmi_rt.comm) != MPI_SUCCESS) {
+        rc = dsmi_fail(DSM_ERR_MPI, "dsm_init", "replicated objects: finding the old stores");
+        oldn = 0;
+    }
+    *moved = false;
+    uint32_t used = 0;
+    unsigned char *tab = NULL, **data = NULL;
+    uint64_t *ver = NULL;
+    if (rc == DSM_OK && best.gen >= 0 && oldn != dsmi_rt.nranks) {
+        if (best.rank == dsmi_rt.rank) {
+            for (int i = 0; i < nold; i++) {
+                const struct store_hdr *h = (const void *)olds[i].base;
+                if ((long)h->gen == best.gen && olds[i].nranks == oldn) {
+                    used = h->used;
+                    tab = malloc((size_t)used * ENT_SIZE + 1);
+                    if (tab != NULL) {
+                        memcpy(tab, olds[i].base + TABLE_OFF, (size_t)used * ENT_SIZE);
+                    }
+                    break;
+                }
+            }
+        }
+        DSMI_MPI("dsm_init", MPI_Bcast(&used, 1, MPI_UINT32_T, best.rank, dsmi_rt.comm));
+        if (tab == NULL) {
+            tab = malloc((size_t)used * ENT_SIZE + 1);
+        }
+        ver = calloc((size_t)used + 1, sizeof *ver);
+        data = calloc((size_t)used + 1, sizeof *data);
+        rc = agree(tab && ver && data ? DSM_OK : DSM_ERR_NOMEM);
+        if (rc == DSM_OK) {
+            DSMI_MPI("dsm_init",
+                     MPI_Bcast(tab, (int)(used * ENT_SIZE), MPI_BYTE, best.rank, dsmi_rt.comm));
+            rc = agree(gather_objects(tab, used, oldn, olds, nold, ver, data));
+        }
+    }
+    for (int i = 0; i < nold; i++) { // done reading: unmap, and drop what no rank reopens
+        if (olds[i].mapped) {
+            munmap((void *)olds[i].base, rp.size);
+        }
+        bool reopened = olds[i].rank < dsmi_rt.nranks && olds[i].rank == dsmi_rt.rank;
+        if (rc == DSM_OK && data != NULL && !reopened) {
+            char path[DSMI_CKPT_DIR_MAX + 32];
+            snprintf(path, sizeof path, "%s/rank-%d.store", rp.dir, olds[i].rank);
+            unlink(path);
+        }
+    }
+    if (rc == DSM_OK && data != NULL) {
+        DSMI_MPI("dsm_init", MPI_Barrier(dsmi_rt.comm)); // every old copy was read
+        rc = agree(relayout(tab, used, (uint64_t)best.gen, ver, data));
+        *moved = rc == DSM_OK;
+        int live = 0, kept = 0;
+        for (uint32_t i = 0; i < used; i++) {
+            live += ((const struct ent *)(tab + (size_t)i * ENT_SIZE))->live != 0;
+            kept += data[i] != NULL;
+        }
+        if (rc == DSM_OK && dsmi_rt.rank == 0) {
+            dsmi_log(DSMI_LOG_INFO,
+                     "replicated objects: %d of the %d objects of a %d-rank job moved onto %d "
+                     "ranks",
+                     kept, live, oldn, dsmi_rt.nranks);
+        }
+    }
+    for (uint32_t i = 0; data != NULL && i < used; i++) {
+        free(data[i]);
+    }
+    free(data);
+    free(ver);
+    free(tab);
+    free(olds);
     return rc;
 }
 
@@ -727,12 +1051,15 @@ static int start(void)
     }
     int me = dsmi_topo()->node;
     DSMI_MPI("dsm_init", MPI_Allgather(&me, 1, MPI_INT, rp.node, 1, MPI_INT, dsmi_rt.comm));
-    bool keep = dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER, found = false;
+    bool keep = dsmi_rt.cfg.RESTART != DSMI_RESTART_NEVER, found = false, moved = false;
     int rc = agree(store_open(keep, &found));
+    if (rc == DSM_OK && keep) {
+        rc = agree(regroup(&moved));
+    }
     if (rc != DSM_OK) {
         return rc;
     }
-    if (!found || !store_valid()) {
+    if (!moved && (!found || !store_valid())) {
         if (found) {
             dsmi_log(DSMI_LOG_WARN, "replicated objects' store of this rank is not this job's "
                                     "or is damaged: its copies count as lost");

@@ -63,3 +63,44 @@ cluster_up() {
     trap 'exit 130' INT TERM
     "$sc" up "$k" >/dev/null || { echo "FAIL: simcluster up $k"; exit 1; }
 }
+
+# ack_check LOG...: the records kvstore --replicas --ack-log keeps (one file per rank:
+# "S n time" at each start on n ranks, the same time on every rank; W key version before
+# a put, A key version when it returned, R key version at a start, F key version at the
+# end) must show no lost write: every start finds each key at its last acknowledged
+# version (or the put in flight), and the end too. The starts' times order the attempts,
+# whose owners of a key may differ (a restart on another rank count). Prints what is
+# wrong and a summary; false when something is.
+ack_check() {
+    awk '
+    $1 == "S" { cur[FILENAME] = $3; if (!($3 in seen)) { seen[$3] = 1; id[++na] = $3 }; next }
+    { a = cur[FILENAME]; rec[a, ++n[a]] = $0 }
+    END {
+        for (i = 2; i <= na; i++) { # the attempts in time order (a few: insertion sort)
+            t = id[i]
+            for (j = i - 1; j >= 1 && id[j] + 0 > t + 0; j--) id[j + 1] = id[j]
+            id[j + 1] = t
+        }
+        for (x = 1; x <= na; x++) {
+            a = id[x]
+            for (i = 1; i <= n[a]; i++) {
+                split(rec[a, i], f, " ")
+                k = f[2]; v = f[3]; want = (k in last) ? last[k] : 0
+                if (f[1] == "W") { intent[k] = v; pending[k] = 1 }
+                else if (f[1] == "A") { last[k] = v; pending[k] = 0; acked++ }
+                else if (f[1] == "R") {
+                    if (v != want && !(pending[k] && v == intent[k])) {
+                        printf "attempt %d: key %s: a start found version %s, last acknowledged %s\n", x, k, v, want
+                        bad++
+                    }
+                    last[k] = v; pending[k] = 0; starts++
+                } else if (f[1] == "F") {
+                    if (v != want) { printf "attempt %d: key %s: final version %s, last acknowledged %s\n", x, k, v, want; bad++ }
+                    finals++
+                }
+            }
+        }
+        printf "    %d acknowledged puts, %d key starts, %d final keys checked in %d attempts\n", acked, starts, finals, na
+        exit bad > 0
+    }' "$@"
+}

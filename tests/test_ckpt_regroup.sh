@@ -10,7 +10,8 @@
 # checkpoint with more segments than ranks x DSM_MAX_SEGMENTS_PER_RANK is refused with
 # a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
 # bit-identical to the serial computation, and apps/kvstore likewise ends with the
-# digest of an uninterrupted run, and apps/memsim's books balance against the heaps.
+# digest of an uninterrupted run, and apps/memsim's books balance against the heaps;
+# replicated objects move onto the new ranks (kvstore --replicas 3, 4 -> 2 -> 6 -> 3).
 # Then across 2 simulated nodes (hybrid data path): 2+2 -> 1+1 and 2+2 -> 3+3 (skipped
 # without namespaces or DSM_TEST_CLUSTER=0).
 set -u
@@ -146,6 +147,29 @@ for nm in 4:2 4:3 2:6; do
     check "books and heaps agree" grep -q "memsim: books and heaps agree" <<<"$out"
     check "the allocations and frees of an uninterrupted run (${ms_ref[$n]:-none})" \
         grep -q "${ms_ref[$n]:-none}" <<<"$out"
+done
+
+# Replicated objects (kvstore --replicas 3): the stores of a run on N ranks are read by a
+# relaunch on M, every object moves onto the M ranks at its version, and the writes'
+# record (--ack-log) shows no acknowledged put lost: 4 -> 2 -> 6 -> 3.
+echo "== replicated objects: kvstore --replicas 3, 4 -> 2 -> 6 -> 3 ranks"
+rkv_args=(--replicas 3 --keys 24 --read-ratio 0.5 --ops 40 --ack-log "$work/rkv/ack")
+mkdir -p "$work/rkv"
+prev=
+for m in 4 2 6 3; do
+    out=$(DSM_CKPT_JOB=rkv DSM_RESTART=auto DSM_LOG_LEVEL=info timeout "$(secs 240)" "$dsmrun" \
+        -n "$m" --timeout "$(secs 120)" --ckpt-dir "$work/rkv/ck" "$kv" "${rkv_args[@]}" 2>&1)
+    rc=$?
+    show "$(grep -E '^kvstore:|replicated objects' <<<"$out" | grep -v '^\[dsm [1-9]')"
+    check "kvstore --replicas 3 on $m ranks (status $rc)" test "$rc" = 0
+    check "every read checked out" grep -q "kvstore: every read checked out" <<<"$out"
+    if [[ -n $prev ]]; then
+        check "the 24 objects of the $prev-rank run moved onto $m ranks" grep -q \
+            "replicated objects: 24 of the 24 objects of a $prev-rank job moved onto $m ranks" \
+            <<<"$out"
+    fi
+    check "no acknowledged put lost" ack_check "$work/rkv"/ack.*
+    prev=$m
 done
 
 # Across simulated nodes the data path is hybrid (loads and stores within a node, MPI

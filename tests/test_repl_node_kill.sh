@@ -10,11 +10,13 @@
 # dsmrun relaunches; the relaunch must find every key at its last acknowledged value
 # (or at the put in flight when the node died), and the final values must be the last
 # acknowledged ones. Then the quorum case: a finished run's store loses 2 of its 3
-# nodes; a rerun must refuse to start, naming the keys as lost (DSM_ERR_QUORUM).
+# nodes; a rerun must refuse to start, naming the keys as lost (DSM_ERR_QUORUM). Then
+# the shrink case: node3 lost for good, the relaunch on 4 ranks keeps every put.
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0.
 #   REPLKILL_SEEDS  the random trials (default "1": a simulated-cluster run takes 20-70 s
 #                   on a loaded 2-core machine; tests/soak_repl_node_kill.sh runs 20 or more)
 #   REPLKILL_QUORUM 0 skips the quorum case
+#   REPLKILL_SHRINK 0 skips the shrink case (node3 lost for good, 6 ranks -> 4)
 set -u
 . "$(dirname "$0")/lib.sh"
 cluster_up replkill 3
@@ -22,29 +24,6 @@ kv=$apps/kvstore
 export DSM_LOG_LEVEL=warn DSM_HEAP_SIZE=16M
 kv_args=(--replicas 3 --keys 24 --read-ratio 0.5 --ops 60)
 keys=24
-
-# check LOG...: every rank's record must hold (see the top); prints what is wrong
-check() {
-    awk '
-    FNR == 1 { delete last; delete intent; delete pending }
-    $1 == "W" { intent[$2] = $3; pending[$2] = 1 }
-    $1 == "A" { last[$2] = $3; pending[$2] = 0; acked++ }
-    $1 == "R" {
-        want = ($2 in last) ? last[$2] : 0
-        if ($3 != want && !(pending[$2] && $3 == intent[$2])) {
-            printf "%s: key %s: a start found version %s, last acknowledged %s\n", FILENAME, $2, $3, want
-            bad++
-        }
-        last[$2] = $3; pending[$2] = 0; starts++
-    }
-    $1 == "F" {
-        want = ($2 in last) ? last[$2] : 0
-        if ($3 != want) { printf "%s: key %s: final version %s, last acknowledged %s\n", FILENAME, $2, $3, want; bad++ }
-        finals++
-    }
-    END { printf "    %d acknowledged puts, %d key starts, %d final keys checked\n", acked, starts, finals; exit bad > 0 }
-    ' "$@"
-}
 
 fail=0 trials=0 ok=0
 for seed in ${REPLKILL_SEEDS-1}; do
@@ -64,12 +43,12 @@ for seed in ${REPLKILL_SEEDS-1}; do
     wait "$job"
     rc=$? trials=$((trials + 1))
     if [[ $rc == 0 ]] && grep -q "attempt 2" "$d/out" && grep -q "every read checked out" "$d/out" &&
-        check "$d"/ack.*; then
+        ack_check "$d"/ack.*; then
         ok=$((ok + 1))
         echo "ok   seed $seed ($SECONDS s)"
     else
         echo "FAIL seed $seed: status $rc (replay: REPLKILL_SEEDS=$seed)"
-        check "$d"/ack.* | head -10
+        ack_check "$d"/ack.* | head -10
         grep -v '^\[dsm [0-9]*\]   ' "$d/out" | tail -20 | sed 's/^/    | /'
         fail=1
     fi
@@ -94,6 +73,37 @@ if [[ ${REPLKILL_QUORUM:-1} != 0 ]]; then
     else
         echo "FAIL quorum: first run status $rc1, rerun status $rc2 (want non-zero), $lost of $keys keys named lost"
         cat "$d/out1" "$d/out2" | grep -v '^\[dsm [0-9]*\]   ' | tail -20 | sed 's/^/    | /'
+        fail=1
+    fi
+fi
+# Last, as it loses a node for good: node3 dies (simcluster kill --down) once some puts
+# were acknowledged, dsmrun --shrink relaunches on the 4 ranks of node1 and node2, the
+# objects of the 6-rank job move onto them (2 of each key's 3 copies survive: a
+# majority), and no acknowledged put is missing.
+if [[ ${REPLKILL_SHRINK:-1} != 0 ]]; then
+    d=$work/shrink
+    mkdir -p "$d"
+    DSM_LOG_LEVEL=info DSM_CKPT_JOB=kvrepl-shrink-$$ "$sc" run --timeout "$to" --restarts 1 \
+        --shrink -- "$kv" "${kv_args[@]}" --ack-log "$d/ack" >"$d/out" 2>&1 &
+    job=$!
+    for ((i = 0; i < 20 * to; i++)); do # until 20 puts are acknowledged
+        kill -0 "$job" 2>/dev/null || break
+        [[ $(cat "$d"/ack.* 2>/dev/null | grep -c '^A') -ge 20 ]] && break
+        sleep 0.05
+    done
+    echo "shrink: kill node3 --down after 20 acknowledged puts"
+    "$sc" kill node3 --down 2>&1 | sed 's/^/    /'
+    wait "$job"
+    rc=$? trials=$((trials + 1))
+    if [[ $rc == 0 ]] && grep -q "relaunching on 2 of 3 hosts with 4 ranks instead of 6" "$d/out" &&
+        grep -q "replicated objects: $keys of the $keys objects of a 6-rank job moved onto 4 ranks" \
+            "$d/out" && grep -q "every read checked out" "$d/out" && ack_check "$d"/ack.*; then
+        ok=$((ok + 1))
+        echo "ok   shrink: 6 ranks on 3 nodes -> 4 on 2, every acknowledged put kept"
+    else
+        echo "FAIL shrink: status $rc"
+        ack_check "$d"/ack.* | head -10
+        grep -v '^\[dsm [0-9]*\]   ' "$d/out" | grep -v "^\[dsm [1-9]" | tail -20 | sed 's/^/    | /'
         fail=1
     fi
 fi
