@@ -13,8 +13,9 @@
 # nodes; a rerun must refuse to start, naming the keys as lost (DSM_ERR_QUORUM). Then
 # the shrink case: node3 lost for good, the relaunch on 4 ranks keeps every put.
 # Skipped (77) without root or namespaces, or with DSM_TEST_CLUSTER=0.
-#   REPLKILL_SEEDS  the random trials (default "1": a simulated-cluster run takes 20-70 s
-#                   on a loaded 2-core machine; tests/soak_repl_node_kill.sh runs 20 or more)
+#   REPLKILL_SEEDS  the random trials (default "1 2 3 4 5": a trial takes 5-30 s on an
+#                   idle 2-core machine, 20-70 s on a loaded one;
+#                   tests/soak_repl_node_kill.sh runs 20 or more)
 #   REPLKILL_QUORUM 0 skips the quorum case
 #   REPLKILL_SHRINK 0 skips the shrink case (node3 lost for good, 6 ranks -> 4)
 set -u
@@ -26,7 +27,7 @@ kv_args=(--replicas 3 --keys 24 --read-ratio 0.5 --ops 60)
 keys=24
 
 fail=0 trials=0 ok=0
-for seed in ${REPLKILL_SEEDS-1}; do
+for seed in ${REPLKILL_SEEDS-1 2 3 4 5}; do
     RANDOM=$seed
     d=$work/seed$seed target=$((5 + RANDOM % 40)) node=node$((1 + RANDOM % 3))
     mkdir -p "$d"
