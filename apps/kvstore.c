@@ -809,6 +809,12 @@ static int run_repl(struct kv *K, double *rate)
         if (ok && r_op(K, &R, &g)) {
             ok = 0;
         }
+        // every rank does as many operations: the checkpoints (which hold the objects'
+        // image, mpidsm.h) line up
+        if (K->o.ckpt_every > 0 && (i + 1) % K->o.ckpt_every == 0 && dsm_checkpoint() != DSM_OK) {
+            fprintf(stderr, "kvstore: rank %d: dsm_checkpoint: %s\n", K->me, dsm_last_error());
+            ok = 0;
+        }
     }
     MPI_Barrier(dsm_comm());
     double secs = MPI_Wtime() - t0;

@@ -1449,9 +1449,21 @@ DSM_API int dsm_root_get(const char *name, dsm_gptr_t *out);
  * `DSM_DIRECT=0` Open MPI serves the second window with osc pt2pt, whose operations
  * progress when the target rank calls MPI (any mpidsm call).
  *
+ * \par Checkpoints
+ * dsm_checkpoint() keeps an image of every live object (the object table, each
+ * object's version and bytes, from its first copy) in one block of rank 0's heap,
+ * bound to the root name "dsm:repl-image" (reserved; the block counts in rank 0's
+ * dsm_usage() and is freed by the first checkpoint after the last object is freed), so
+ * every epoch holds the objects as they were when it was taken. A restart that
+ * restores an epoch and finds no store of the job at all, on any rank (new nodes, or
+ * every node's storage lost), lays the stores out from that image, on any rank count,
+ * and logs (warn) how many objects it restored and from which epoch: writes after the
+ * epoch are not in it, as for the heap. When any store is found, the stores decide
+ * (above), and an object without a majority of intact copies is lost, never taken
+ * from the image.
+ *
  * Thread safety: one thread per rank at a time (the handle caches the object).
- * Checkpoints neither include nor restore replicated objects: the stores outlive the
- * processes and a restart rebuilds the objects from them. `DSM_STATS=1` counts their
+ * `DSM_STATS=1` counts their
  * operations with the others (puts, gets, atomics, flushes; bytes put and got) and on
  * their own: each rank's writes, reads and compare-and-swaps that completed, and the
  * torn or stale copies it rewrote (::dsm_stats_t repl_writes, repl_reads, repl_cas,

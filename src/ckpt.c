@@ -35,6 +35,7 @@
  * directories, writes COMMIT and lists epochs).
  */
 #include "ckpt.h"
+#include "repl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1469,6 +1470,9 @@ int dsm_checkpoint(void)
     int prev = dsmi_ckpt_async_wait(); // an asynchronous epoch still open commits first
     // The image holds no cached block: the owner's small-block cache dies with its process.
     if ((rc = dsmi_ckpt_agree(dsmi_heap_cache_flush(FN))) != DSM_OK) {
+        return rc;
+    }
+    if ((rc = dsmi_repl_image(FN)) != DSM_OK) { // replicated objects: into rank 0's heap
         return rc;
     }
     if ((rc = dsm_barrier()) != DSM_OK) { // all RMA complete, local stores published

@@ -254,4 +254,8 @@ DSMI_HIDDEN void dsmi_replica_reload(uint64_t e);
 /* The rank that keeps rank r's replica (r itself when replicas are off). */
 DSMI_HIDDEN int dsmi_replica_keeper(int r);
 
+/* The pointer bound to name in the named-root table: DSM_ERR_NOTFOUND (quietly, unlike
+ * dsm_root_get) when there is none; other errors as dsm_root_get's. */
+DSMI_HIDDEN int dsmi_root_find(const char *name, dsm_gptr_t *out, const char *fn);
+
 #endif /* DSMI_CKPT_H */

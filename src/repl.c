@@ -923,6 +923,159 @@ static int regroup(bool *moved)
     return rc;
 }
 
+/* ---- in checkpoints: an image of every object in rank 0's heap ---- */
+/* The image: a header, the object table (used entries), then for every entry its
+ * version (0: none) and pad8(size) bytes. A restart that restores the epoch and finds
+ * no store of the job at all (fresh nodes, or every node's storage lost) lays the
+ * stores out from it; when any store is found the stores decide, as without it. */
+
+#define IMAGE_ROOT "dsm:repl-image"
+#define IMAGE_MAGIC UINT64_C(0x64736d72696d6731) // "dsmrimg1"
+#define IMAGE_TABLE 64                           // the table's offset in the image
+
+struct image_hdr {
+    uint64_t magic, len, gen, used;
+};
+
+/* Offset in the image of entry i's version and bytes (i == used: the image's length). */
+static size_t image_off(const unsigned char *tab, uint32_t used, uint32_t i)
+{
+    size_t off = IMAGE_TABLE + (size_t)used * ENT_SIZE;
+    for (uint32_t j = 0; j < i; j++) {
+        off += 8 + pad8(((const struct ent *)(tab + (size_t)j * ENT_SIZE))->size);
+    }
+    return off;
+}
+
+static dsm_gptr_t at(dsm_gptr_t g, size_t off)
+{
+    return (dsm_gptr_t){g.bits + off};
+}
+
+int dsmi_repl_image(const char *fn)
+{
+    if (!rp.on) {
+        return DSM_OK;
+    }
+    uint32_t used = hdr()->used;
+    const unsigned char *tab = rp.base + TABLE_OFF;
+    int live = 0;
+    for (uint32_t i = 0; i < used; i++) {
+        live += ent((int)i)->live != 0;
+    }
+    size_t len = image_off(tab, used, used);
+    dsm_gptr_t g = DSM_GPTR_NULL, old = DSM_GPTR_NULL;
+    int rc = DSM_OK;
+    if (dsmi_rt.rank == 0) { // the block: kept when its size fits, else made anew
+        struct image_hdr h = {0};
+        int found = dsmi_root_find(IMAGE_ROOT, &old, fn);
+        rc = found == DSM_ERR_NOTFOUND ? DSM_OK : found;
+        if (rc == DSM_OK && found == DSM_OK) {
+            rc = dsm_get(&h, old, sizeof h);
+        }
+        bool keep = rc == DSM_OK && found == DSM_OK && h.magic == IMAGE_MAGIC && h.len == len;
+        if (rc == DSM_OK && found == DSM_OK && (!keep || live == 0)) {
+            rc = dsm_root_set(IMAGE_ROOT, DSM_GPTR_NULL);
+            rc = rc == DSM_OK ? dsm_free(old) : rc;
+        }
+        if (rc == DSM_OK && live > 0) {
+            g = old;
+            if (!keep && (rc = dsm_alloc(len, &g)) == DSM_OK) {
+                rc = dsm_root_set(IMAGE_ROOT, g);
+            }
+            h = (struct image_hdr){IMAGE_MAGIC, len, hdr()->gen, used};
+            rc = rc == DSM_OK ? dsm_put(g, &h, sizeof h) : rc;
+            rc = rc == DSM_OK ? dsm_put(at(g, IMAGE_TABLE), tab, (size_t)used * ENT_SIZE) : rc;
+        }
+    }
+    if ((rc = agree(rc)) != DSM_OK) {
+        return dsmi_fail(rc, fn,
+                         "replicated objects: rank 0 could not keep their image (%zu bytes) "
+                         "in its heap",
+                         len);
+    }
+    DSMI_MPI(fn, MPI_Bcast(&g.bits, 1, MPI_UINT64_T, 0, dsmi_rt.comm));
+    // Each object's first holder puts its version and bytes: no write runs during a
+    // checkpoint, so its copy holds the version its word names.
+    for (uint32_t i = 0; rc == DSM_OK && live > 0 && i < used; i++) {
+        const struct ent *e = ent((int)i);
+        if (!e->live || my_copy(e) != 0) {
+            continue;
+        }
+        uint64_t w;
+        memcpy(&w, rp.base + e->off[0], sizeof w);
+        uint64_t v = (w & 1) == 0 && local_best(e, 0) == (w >> 1) ? w >> 1 : 0;
+        size_t off = image_off(tab, used, i);
+        rc = dsm_put(at(g, off), &v, sizeof v);
+        if (rc == DSM_OK && v > 0) {
+            rc = dsm_put(at(g, off + 8), rp.base + slot_disp(e, 0, v) + SLOT_HDR, e->size);
+        }
+    }
+    return agree(rc);
+}
+
+/* Collective, at a start that found no store of this job: when the epoch restored holds
+ * an image, lay the stores out from it (*moved). */
+static int from_image(bool *moved)
+{
+    dsm_gptr_t g = DSM_GPTR_NULL;
+    struct image_hdr h = {0};
+    int rc = DSM_OK;
+    uint64_t epoch = 0;
+    if (dsmi_rt.rank == 0 && dsm_restarted(&epoch) &&
+        dsmi_root_find(IMAGE_ROOT, &g, "dsm_init") == DSM_OK) {
+        rc = dsm_get(&h, g, sizeof h);
+    }
+    if ((rc = agree(rc)) != DSM_OK) {
+        return rc;
+    }
+    DSMI_MPI("dsm_init", MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, dsmi_rt.comm));
+    DSMI_MPI("dsm_init", MPI_Bcast(&epoch, 1, MPI_UINT64_T, 0, dsmi_rt.comm));
+    if (h.magic != IMAGE_MAGIC || h.used == 0 || h.used > DSM_REPL_MAX_OBJECTS ||
+        h.len < IMAGE_TABLE + h.used * ENT_SIZE) {
+        return DSM_OK;
+    }
+    uint32_t used = (uint32_t)h.used;
+    unsigned char *img = malloc(h.len), **data = calloc(used, sizeof *data);
+    uint64_t *ver = calloc(used, sizeof *ver);
+    rc = agree(img && ver && data ? DSM_OK : DSM_ERR_NOMEM);
+    if (rc == DSM_OK && dsmi_rt.rank == 0) {
+        rc = dsm_get(img, g, h.len);
+    }
+    int live = 0, kept = 0;
+    if ((rc = agree(rc)) == DSM_OK) {
+        DSMI_MPI("dsm_init", MPI_Bcast(img, (int)h.len, MPI_BYTE, 0, dsmi_rt.comm));
+        const unsigned char *tab = img + IMAGE_TABLE;
+        if (image_off(tab, used, used) != h.len) {
+            rc = dsmi_fail(DSM_ERR_CORRUPT, "dsm_init",
+                           "the replicated objects' image of epoch %llu is damaged",
+                           (unsigned long long)epoch);
+        }
+        for (uint32_t i = 0; rc == DSM_OK && i < used; i++) {
+            const struct ent *e = (const void *)(tab + (size_t)i * ENT_SIZE);
+            size_t off = image_off(tab, used, i);
+            live += e->live != 0;
+            memcpy(&ver[i], img + off, sizeof ver[i]);
+            if (e->live && ver[i] > 0) {
+                data[i] = img + off + 8; // points into img: not freed on its own
+                kept++;
+            }
+        }
+        rc = rc == DSM_OK ? agree(relayout(tab, used, h.gen, ver, data)) : rc;
+        *moved = rc == DSM_OK;
+    }
+    if (rc == DSM_OK && dsmi_rt.rank == 0) {
+        dsmi_log(DSMI_LOG_WARN,
+                 "replicated objects: no store of this job was found; %d of %d objects "
+                 "restored from checkpoint epoch %llu (writes after it are not in it)",
+                 kept, live, (unsigned long long)epoch);
+    }
+    free(img);
+    free(ver);
+    free(data);
+    return rc;
+}
+
 /* ---- start and stop ---- */
 
 static int start_window(void)
@@ -1055,6 +1208,12 @@ static int start(void)
     int rc = agree(store_open(keep, &found));
     if (rc == DSM_OK && keep) {
         rc = agree(regroup(&moved));
+    }
+    int none = !moved && (!found || !store_valid()); // no store of this job on this rank
+    if (rc == DSM_OK && keep &&
+        MPI_Allreduce(MPI_IN_PLACE, &none, 1, MPI_INT, MPI_LAND, dsmi_rt.comm) == MPI_SUCCESS &&
+        none) {
+        rc = agree(from_image(&moved)); // none on any rank: the checkpoint's image, if any
     }
     if (rc != DSM_OK) {
         return rc;

@@ -15,6 +15,12 @@
 DSMI_HIDDEN int dsmi_repl_start(void);
 DSMI_HIDDEN int dsmi_repl_stop(void);
 
+/* Collective, from dsm_checkpoint() before the images are written: put every live
+ * object's current version and bytes, with the object table, into a block of rank 0's
+ * heap named by the root "dsm:repl-image" (freed when no object lives), so the epoch
+ * holds them. DSM_OK when replicated objects are off. */
+DSMI_HIDDEN int dsmi_repl_image(const char *fn);
+
 /* For the tests: where copy c (0 = the first holder) of o keeps the slot of the current
  * version: the holder's rank, and when it is the caller, the slot's address in its
  * mapped store (the test damages it there). DSM_ERR_ARG for a bad o or c. */

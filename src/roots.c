@@ -131,15 +131,11 @@ int dsm_root_set(const char *name, dsm_gptr_t g)
     return rc != DSM_OK ? rc : urc;
 }
 
-int dsm_root_get(const char *name, dsm_gptr_t *out)
+int dsmi_root_find(const char *name, dsm_gptr_t *out, const char *fn)
 {
-    static const char *const fn = "dsm_root_get";
     struct root t[ROOT_SLOTS]; // 16 KiB on the stack keeps it thread safe
-    int rc = check(name, fn);
-    if (rc == DSM_OK && out == NULL) {
-        rc = dsmi_fail(DSM_ERR_ARG, fn, "out is NULL");
-    }
-    if (rc != DSM_OK || (rc = lock_table(fn)) != DSM_OK) {
+    int rc = lock_table(fn);
+    if (rc != DSM_OK) {
         return rc;
     }
     bool found = false;
@@ -150,8 +146,25 @@ int dsm_root_get(const char *name, dsm_gptr_t *out)
         return rc != DSM_OK ? rc : urc;
     }
     if (!found) {
-        return dsmi_fail(DSM_ERR_NOTFOUND, fn, "no root called '%s'", name);
+        return DSM_ERR_NOTFOUND;
     }
     out->bits = t[i].g;
     return DSM_OK;
+}
+
+int dsm_root_get(const char *name, dsm_gptr_t *out)
+{
+    static const char *const fn = "dsm_root_get";
+    int rc = check(name, fn);
+    if (rc == DSM_OK && out == NULL) {
+        rc = dsmi_fail(DSM_ERR_ARG, fn, "out is NULL");
+    }
+    if (rc != DSM_OK) {
+        return rc;
+    }
+    rc = dsmi_root_find(name, out, fn);
+    if (rc == DSM_ERR_NOTFOUND) {
+        return dsmi_fail(DSM_ERR_NOTFOUND, fn, "no root called '%s'", name);
+    }
+    return rc;
 }

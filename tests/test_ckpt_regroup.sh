@@ -11,7 +11,8 @@
 # a message; apps/heat killed on N ranks resumes on M (4 -> 2, 4 -> 3, 2 -> 6) and ends
 # bit-identical to the serial computation, and apps/kvstore likewise ends with the
 # digest of an uninterrupted run, and apps/memsim's books balance against the heaps;
-# replicated objects move onto the new ranks (kvstore --replicas 3, 4 -> 2 -> 6 -> 3).
+# replicated objects move onto the new ranks (kvstore --replicas 3, 4 -> 2 -> 6 -> 3),
+# and come back from a checkpoint when every store is lost.
 # Then across 2 simulated nodes (hybrid data path): 2+2 -> 1+1 and 2+2 -> 3+3 (skipped
 # without namespaces or DSM_TEST_CLUSTER=0).
 set -u
@@ -171,6 +172,38 @@ for m in 4 2 6 3; do
     check "no acknowledged put lost" ack_check "$work/rkv"/ack.*
     prev=$m
 done
+
+# Replicated objects in checkpoints: a checkpoint keeps every object's image in rank 0's
+# heap. When a relaunch finds no store of the job at all (every node's storage lost),
+# the objects come back from the epoch it restores (here the last, at the run's end:
+# every acknowledged put is in it), also on another rank count; when some stores
+# survive, they decide: two ranks' stores removed lose keys with DSM_ERR_QUORUM, never
+# an older value from the image.
+echo "== replicated objects from a checkpoint: every store lost, 4 -> 3 ranks"
+mkdir -p "$work/rimg"
+rimg() { # rimg NP RESTART: kvstore --replicas 3 checkpointing every 20 ops; sets out, rc
+    out=$(DSM_CKPT_JOB=rimg DSM_REPL_DIR=$work/rimg/stores DSM_RESTART=$2 DSM_LOG_LEVEL=warn \
+        timeout "$(secs 240)" "$dsmrun" -n "$1" --timeout "$(secs 120)" --ckpt-dir \
+        "$work/rimg/ck" "$kv" --replicas 3 --keys 24 --read-ratio 0.5 --ops 40 --ckpt-every 20 \
+        --ack-log "$work/rimg/ack" 2>&1)
+    rc=$?
+    show "$(grep -E '^kvstore:|replicated objects' <<<"$out" | grep -v '^\[dsm [1-9]' | tail -n 4)"
+}
+rimg 4 auto
+check "kvstore --replicas 3 --ckpt-every 20 on 4 ranks (status $rc)" test "$rc" = 0
+rm -rf "$work/rimg/stores"
+rimg 3 required
+check "resumed on 3 ranks without stores (status $rc)" test "$rc" = 0
+check "the objects came from the checkpoint" grep -q \
+    "replicated objects: no store of this job was found; 24 of 24 objects restored from checkpoint epoch" \
+    <<<"$out"
+check "every read checked out" grep -q "kvstore: every read checked out" <<<"$out"
+check "no acknowledged put lost" ack_check "$work/rimg"/ack.*
+rm -f "$work"/rimg/stores/*/repl/rank-0.store "$work"/rimg/stores/*/repl/rank-1.store
+rimg 3 required
+check "with 2 of 3 stores removed the relaunch refuses (status $rc)" test "$rc" != 0
+check "  naming the keys as lost" grep -q "keys lost a majority of their copies" <<<"$out"
+check "  and not from the image" bash -c '! grep -q "restored from checkpoint" <<<"$1"' _ "$out"
 
 # Across simulated nodes the data path is hybrid (loads and stores within a node, MPI
 # between nodes): built on 2 nodes x 2 ranks, restarted on 2 nodes x 1 rank (segments
