@@ -42,6 +42,7 @@
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static bool have_hw;
+static int tables_ready; // set (release) once make_tables ran: the per-call check is a load
 
 static void make_tables(void)
 {
@@ -61,6 +62,7 @@ static void make_tables(void)
     __builtin_cpu_init();
     have_hw = __builtin_cpu_supports("sse4.2");
 #endif
+    __atomic_store_n(&tables_ready, 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t crc_sw(uint32_t c, const unsigned char *p, size_t len)
@@ -106,7 +108,9 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const unsig
 
 uint32_t dsmi_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-    pthread_once(&table_once, make_tables);
+    if (__builtin_expect(!__atomic_load_n(&tables_ready, __ATOMIC_ACQUIRE), 0)) {
+        pthread_once(&table_once, make_tables); // a replicated write sums on every call
+    }
     uint32_t c = ~crc;
 #if defined(__x86_64__) && defined(__GNUC__)
     if (have_hw) {
