@@ -464,6 +464,15 @@ static int table_setup(struct kv *K)
             CHECK(dsm_root_set("kvstore", mg));
         }
     }
+    // the writers this rank runs keep their state in segments it holds (w % ranks ==
+    // rank, mpidsm.h dsm_nsegments): checked once here, used without checks below
+    for (int w = K->me; w < K->nw; w += K->n) {
+        if (writer_state(K, w) == NULL) {
+            fprintf(stderr, "kvstore: rank %d: writer %d's state is not local: %s\n", K->me, w,
+                    dsm_last_error());
+            return -1;
+        }
+    }
     CHECK(dsm_barrier());
     return 0;
 }
