@@ -4,6 +4,7 @@
 
 #include <CUnit/Basic.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -150,4 +151,18 @@ int harness_main(int argc, char **argv, const struct harness_suite *suite)
     }
     MPI_Finalize();
     return rc;
+}
+
+void harness_threads(int n, void *(*fn)(void *), void *args, size_t stride)
+{
+    pthread_t th[64];
+    int started = 0;
+    CU_ASSERT_FATAL(n >= 1 && n <= 64);
+    for (int i = 0; i < n; i++) {
+        started += pthread_create(&th[started], NULL, fn, (char *)args + (size_t)i * stride) == 0;
+    }
+    CU_ASSERT_EQUAL(started, n);
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+    }
 }

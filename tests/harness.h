@@ -15,6 +15,7 @@
 
 #include <CUnit/CUnit.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "mpidsm.h"
 
@@ -34,6 +35,9 @@ unsigned harness_seed(void);
 bool harness_all(bool cond);
 /* Sum of v over all ranks (collective). */
 long long harness_sum(long long v);
+/* Run fn on n threads (at most 64), thread i with args + i * stride, and join them all;
+ * a thread that cannot be started is a failed assertion. */
+void harness_threads(int n, void *(*fn)(void *), void *args, size_t stride);
 /* The owners of array a (made from d) write f(i, j, tag) (j = 0 for 1-D) into their local parts in
  * place, as int64 or double by the array's type; returns this rank's local element
  * count. Collective (ends with a barrier). */

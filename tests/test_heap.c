@@ -8,7 +8,6 @@
  * a restored segment. Every case frees what it allocated and checks that usage is back
  * to exactly zero on every rank.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,17 +341,15 @@ static void test_heap_remote_threads(void)
         return;
     }
     enum { T = 3 };
-    pthread_t th[T];
     struct churn_arg a[T];
     H_OK(dsm_barrier());
     for (int t = 0; t < T; t++) {
         a[t] = (struct churn_arg){
             0, me, 100000 * me + 1000 * t, 24, harness_seed() * 31 + (uint64_t)(me * T + t), 0};
-        pthread_create(&th[t], NULL, thread_main, &a[t]);
     }
+    harness_threads(T, thread_main, a, sizeof a[0]);
     int errors = 0;
     for (int t = 0; t < T; t++) {
-        pthread_join(th[t], NULL);
         errors += a[t].errors;
     }
     CU_ASSERT_EQUAL(errors, 0);
@@ -931,15 +928,13 @@ static void test_heap_cache_threads(void)
         return;
     }
     enum { T = 4 };
-    pthread_t th[T];
     struct churn_arg a[T];
     int errors = 0;
     for (int t = 0; t < T; t++) {
         a[t] = (struct churn_arg){me, me, 100 * t, 20000, harness_seed() * 17 + (uint64_t)t, 0};
-        pthread_create(&th[t], NULL, cache_thread, &a[t]);
     }
+    harness_threads(T, cache_thread, a, sizeof a[0]);
     for (int t = 0; t < T; t++) {
-        pthread_join(th[t], NULL);
         errors += a[t].errors;
     }
     CU_ASSERT_EQUAL(errors, 0);

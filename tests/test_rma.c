@@ -6,7 +6,6 @@
  * Memory is addressed by offset from the first user byte: these tests run before the
  * heap owns it, and each case uses its own slice (SLICE) so cases never interfere.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -390,15 +389,13 @@ static void test_rma_threads(void)
         H_OK(dsm_atomic_store_i64(at(0, 9, 4096), 0));
     }
     H_OK(dsm_barrier());
-    pthread_t th[T];
     struct thr ts[T];
     for (int i = 0; i < T; i++) {
         ts[i] = (struct thr){i, 0};
-        pthread_create(&th[i], NULL, thread_body, &ts[i]);
     }
+    harness_threads(T, thread_body, ts, sizeof ts[0]);
     int errors = 0;
     for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
         errors += ts[i].errors;
     }
     CU_ASSERT_EQUAL(errors, 0);

@@ -7,7 +7,6 @@
  * Lock objects sit in one symmetric heap block (one slice per case), as a program would
  * place them inside its own data. Every wait loop in here is bounded.
  */
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,15 +156,13 @@ static void test_sync_mutex_threads(void)
         H_OK(dsm_atomic_store_i64(c, 0));
     }
     H_OK(dsm_barrier());
-    pthread_t th[T];
     struct thr ts[T];
     for (int i = 0; i < T; i++) {
         ts[i] = (struct thr){m, c, ITERS, 0};
-        pthread_create(&th[i], NULL, thread_body, &ts[i]);
     }
+    harness_threads(T, thread_body, ts, sizeof ts[0]);
     int errors = 0;
     for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
         errors += ts[i].errors;
     }
     CU_ASSERT_EQUAL(errors, 0);
