@@ -29,20 +29,29 @@ keys=24
 fail=0 trials=0 ok=0
 for seed in ${REPLKILL_SEEDS-1 2 3 4 5}; do
     RANDOM=$seed
-    d=$work/seed$seed target=$((5 + RANDOM % 40)) node=node$((1 + RANDOM % 3))
-    mkdir -p "$d"
-    DSM_CKPT_JOB=kvrepl-$seed-$$ "$sc" run --timeout "$to" --restarts 1 -- "$kv" "${kv_args[@]}" \
-        --ack-log "$d/ack" >"$d/out" 2>&1 &
-    job=$!
-    for ((i = 0; i < 20 * to; i++)); do # until target puts are acknowledged
-        kill -0 "$job" 2>/dev/null || break
-        [[ $(cat "$d"/ack.* 2>/dev/null | grep -c '^A') -ge $target ]] && break
-        sleep 0.05
+    target=$((5 + RANDOM % 40)) node=node$((1 + RANDOM % 3))
+    for try in 1 2 3; do
+        d=$work/seed$seed.$try
+        mkdir -p "$d"
+        DSM_CKPT_JOB=kvrepl-$seed-$try-$$ "$sc" run --timeout "$to" --restarts 1 -- "$kv" \
+            "${kv_args[@]}" --ack-log "$d/ack" >"$d/out" 2>&1 &
+        job=$!
+        for ((i = 0; i < 20 * to; i++)); do # until target puts are acknowledged
+            kill -0 "$job" 2>/dev/null || break
+            [[ $(cat "$d"/ack.* 2>/dev/null | grep -c '^A') -ge $target ]] && break
+            sleep 0.05
+        done
+        echo "seed $seed: kill $node --wipe after $target acknowledged puts"
+        "$sc" kill "$node" --wipe 2>&1 | sed 's/^/    /'
+        wait "$job"
+        rc=$?
+        # A run that ended cleanly without a relaunch was done before the kill landed (a
+        # quick run on an idle machine): no trial; again, killing after the first put.
+        [[ $rc == 0 ]] && ! grep -q "attempt 2" "$d/out" && [[ $try -lt 3 ]] || break
+        echo "seed $seed: the run had ended before the kill; again, killing after 1 put"
+        target=1
     done
-    echo "seed $seed: kill $node --wipe after $target acknowledged puts"
-    "$sc" kill "$node" --wipe 2>&1 | sed 's/^/    /'
-    wait "$job"
-    rc=$? trials=$((trials + 1))
+    trials=$((trials + 1))
     if [[ $rc == 0 ]] && grep -q "attempt 2" "$d/out" && grep -q "every read checked out" "$d/out" &&
         ack_check "$d"/ack.*; then
         ok=$((ok + 1))
