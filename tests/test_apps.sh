@@ -15,7 +15,10 @@ run "$apps/dsm-demo" --rounds 200
 run "$apps/heat" --nx 64 --ny 64 --steps 40 --verify
 run "$apps/kvstore" --ops 2000 --keys 2000 --read-ratio 0.5
 run "$apps/kvstore" --ops 300 --keys 500 --mode mpi
-run "$apps/memsim" --threads 2 --ops 300
+# memsim's failure drill checkpoints; into a directory of the test's own, removed after
+msck=$(mktemp -d "${TMPDIR:-/tmp}/dsm-memsim.XXXXXX")
+DSM_CKPT_DIR=$msck run "$apps/memsim" --threads 2 --ops 300
+rm -rf "$msck"
 run "$apps/pipeline" --items 300 --block 100 --depth 3
 run "$apps/matmul" --n 48 --block 5
 # bad arguments are refused with status 2 before MPI starts

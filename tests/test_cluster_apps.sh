@@ -49,8 +49,8 @@ if "$top/mpi-launch/dsmrun" --info | grep -q "built for: openmpi"; then
     # lock), but memsim with 2 threads per rank there did not finish in 280 s at load
     # 22 (not understood yet, issue 14): memsim runs one thread per rank on Open MPI,
     # 150 operations per half (300 took 40 s on an idle machine, 85 s in CI).
-    DSM_THREADS=serialized run 2,2 "$apps/memsim" --threads 1 --ops 150
+    DSM_CKPT_DIR=$work/ck DSM_THREADS=serialized run 2,2 "$apps/memsim" --threads 1 --ops 150
 else
-    run 2,2 "$apps/memsim" --threads 2 --ops 300
+    DSM_CKPT_DIR=$work/ck run 2,2 "$apps/memsim" --threads 2 --ops 300
 fi
 exit $fail
