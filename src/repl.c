@@ -279,12 +279,11 @@ static int store_open(bool keep, bool *found)
 }
 
 /* Whether the mapped store is one this job wrote (else it is started empty). */
+static int old_size(const unsigned char *b, int r);
+
 static bool store_valid(void)
 {
-    const struct store_hdr *h = hdr();
-    return h->magic == STORE_MAGIC && h->format == STORE_FORMAT && h->size == rp.size &&
-           h->rank == dsmi_rt.rank && h->nranks == dsmi_rt.nranks &&
-           h->used <= DSM_REPL_MAX_OBJECTS && h->table_crc == table_crc();
+    return old_size(rp.base, dsmi_rt.rank) == dsmi_rt.nranks;
 }
 
 static void store_reset(void)
@@ -719,11 +718,22 @@ static const unsigned char *old_of(const struct old_store *olds, int nold, int h
 }
 
 /* Agree, per object of the old table tab (used entries), on the newest version a
- * majority holds and give its bytes to every rank: data[i] (NULL: lost or freed). */
+ * majority holds and give its bytes to every rank: data[i] (NULL: lost or freed), in
+ * *arena (one block, the caller frees it). */
 static int gather_objects(const unsigned char *tab, uint32_t used, int oldn,
                           const struct old_store *olds, int nold, uint64_t *ver,
-                          unsigned char **data)
+                          unsigned char **data, unsigned char **arena)
 {
+    size_t total = 8, next = 0;
+    for (uint32_t i = 0; i < used; i++) {
+        const struct ent *e = (const void *)(tab + (size_t)i * ENT_SIZE);
+        total += e->live ? pad8(e->size) : 0;
+    }
+    *arena = malloc(total); // one allocation, agreed on before any broadcast
+    int rc = agree(*arena != NULL ? DSM_OK : DSM_ERR_NOMEM);
+    if (rc != DSM_OK) {
+        return dsmi_fail(rc, "dsm_init", "no memory for the replicated objects (%zu bytes)", total);
+    }
     struct {
         long v;
         int r;
@@ -759,11 +769,8 @@ static int gather_objects(const unsigned char *tab, uint32_t used, int oldn,
             continue;
         }
         ver[i] = (uint64_t)best.v;
-        data[i] = malloc(pad8(e->size) + 8);
-        if (data[i] == NULL) {
-            return dsmi_fail(DSM_ERR_NOMEM, "dsm_init", "no memory for replicated object '%s'",
-                             e->name);
-        }
+        data[i] = *arena + next;
+        next += pad8(e->size);
         if (best.r == dsmi_rt.rank) { // the copy with that version is in one of my olds
             for (int c = 0; c < (int)e->copies; c++) {
                 const unsigned char *b = old_of(olds, nold, e->holder[c], oldn);
@@ -857,7 +864,7 @@ static int regroup(bool *moved)
     }
     *moved = false;
     uint32_t used = 0;
-    unsigned char *tab = NULL, **data = NULL;
+    unsigned char *tab = NULL, **data = NULL, *arena = NULL;
     uint64_t *ver = NULL;
     if (rc == DSM_OK && best.gen >= 0 && oldn != dsmi_rt.nranks) {
         if (best.rank == dsmi_rt.rank) {
@@ -883,7 +890,7 @@ static int regroup(bool *moved)
         if (rc == DSM_OK) {
             DSMI_MPI("dsm_init",
                      MPI_Bcast(tab, (int)(used * ENT_SIZE), MPI_BYTE, best.rank, dsmi_rt.comm));
-            rc = agree(gather_objects(tab, used, oldn, olds, nold, ver, data));
+            rc = agree(gather_objects(tab, used, oldn, olds, nold, ver, data, &arena));
         }
     }
     for (int i = 0; i < nold; i++) { // done reading: unmap, and drop what no rank reopens
@@ -913,9 +920,7 @@ static int regroup(bool *moved)
                      kept, live, oldn, dsmi_rt.nranks);
         }
     }
-    for (uint32_t i = 0; data != NULL && i < used; i++) {
-        free(data[i]);
-    }
+    free(arena);
     free(data);
     free(ver);
     free(tab);
